@@ -1,0 +1,3 @@
+from costcli.cli import main
+
+main()

@@ -1,0 +1,167 @@
+"""The adapter contract: what the scheduler needs from a provider dialect.
+
+An adapter is built from a `Target` and a `TransportOptions`, started once, asked to
+`stream()` any number of `RequestSpec`s concurrently, and closed once. `stream()` yields
+`StreamEvent`s; every event carries the `perf_counter_ns()` time at which the bytes that
+produced it were read from the network, so several events parsed from one read share it.
+
+Adapters never raise transport exceptions at the scheduler: they raise `ProviderError`
+subclasses, each of which names its error class from DESIGN.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from costcli.catalog import Target
+    from costcli.workload import RequestSpec
+
+# --- error classes (DESIGN.md, "Errors, by class") -------------------------------------
+
+ERROR_CLASSES = (
+    "rate_limited",
+    "server",
+    "client",
+    "timeout",
+    "connection",
+    "stream_aborted",
+    "invalid_output",
+)
+
+
+class ProviderError(Exception):
+    """A request failed; `error_class` is one of ERROR_CLASSES."""
+
+    error_class = "server"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RateLimitedError(ProviderError):
+    error_class = "rate_limited"
+
+    def __init__(self, message: str, *, status: int = 429, retry_after_s: float | None = None):
+        super().__init__(message, status=status)
+        self.retry_after_s = retry_after_s
+
+
+class ServerError(ProviderError):
+    error_class = "server"
+
+
+class ClientError(ProviderError):
+    error_class = "client"
+
+
+class RequestTimeoutError(ProviderError):
+    error_class = "timeout"
+
+
+class ConnectError(ProviderError):
+    error_class = "connection"
+
+
+class StreamAbortedError(ProviderError):
+    error_class = "stream_aborted"
+
+
+def error_for_status(
+    status: int, message: str, retry_after_s: float | None = None
+) -> ProviderError:
+    """Map an HTTP status (or an in-stream error code) to its error class."""
+    if status == 429:
+        return RateLimitedError(message, status=status, retry_after_s=retry_after_s)
+    if status >= 500:
+        return ServerError(message, status=status)
+    return ClientError(message, status=status)
+
+
+# --- events ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class FirstByte:
+    """The first byte of the response body arrived (TTFB)."""
+
+    t_ns: int
+
+
+@dataclass(slots=True)
+class TextDelta:
+    """A chunk that carries output text (content or reasoning). Role-only chunks are not."""
+
+    t_ns: int
+    text: str
+    reasoning: bool = False
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token usage as the server reported it."""
+
+    t_ns: int
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class Telemetry:
+    """Server-side timings in milliseconds (Groq x_groq, llama.cpp timings), any subset."""
+
+    t_ns: int
+    queue_ms: float | None = None
+    prefill_ms: float | None = None
+    decode_ms: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Finish:
+    """The stream ended properly (`[DONE]` or a finish_reason followed by close)."""
+
+    t_ns: int
+    reason: str | None = None
+
+
+StreamEvent = FirstByte | TextDelta | Usage | Telemetry | Finish
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """How the adapter should talk to the network for one run."""
+
+    concurrency: int = 1
+    timeout_s: float = 120.0
+    streams_per_pool: int = 8
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A wire dialect. Built by the registry from a Target; one instance per run and target."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Open connections or start a managed server. Raise ProviderError if impossible."""
+
+    def stream(self, spec: RequestSpec) -> AsyncIterator[StreamEvent]:
+        """Send one request and yield its events as they arrive."""
+        ...
+
+    async def close(self) -> None:
+        """Release everything `start` acquired. Safe to call twice."""
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about the serving side for the results file (server build, model file...)."""
+        ...
+
+
+class AdapterFactory(Protocol):
+    def __call__(self, target: Target, transport: TransportOptions) -> Adapter: ...

@@ -1,0 +1,50 @@
+"""A lean Server-Sent Events parser working on raw bytes.
+
+Handles LF, CRLF and CR line endings (also when a CRLF pair is split across reads),
+comment lines (`: ping`), multi-line `data:` fields (joined with "\\n"), and events split
+across any number of network reads. Only the `data` field matters for chat completions;
+`event`, `id` and `retry` are ignored.
+"""
+
+from __future__ import annotations
+
+
+class SSEParser:
+    """Feed it network reads; it returns the data payloads of the events they completed."""
+
+    __slots__ = ("_buf", "_data")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\r" in buf:
+            # keep a trailing CR: its LF may arrive in the next read
+            tail = b"\r" if buf.endswith(b"\r") else b""
+            body = buf[:-1] if tail else buf
+            buf = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + tail
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            self._buf = buf
+            return []
+        self._buf = buf[cut + 1 :]
+        events: list[bytes] = []
+        data = self._data
+        for line in buf[:cut].split(b"\n"):
+            if not line:
+                if data:
+                    events.append(b"\n".join(data))
+                    data.clear()
+            elif line.startswith(b"data:"):
+                value = line[5:]
+                data.append(value[1:] if value.startswith(b" ") else value)
+            # comment lines (":...") and other fields are ignored
+        return events
+
+    def close(self) -> list[bytes]:
+        """The stream ended: a final event without its blank line is still delivered."""
+        events = self.feed(b"\n\n") if (self._buf or self._data) else []
+        self._buf = b""
+        return events

@@ -1,0 +1,99 @@
+"""The costcli command line: one thin module per command group.
+
+Every command parses options, calls one core function and renders. Errors from the core
+(`CostcliError`) become one line on stderr and their exit code; `COSTCLI_DEBUG=1` re-raises.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from costcli import __version__
+from costcli.errors import CostcliError
+
+
+def handled(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a CostcliError from a command into one line on stderr and its exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CostcliError as exc:
+            if os.environ.get("COSTCLI_DEBUG"):
+                raise
+            typer.echo(f"costcli: error: {exc.message}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def _wrap_all(sub: typer.Typer) -> typer.Typer:
+    for info in sub.registered_commands:
+        if info.callback is not None:
+            info.callback = handled(info.callback)
+    return sub
+
+
+app = typer.Typer(
+    name="costcli",
+    help="Which LLM provider should serve this workload, at what latency, at what monthly cost.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"costcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Measure LLM providers on one workload and price a month of it."""
+
+
+def _register() -> None:
+    from costcli.cli import mock_server, providers, run, workloads
+
+    app.command("run")(handled(run.run_command))
+    app.add_typer(_wrap_all(workloads.app), name="workloads")
+    app.add_typer(_wrap_all(providers.app), name="providers")
+    app.command("mock-server")(handled(mock_server.mock_server_command))
+    try:
+        from costcli.cli import prices, project
+
+        app.add_typer(_wrap_all(prices.prices_app), name="prices")
+        app.command("project")(handled(project.project_command))
+    except ImportError:  # pragma: no cover - while the cost engine is being built
+        pass
+    try:
+        from costcli.cli import check, report
+
+        app.command("check")(handled(check.check_command))
+        app.command("report")(handled(report.report_command))
+    except ImportError:  # pragma: no cover
+        pass
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        sys.exit(130)

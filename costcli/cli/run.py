@@ -1,0 +1,210 @@
+"""`costcli run`: measure targets on one workload, print the comparison, keep the results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from costcli.cli.options import live_display_allowed, parse_slo, stderr_console
+from costcli.errors import BadInputError, CheckFailedError, UnreachableError
+from costcli.load import ARRIVALS, LoadSettings
+from costcli.render import FORMATS, renderer
+from costcli.results import RunResult, dumps, write_atomic
+
+DEFAULT_TARGET = "llamacpp"
+
+
+def _observer(quiet: bool, no_progress: bool):
+    from costcli.cli.progress import PlainObserver, QuietObserver, RichObserver
+
+    if quiet:
+        return QuietObserver()
+    if live_display_allowed(no_progress):
+        return RichObserver(stderr_console())
+    return PlainObserver()
+
+
+def run_command(
+    target: list[str] = typer.Option(
+        [],
+        "--target",
+        "-t",
+        help="PROVIDER[:MODEL]; repeat to compare. Default: the managed local llama.cpp server.",
+    ),
+    workload: str = typer.Option(
+        "chat-short", "--workload", "-w", help="Built-in name, synthetic:..., or a JSONL file."
+    ),
+    requests: int | None = typer.Option(
+        None,
+        "--requests",
+        "-n",
+        min=1,
+        help="Stop after N measured requests (default 16 unless --duration).",
+    ),
+    duration: float | None = typer.Option(
+        None, "--duration", min=0.1, help="Stop sending after S seconds."
+    ),
+    concurrency: int = typer.Option(
+        1, "--concurrency", "-c", min=1, help="Closed loop: requests in flight."
+    ),
+    rate: float | None = typer.Option(
+        None, "--rate", min=0.001, help="Open loop: requests per second."
+    ),
+    arrival: str = typer.Option(
+        "constant", "--arrival", help="Open-loop arrivals: constant, poisson or gamma."
+    ),
+    burstiness: float = typer.Option(
+        1.0, "--burstiness", min=0.01, help="Gamma shape (1 = poisson, <1 burstier)."
+    ),
+    max_concurrency: int | None = typer.Option(
+        None, "--max-concurrency", min=1, help="Cap on in-flight requests in an open loop."
+    ),
+    warmup: int = typer.Option(0, "--warmup", min=0, help="Requests sent first and not counted."),
+    max_tokens: int | None = typer.Option(
+        None, "--max-tokens", min=1, help="max_tokens for every request."
+    ),
+    timeout: float = typer.Option(
+        120.0, "--timeout", min=0.1, help="Seconds one request may take in all."
+    ),
+    max_retries: int = typer.Option(
+        0, "--max-retries", min=0, help="Retries after a 429 (honours retry-after)."
+    ),
+    max_error_rate: float | None = typer.Option(
+        None,
+        "--max-error-rate",
+        min=0.0,
+        max=1.0,
+        help="Stop and exit 1 past this share of failures.",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Fixes the workload order and sampled lengths."),
+    unique_prefix: bool = typer.Option(
+        False,
+        "--unique-prefix",
+        help="A unique prefix per request, so prompt caches cannot flatter TTFT.",
+    ),
+    slo: list[str] = typer.Option(
+        [], "--slo", help="ttft=MS, tpot=MS, e2e=MS: goodput counts requests meeting all."
+    ),
+    sweep: str | None = typer.Option(
+        None, "--sweep", help="concurrency=1,2,4 or rate=0.5,1,2: capacity within the SLO."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the results document here (atomically)."
+    ),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or markdown."),
+    records: bool = typer.Option(
+        False, "--records", help="Keep every request's record in the results."
+    ),
+    providers: list[Path] = typer.Option(
+        [], "--providers", help="Extra provider file or folder (repeatable)."
+    ),
+    prices: Path | None = typer.Option(
+        None, "--prices", help="A prices.toml to use instead of the bundled one."
+    ),
+    hardware: str | None = typer.Option(
+        None, "--hardware", help="Hardware profile for the self-hosted projection."
+    ),
+    requests_per_month: float | None = typer.Option(
+        None, "--requests-per-month", min=1, help="Scenario for the projection after the run."
+    ),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No live display."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final output."),
+) -> None:
+    """Send the same workload to each target and measure latency, throughput and cost."""
+    from costcli import runner
+    from costcli.catalog import load_catalog
+    from costcli.workload import load_workload
+
+    if fmt not in FORMATS:
+        raise BadInputError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
+    if arrival not in ARRIVALS:
+        raise BadInputError(f"--arrival {arrival}: use one of {', '.join(ARRIVALS)}")
+    if requests is None and duration is None:
+        requests = 16
+    slo_spec = parse_slo(slo)
+    catalog = load_catalog(providers)
+    targets = [catalog.resolve(spec) for spec in (target or [DEFAULT_TARGET])]
+    wl = load_workload(workload, seed=seed, unique_prefix=unique_prefix, max_tokens=max_tokens)
+    settings = LoadSettings(
+        concurrency=concurrency,
+        rate=rate,
+        arrival=arrival,
+        burstiness=burstiness,
+        requests=requests,
+        duration_s=duration,
+        warmup=warmup,
+        timeout_s=timeout,
+        max_retries=max_retries,
+        max_error_rate=max_error_rate,
+        max_concurrency=max_concurrency,
+        seed=seed,
+    )
+    observer = _observer(quiet, no_progress)
+    state = runner.RunState()
+    complete = True
+    try:
+        if sweep:
+            from costcli.sweep import parse_sweep, run_sweep
+
+            result = run_sweep(
+                targets, wl, settings, parse_sweep(sweep), slo_spec, observer, state, records
+            )
+        else:
+            runner.run_sync(targets, wl, settings, observer, state)
+    except KeyboardInterrupt:
+        complete = False
+    finally:
+        observer.stop()
+    if not sweep or not complete:
+        result = runner.build_result(state, wl, settings, slo_spec, records, complete)
+    _attach_cost(result, prices)
+    if output is not None:
+        write_atomic(output, dumps(result))
+    text = renderer(fmt)(result)
+    typer.echo(text, nl=not text.endswith("\n"))
+    if fmt == "table" and not quiet and not sweep and complete:
+        _print_projection(result, prices, hardware, requests_per_month)
+    if output is not None and not quiet:
+        stderr_console().print(f"results written to {output}")
+    if not complete:
+        raise typer.Exit(130)
+    _exit_status(result)
+
+
+def _attach_cost(result: RunResult, prices_file: Path | None) -> None:
+    try:
+        from costcli.cost import attach_costs
+    except ImportError:  # pragma: no cover - cost engine not installed yet
+        return
+    attach_costs(result, prices_file)
+
+
+def _print_projection(
+    result: RunResult, prices_file: Path | None, hardware: str | None, per_month: float | None
+) -> None:
+    try:
+        from costcli.cli.project import default_projection_text
+    except ImportError:  # pragma: no cover
+        return
+    text = default_projection_text(result, prices_file, hardware, per_month)
+    if text:
+        typer.echo(text, nl=not text.endswith("\n"))
+
+
+def _exit_status(result: RunResult) -> None:
+    for t in result.targets:
+        if t.stopped == "max_error_rate":
+            raise CheckFailedError(
+                f"{t.provider}:{t.model}: error rate {t.summary.error_rate:.0%} passed --max-error-rate; stopped"
+            )
+    for t in result.targets:
+        s = t.summary
+        if (
+            s.requests.total
+            and s.requests.ok == 0
+            and s.errors.get("connection", 0) == s.requests.total
+        ):
+            raise UnreachableError(
+                f"{t.provider}:{t.model}: no request reached {t.base_url}; is the server running?"
+            )

@@ -1,0 +1,44 @@
+"""`costcli workloads list|show`."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+app = typer.Typer(help="Built-in workloads and what they send.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_workloads() -> None:
+    """The built-in workloads."""
+    from costcli.workload import BUILTINS, SYNTHETIC_HELP
+
+    for name, build in BUILTINS.items():
+        wl = build()
+        typer.echo(f"{name:14} {len(wl.items):3} requests  {wl.description}")
+    typer.echo(f"{'synthetic':14}   -           {SYNTHETIC_HELP}")
+    typer.echo(
+        f"{'FILE.jsonl':14}   -           one request per line: messages or prompt, max_tokens, response_format, tags"
+    )
+
+
+@app.command("show")
+def show_workload(
+    name: str = typer.Argument(..., help="Built-in name, synthetic:..., or a JSONL file."),
+    seed: int = typer.Option(0, "--seed"),
+    limit: int = typer.Option(3, "--limit", help="How many requests to print."),
+) -> None:
+    """What a workload sends, as JSON lines."""
+    from costcli.workload import load_workload
+
+    wl = load_workload(name, seed=seed)
+    typer.echo(
+        f"# {wl.name}: {wl.description} · {len(wl.items)} requests · sha256 {wl.sha256[:16]}"
+    )
+    for i in range(min(limit, len(wl.items))):
+        spec = wl.request(i)
+        row: dict[str, object] = {"messages": list(spec.messages), "max_tokens": spec.max_tokens}
+        if spec.response_format:
+            row["response_format"] = spec.response_format
+        typer.echo(json.dumps(row)[:2000])

@@ -1,0 +1,60 @@
+"""The terminal comparison table (Rich), rendered to a string."""
+
+from __future__ import annotations
+
+import io
+import os
+
+from rich.console import Console
+from rich.table import Table
+
+from costcli.render.rows import COLUMNS, error_lines, fmt, rows
+from costcli.results import RunResult
+
+
+def render(result: RunResult, width: int | None = None) -> str:
+    table = Table(title=f"costcli · {result.meta.workload.name}", title_justify="left")
+    for key, title in COLUMNS:
+        table.add_column(title, justify="left" if key == "target" else "right", overflow="fold")
+    for row in rows(result):
+        table.add_row(*(fmt(row[key]) for key, _ in COLUMNS))
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=width or 160,
+        force_terminal=False,
+        no_color=bool(os.environ.get("NO_COLOR")),
+        highlight=False,
+    )
+    console.print(table)
+    for line in error_lines(result):
+        console.print(f"errors · {line}")
+    for t in result.targets:
+        s = t.summary
+        if s.output_check:
+            oc = s.output_check
+            console.print(
+                f"{t.provider}:{t.model}: {oc.valid}/{oc.checked} answers matched the JSON schema "
+                f"({oc.valid_share:.0%})"
+            )
+        if s.server:
+            parts = [
+                f"{name} p50 {p.p50:.1f} ms"
+                for name, p in (
+                    ("queue", s.server.queue_ms),
+                    ("prefill", s.server.prefill_ms),
+                    ("decode", s.server.decode_ms),
+                )
+                if p is not None
+            ]
+            console.print(f"{t.provider}:{t.model}: server reports " + ", ".join(parts))
+        if s.goodput:
+            console.print(
+                f"{t.provider}:{t.model}: goodput {s.goodput.requests_per_s:.2f} req/s "
+                f"({s.goodput.attainment:.0%} of requests met the SLO)"
+            )
+        if t.stopped:
+            console.print(f"{t.provider}:{t.model}: stopped early ({t.stopped})")
+    if not result.complete:
+        console.print("incomplete run: interrupted; what was measured is kept")
+    return buf.getvalue()

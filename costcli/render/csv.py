@@ -1,0 +1,18 @@
+"""One CSV row per target, raw numbers (no rounding), stable column names."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from costcli.render.rows import COLUMNS, rows
+from costcli.results import RunResult
+
+
+def render(result: RunResult) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=[key for key, _ in COLUMNS], lineterminator="\n")
+    writer.writeheader()
+    for row in rows(result):
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buf.getvalue()

@@ -1,0 +1,9 @@
+"""The results document itself, as JSON."""
+
+from __future__ import annotations
+
+from costcli.results import RunResult, dumps
+
+
+def render(result: RunResult) -> str:
+    return dumps(result)

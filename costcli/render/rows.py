@@ -1,0 +1,79 @@
+"""The comparison rows every tabular renderer shows, one per target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from costcli.metrics import Percentiles
+from costcli.results import RunResult, TargetResult
+
+COLUMNS = (
+    ("target", "target"),
+    ("requests", "ok/total"),
+    ("error_rate", "errors"),
+    ("ttft_p50_ms", "TTFT p50 ms"),
+    ("ttft_p95_ms", "TTFT p95 ms"),
+    ("itl_p50_ms", "ITL p50 ms"),
+    ("itl_p99_ms", "ITL p99 ms"),
+    ("tpot_p50_ms", "TPOT p50 ms"),
+    ("e2e_p50_ms", "E2E p50 ms"),
+    ("e2e_p95_ms", "E2E p95 ms"),
+    ("decode_tps_p50", "decode tok/s p50"),
+    ("output_tokens_per_s", "out tok/s"),
+    ("requests_per_s", "req/s"),
+    ("cost_per_1k_requests_usd", "$ / 1k req"),
+)
+
+
+def _p(p: Percentiles | None, q: str) -> float | None:
+    return None if p is None else float(getattr(p, q))
+
+
+def target_row(t: TargetResult) -> dict[str, Any]:
+    s = t.summary
+    cost = s.cost or {}
+    return {
+        "target": f"{t.provider}:{t.model}",
+        "requests": f"{s.requests.ok}/{s.requests.total}",
+        "error_rate": s.error_rate,
+        "ttft_p50_ms": _p(s.ttft_ms, "p50"),
+        "ttft_p95_ms": _p(s.ttft_ms, "p95"),
+        "itl_p50_ms": _p(s.itl_ms, "p50"),
+        "itl_p99_ms": _p(s.itl_ms, "p99"),
+        "tpot_p50_ms": _p(s.tpot_ms, "p50"),
+        "e2e_p50_ms": _p(s.e2e_ms, "p50"),
+        "e2e_p95_ms": _p(s.e2e_ms, "p95"),
+        "decode_tps_p50": _p(s.decode_tokens_per_s, "p50"),
+        "output_tokens_per_s": s.throughput.output_tokens_per_s,
+        "requests_per_s": s.throughput.requests_per_s,
+        "cost_per_1k_requests_usd": "unpriced"
+        if cost.get("unpriced") or not cost
+        else cost.get("per_1k_requests_usd"),
+    }
+
+
+def rows(result: RunResult) -> list[dict[str, Any]]:
+    return [target_row(t) for t in result.targets]
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        if abs(value) >= 1:
+            return f"{value:.1f}"
+        return f"{value:.4f}".rstrip("0").rstrip(".") if value else "0"
+    return str(value)
+
+
+def error_lines(result: RunResult) -> list[str]:
+    """One line per target with failures: its error classes and counts."""
+    out = []
+    for t in result.targets:
+        errs = {k: v for k, v in t.summary.errors.items() if v}
+        if errs:
+            detail = ", ".join(f"{k} {v}" for k, v in errs.items())
+            out.append(f"{t.provider}:{t.model}: {detail}")
+    return out

@@ -1,0 +1,164 @@
+"""One benchmark run: targets one after another, the same requests in the same order.
+
+Builds adapters through the registry, drives the scheduler, summarises, prices and
+assembles the RunResult. Interrupted runs keep what was measured (`complete: false`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from costcli import __version__
+from costcli.adapters import registry
+from costcli.adapters.base import TransportOptions
+from costcli.catalog import Target
+from costcli.load import LoadSettings, ProgressObserver, TargetRun, run_target
+from costcli.metrics import SLO, RequestRecord, summarize
+from costcli.results import Meta, RunResult, TargetResult, WorkloadInfo
+from costcli.workload import Workload
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class RunState:
+    """Live state of a run; the CLI summarises it even after Ctrl-C."""
+
+    started_at: str = field(default_factory=now_iso)
+    done: list[tuple[Target, TargetRun, dict[str, Any]]] = field(default_factory=list)
+    current: tuple[Target, TargetRun, dict[str, Any]] | None = None
+
+
+def host_info() -> dict[str, Any]:
+    import os
+
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def transport_for(settings: LoadSettings) -> TransportOptions:
+    streams = settings.max_concurrency or settings.concurrency
+    if settings.rate:
+        streams = max(streams, settings.max_concurrency or 64)
+    return TransportOptions(concurrency=streams, timeout_s=settings.timeout_s)
+
+
+async def measure_target(
+    target: Target,
+    workload: Workload,
+    settings: LoadSettings,
+    observer: ProgressObserver,
+    run: TargetRun,
+    info: dict[str, Any],
+) -> None:
+    adapter = registry.create(target, transport_for(settings))
+    try:
+        await adapter.start()
+        info.update(adapter.describe())
+        await run_target(adapter, workload, settings, target.label, observer, run)
+        info.update(adapter.describe())
+    finally:
+        await adapter.close()
+
+
+async def run_all(
+    targets: Sequence[Target],
+    workload: Workload,
+    settings: LoadSettings,
+    observer: ProgressObserver,
+    state: RunState,
+) -> None:
+    for target in targets:
+        run, info = TargetRun(), dict[str, Any]()
+        state.current = (target, run, info)
+        await measure_target(target, workload, settings, observer, run, info)
+        state.done.append(state.current)
+        state.current = None
+        if run.stopped:
+            break
+
+
+def target_result(
+    target: Target,
+    records: Sequence[RequestRecord],
+    info: dict[str, Any],
+    slo: SLO | None,
+    with_records: bool,
+    stopped: str | None = None,
+) -> TargetResult:
+    return TargetResult(
+        provider=target.provider,
+        model=target.model,
+        adapter=target.adapter,
+        base_url=target.base_url,
+        self_hosted=target.self_hosted,
+        hardware=target.settings.hardware if target.settings else None,
+        summary=summarize(records, slo),
+        server_info=info,
+        stopped=stopped,
+        records=[r.to_json() for r in records] if with_records else None,
+    )
+
+
+def build_result(
+    state: RunState,
+    workload: Workload,
+    settings: LoadSettings,
+    slo: SLO | None,
+    with_records: bool,
+    complete: bool,
+) -> RunResult:
+    entries = list(state.done)
+    if state.current is not None and state.current[1].records:
+        entries.append(state.current)
+    targets = [
+        target_result(
+            t,
+            run.records,
+            info,
+            slo,
+            with_records,
+            run.stopped or (None if complete else "interrupted"),
+        )
+        for t, run, info in entries
+    ]
+    stopped = next((t.stopped for t in targets if t.stopped), None)
+    meta = Meta(
+        costcli_version=__version__,
+        started_at=state.started_at,
+        ended_at=now_iso(),
+        workload=WorkloadInfo(
+            name=workload.name,
+            sha256=workload.sha256,
+            requests_per_cycle=len(workload.items),
+            seed=settings.seed,
+            unique_prefix=workload.unique_prefix,
+            max_tokens=workload.max_tokens,
+        ),
+        load=settings.describe(),
+        host=host_info(),
+        stopped=stopped,
+    )
+    return RunResult(complete=complete, meta=meta, targets=targets)
+
+
+def run_sync(
+    targets: Sequence[Target],
+    workload: Workload,
+    settings: LoadSettings,
+    observer: ProgressObserver,
+    state: RunState,
+) -> None:
+    asyncio.run(run_all(targets, workload, settings, observer, state))
