@@ -35,6 +35,7 @@ class RunState:
     started_at: str = field(default_factory=now_iso)
     done: list[tuple[Target, TargetRun, dict[str, Any]]] = field(default_factory=list)
     current: tuple[Target, TargetRun, dict[str, Any]] | None = None
+    sweeps: list[TargetResult] = field(default_factory=list)
 
 
 def host_info() -> dict[str, Any]:

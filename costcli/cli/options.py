@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import os
 import sys
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from costcli.errors import BadInputError
-from costcli.metrics import SLO
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from costcli.metrics import SLO
 
 SLO_KEYS = {"ttft": "ttft_ms", "tpot": "tpot_ms", "e2e": "e2e_ms"}
 
 
 def parse_slo(values: list[str]) -> SLO | None:
     """`--slo ttft=500 --slo tpot=50,e2e=4000` (milliseconds) -> SLO."""
+    from costcli.metrics import SLO
+
     if not values:
         return None
     found: dict[str, float] = {}
@@ -38,4 +43,8 @@ def live_display_allowed(no_progress: bool) -> bool:
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")))
+    from rich.console import Console
+
+    return Console(
+        stderr=True, no_color=bool(os.environ.get("NO_COLOR")), emoji=False, markup=False
+    )

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from costcli.cli.options import live_display_allowed, parse_slo, stderr_console
 from costcli.errors import BadInputError, CheckFailedError, UnreachableError
-from costcli.load import ARRIVALS, LoadSettings
-from costcli.render import FORMATS, renderer
-from costcli.results import RunResult, dumps, write_atomic
+
+if TYPE_CHECKING:
+    from costcli.results import RunResult
+
+from costcli.render import FORMATS
 
 DEFAULT_TARGET = "llamacpp"
 
@@ -114,6 +117,9 @@ def run_command(
     """Send the same workload to each target and measure latency, throughput and cost."""
     from costcli import runner
     from costcli.catalog import load_catalog
+    from costcli.load import ARRIVALS, LoadSettings
+    from costcli.render import renderer
+    from costcli.results import dumps, write_atomic
     from costcli.workload import load_workload
 
     if fmt not in FORMATS:

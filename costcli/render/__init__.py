@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from costcli.results import RunResult
+if TYPE_CHECKING:
+    from costcli.results import RunResult
 
 FORMATS = ("table", "json", "csv", "markdown")
 

@@ -15,7 +15,10 @@ from costcli.results import RunResult
 def render(result: RunResult, width: int | None = None) -> str:
     table = Table(title=f"costcli · {result.meta.workload.name}", title_justify="left")
     for key, title in COLUMNS:
-        table.add_column(title, justify="left" if key == "target" else "right", overflow="fold")
+        if key == "target":
+            table.add_column(title, justify="left", no_wrap=True)
+        else:
+            table.add_column(title, justify="right", overflow="fold")
     for row in rows(result):
         table.add_row(*(fmt(row[key]) for key, _ in COLUMNS))
     buf = io.StringIO()
@@ -25,6 +28,8 @@ def render(result: RunResult, width: int | None = None) -> str:
         force_terminal=False,
         no_color=bool(os.environ.get("NO_COLOR")),
         highlight=False,
+        emoji=False,
+        markup=False,
     )
     console.print(table)
     for line in error_lines(result):
@@ -53,6 +58,21 @@ def render(result: RunResult, width: int | None = None) -> str:
                 f"{t.provider}:{t.model}: goodput {s.goodput.requests_per_s:.2f} req/s "
                 f"({s.goodput.attainment:.0%} of requests met the SLO)"
             )
+        if t.sweep:
+            for point in t.sweep:
+                ps = point.summary
+                ttft = f"{ps.ttft_ms.p95:.0f}" if ps.ttft_ms else "-"
+                mark = "meets SLO" if point.meets_slo else "misses SLO"
+                console.print(
+                    f"{t.provider}:{t.model} @ {point.load}: {ps.throughput.requests_per_s:.2f} req/s, "
+                    f"TTFT p95 {ttft} ms, errors {ps.error_rate:.0%} · {mark}"
+                )
+            if t.capacity_rps is not None:
+                console.print(
+                    f"{t.provider}:{t.model}: capacity {t.capacity_rps:.2f} req/s at {t.capacity_load}"
+                )
+            else:
+                console.print(f"{t.provider}:{t.model}: no load point met the SLO")
         if t.stopped:
             console.print(f"{t.provider}:{t.model}: stopped early ({t.stopped})")
     if not result.complete:

@@ -1,0 +1,172 @@
+"""`costcli prices list|show|check|import-litellm`: the dated prices file."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from costcli.errors import BadInputError
+from costcli.prices import (
+    DEFAULT_HARDWARE_MAX_AGE_DAYS,
+    DEFAULT_MAX_AGE_DAYS,
+    LITELLM_MAP_URL,
+    check_prices,
+    entry_dicts,
+    is_stale,
+    litellm_to_prices,
+    load_prices,
+    prices_to_toml,
+)
+
+prices_app = typer.Typer(
+    help="Dated API prices and self-hosting hardware profiles (prices.toml).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+PricesOption = typer.Option(
+    None, "--prices", help="A prices.toml to use instead of the search path (no merging)."
+)
+
+
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _per_mtok(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+@prices_app.command("list")
+def list_command(
+    fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="table or json."),
+    prices_file: Path | None = PricesOption,
+) -> None:
+    """Every model price and hardware profile in force."""
+    prices = load_prices(prices_file)
+    if fmt is ListFormat.json:
+        doc = {"models": entry_dicts(prices.models), "hardware": entry_dicts(prices.hardware)}
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    today = date.today()
+    models = Table(title=f"models · {prices.path}", title_justify="left")
+    for col in ("model", "in $/1M", "cached $/1M", "out $/1M", "batch off", "as of", "note"):
+        models.add_column(col, justify="left" if col in ("model", "note") else "right")
+    for p in prices.models:
+        note = []
+        if is_stale(p.as_of, today):
+            note.append("stale")
+        if p.deprecated:
+            note.append(f"shuts down {p.deprecated}")
+        if p.tiers:
+            note.append(f"{len(p.tiers)} long-context tier(s)")
+        models.add_row(
+            p.label,
+            _per_mtok(p.input_per_mtok),
+            _per_mtok(p.cached_input_per_mtok),
+            _per_mtok(p.output_per_mtok),
+            f"{p.batch_discount:.0%}" if p.batch_discount else "-",
+            p.as_of.isoformat(),
+            ", ".join(note),
+        )
+    hardware = Table(title="hardware", title_justify="left")
+    for col in ("name", "$/hour", "capex", "watts", "idle W", "PUE", "$/kWh", "as of"):
+        hardware.add_column(col, justify="left" if col == "name" else "right")
+    for h in prices.hardware:
+        hardware.add_row(
+            h.name,
+            "-" if h.hourly_usd is None else f"{h.hourly_usd:g}",
+            "-" if h.capex_usd is None else f"{h.capex_usd:g} / {h.amortization_months:g} mo",
+            f"{h.watts:g}",
+            f"{h.idle:g}",
+            f"{h.pue:g}",
+            f"{h.electricity_usd_per_kwh:g}",
+            h.as_of.isoformat(),
+        )
+    console = Console(width=160, highlight=False)
+    console.print(models)
+    console.print(hardware)
+
+
+@prices_app.command("show")
+def show_command(
+    spec: str = typer.Argument(..., help="PROVIDER:MODEL, or a hardware profile name."),
+    prices_file: Path | None = PricesOption,
+) -> None:
+    """One entry with every field."""
+    prices = load_prices(prices_file)
+    if ":" in spec:
+        provider, _, model = spec.partition(":")
+        doc = prices.find_model(provider, model).model_dump(mode="json")
+    else:
+        doc = prices.find_hardware(spec).model_dump(mode="json")
+    typer.echo(json.dumps(doc, indent=2))
+
+
+@prices_app.command("check")
+def check_command(
+    prices_file: Path | None = PricesOption,
+    max_age_days: int = typer.Option(
+        DEFAULT_MAX_AGE_DAYS, "--max-age-days", help="Model prices older than this are stale."
+    ),
+    hardware_max_age_days: int = typer.Option(
+        DEFAULT_HARDWARE_MAX_AGE_DAYS,
+        "--hardware-max-age-days",
+        help="Hardware figures older than this are stale.",
+    ),
+) -> None:
+    """Flag stale prices and missing provenance; exit 1 when any error is found."""
+    prices = load_prices(prices_file)
+    problems = check_prices(prices, date.today(), max_age_days, hardware_max_age_days)
+    for problem in problems:
+        typer.echo(str(problem), err=problem.level == "error")
+    errors = sum(p.level == "error" for p in problems)
+    typer.echo(
+        f"{prices.path}: {len(prices.models)} models, {len(prices.hardware)} hardware profiles; "
+        f"{errors} error(s), {len(problems) - errors} warning(s)"
+    )
+    if errors:
+        raise typer.Exit(1)
+
+
+@prices_app.command("import-litellm")
+def import_litellm_command(
+    file: Path = typer.Argument(..., help="LiteLLM's model_prices_and_context_window.json."),
+    provider: list[str] = typer.Option(
+        [], "--provider", help="Keep only this litellm_provider (repeatable)."
+    ),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write here, not stdout."),
+    as_of: str | None = typer.Option(None, "--as-of", help="YYYY-MM-DD (default: today)."),
+    source: str = typer.Option(
+        LITELLM_MAP_URL, "--source", help="Where the map was read (cite the version)."
+    ),
+) -> None:
+    """Convert LiteLLM's JSON price map into prices.toml [[models]] entries."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BadInputError(f"{file}: cannot be read ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{file}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise BadInputError(f"{file}: expected a JSON object of model entries")
+    try:
+        day = date.fromisoformat(as_of) if as_of else date.today()
+    except ValueError:
+        raise BadInputError(f"--as-of {as_of}: use YYYY-MM-DD") from None
+    models = litellm_to_prices(data, provider, day, source)
+    if not models:
+        raise BadInputError(f"{file}: no chat model with per-token prices for {provider or 'any'}")
+    text = prices_to_toml(models)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {len(models)} entries to {output}", err=True)
+    else:
+        typer.echo(text, nl=False)

@@ -1,0 +1,160 @@
+"""`costcli project` output as text: JSON, CSV, Markdown. Pure `render_*(report) -> str`.
+
+The Rich console table lives in `costcli/cli/project.py`; it uses `table_rows` from here so
+every format shows the same cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from costcli.cost import Projection, ProjectionReport
+
+API_BASIS = "priced from token shape"
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("label", "target"),
+    ("basis", "basis"),
+    ("cost_per_request_usd", "$/request"),
+    ("monthly_cost_usd", "$/month"),
+    ("cost_per_1m_output_tokens_usd", "$/1M out tok"),
+    ("peak_rpm", "peak RPM"),
+    ("peak_tpm", "peak TPM"),
+    ("tier_needed", "tier needed"),
+    ("replicas", "replicas"),
+    ("utilization", "utilization"),
+    ("energy_kwh_per_month", "kWh/month"),
+    ("price_as_of", "price as of"),
+)
+
+CSV_FIELDS = (
+    "kind",
+    "provider",
+    "model",
+    "hardware",
+    "requests_per_month",
+    "cost_per_request_usd",
+    "monthly_cost_usd",
+    "cost_per_1m_output_tokens_usd",
+    "stale_price",
+    "price_as_of",
+    "price_source",
+    "peak_rpm",
+    "peak_tpm",
+    "tier_needed",
+    "replicas",
+    "utilization",
+    "energy_kwh_per_month",
+    "capacity_rps",
+)
+
+
+def usd(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value == 0:
+        return "$0"
+    if abs(value) < 0.01:
+        return f"${value:.6f}"
+    return f"${value:,.2f}"
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def basis(p: Projection) -> str:
+    if p.kind == "api":
+        return API_BASIS
+    return f"capacity {p.capacity_rps:g} req/s per replica"
+
+
+def table_rows(report: ProjectionReport) -> list[dict[str, str]]:
+    """Display cells for each projection, keyed like COLUMNS."""
+    out = []
+    for p in report.projections:
+        as_of = p.price_as_of.isoformat() + (" (stale)" if p.stale_price else "")
+        if p.deprecated:
+            as_of += f" (shuts down {p.deprecated.isoformat()})"
+        out.append(
+            {
+                "label": p.label,
+                "basis": basis(p),
+                "cost_per_request_usd": usd(p.cost_per_request_usd),
+                "monthly_cost_usd": usd(p.monthly_cost_usd),
+                "cost_per_1m_output_tokens_usd": usd(p.cost_per_1m_output_tokens_usd),
+                "peak_rpm": number(p.peak_rpm, 1),
+                "peak_tpm": number(p.peak_tpm),
+                "tier_needed": p.tier_needed or ("-" if p.kind == "self_hosted" else "unknown"),
+                "replicas": number(p.replicas),
+                "utilization": "-" if p.utilization is None else f"{p.utilization:.1%}",
+                "energy_kwh_per_month": number(p.energy_kwh_per_month, 1),
+                "price_as_of": as_of,
+            }
+        )
+    return out
+
+
+def summary_lines(report: ProjectionReport) -> list[str]:
+    """Break-even and notes, one sentence each."""
+    lines = []
+    for be in report.break_even:
+        if be.requests_per_month is None:
+            lines.append(
+                f"{be.hardware} never becomes cheaper than {be.api} (up to 1e12 req/month)"
+            )
+        else:
+            lines.append(
+                f"{be.hardware} becomes cheaper than {be.api} "
+                f"at {be.requests_per_month:,.0f} requests/month"
+            )
+    return lines + list(report.notes)
+
+
+def render_json(report: ProjectionReport) -> str:
+    return json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n"
+
+
+def render_csv(report: ProjectionReport) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for p in report.projections:
+        row = p.to_dict()
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in CSV_FIELDS})
+    return buf.getvalue()
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(report: ProjectionReport) -> str:
+    s = report.scenario
+    lines = [
+        "## Monthly cost projection",
+        "",
+        f"{s.requests_per_month:,.0f} requests/month, {s.input_tokens:,.0f} input and "
+        f"{s.output_tokens:,.0f} output tokens per request, peak factor {s.peak_factor:g}, "
+        f"cache hit {s.cache_hit:.0%}, batch share {s.batch_share:.0%}.",
+        "",
+    ]
+    cells = table_rows(report)
+    lines += _md_table([title for _, title in COLUMNS], [[c[k] for k, _ in COLUMNS] for c in cells])
+    extra = summary_lines(report)
+    if extra:
+        lines += ["", *[f"- {line}" for line in extra]]
+    if report.growth:
+        labels = list(report.growth[0].monthly_cost_usd)
+        lines += ["", "### Month by month", ""]
+        rows = [
+            [str(g.month), f"{g.requests_per_month:,.0f}"]
+            + [usd(g.monthly_cost_usd[label]) for label in labels]
+            for g in report.growth
+        ]
+        lines += _md_table(["month", "requests", *labels], rows)
+    return "\n".join(lines) + "\n"
