@@ -77,6 +77,9 @@ class RunResult(_Model):
 
 def json_schema() -> dict[str, Any]:
     schema = RunResult.model_json_schema()
+    # scripts rely on these two: a document without them is not a costcli results file
+    schema["required"] = ["schema_version", "complete", *schema["required"]]
+    schema["properties"]["schema_version"]["const"] = SCHEMA_VERSION
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://costcli.dev/schema/results-v1.json"
     return schema

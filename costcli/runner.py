@@ -12,7 +12,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from costcli import __version__
 from costcli.adapters import registry
@@ -22,6 +22,9 @@ from costcli.load import LoadSettings, ProgressObserver, TargetRun, run_target
 from costcli.metrics import SLO, RequestRecord, summarize
 from costcli.results import Meta, RunResult, TargetResult, WorkloadInfo
 from costcli.workload import Workload
+
+if TYPE_CHECKING:
+    from costcli.prices import Prices
 
 
 def now_iso() -> str:
@@ -98,7 +101,10 @@ def target_result(
     slo: SLO | None,
     with_records: bool,
     stopped: str | None = None,
+    prices: Prices | None = None,
 ) -> TargetResult:
+    summary = summarize(records, slo)
+    summary.cost = run_cost(target, records, prices)
     return TargetResult(
         provider=target.provider,
         model=target.model,
@@ -106,10 +112,33 @@ def target_result(
         base_url=target.base_url,
         self_hosted=target.self_hosted,
         hardware=target.settings.hardware if target.settings else None,
-        summary=summarize(records, slo),
+        summary=summary,
         server_info=info,
         stopped=stopped,
         records=[r.to_json() for r in records] if with_records else None,
+    )
+
+
+def run_cost(
+    target: Target, records: Sequence[RequestRecord], prices: Prices | None
+) -> dict[str, Any] | None:
+    """The summary's `cost` from the usage the server reported (None without a prices file)."""
+    if prices is None:
+        return None
+    from costcli.cost import cost_summary
+
+    usages = [
+        (
+            r.input_tokens or 0,
+            r.output_tokens or 0,
+            r.cached_input_tokens or 0,
+            r.reasoning_tokens or 0,
+        )
+        for r in records
+        if r.ok
+    ]
+    return cost_summary(
+        target.provider, target.model, usages, prices, self_hosted=target.self_hosted
     )
 
 
@@ -120,6 +149,7 @@ def build_result(
     slo: SLO | None,
     with_records: bool,
     complete: bool,
+    prices: Prices | None = None,
 ) -> RunResult:
     entries = list(state.done)
     if state.current is not None and state.current[1].records:
@@ -132,6 +162,7 @@ def build_result(
             slo,
             with_records,
             run.stopped or (None if complete else "interrupted"),
+            prices,
         )
         for t, run, info in entries
     ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from costcli.adapters import registry
 from costcli.catalog import Target
@@ -21,6 +22,9 @@ from costcli.metrics import SLO, Summary, summarize
 from costcli.results import RunResult, SweepPoint
 from costcli.runner import RunState, build_result, target_result, transport_for
 from costcli.workload import Workload
+
+if TYPE_CHECKING:
+    from costcli.prices import Prices
 
 ATTAINMENT = 0.9
 MAX_ERROR_RATE = 0.01
@@ -77,6 +81,7 @@ async def _sweep_target(
     observer: ProgressObserver,
     state: RunState,
     with_records: bool,
+    prices: Prices | None = None,
 ) -> None:
     widest = spec.settings_at(base, spec.values[-1])
     adapter = registry.create(target, transport_for(widest))
@@ -99,10 +104,10 @@ async def _sweep_target(
     finally:
         await adapter.close()
     best = capacity(points)
-    result = target_result(target, last.records, dict(info), slo, with_records)
+    result = target_result(target, last.records, dict(info), slo, with_records, prices=prices)
     result.sweep = points
     if best is not None:
-        result.summary = best.summary
+        result.summary = best.summary.model_copy(update={"cost": result.summary.cost})
         result.capacity_rps = best.summary.throughput.requests_per_s
         result.capacity_load = best.load
     state.current = None
@@ -118,13 +123,16 @@ def run_sweep(
     observer: ProgressObserver,
     state: RunState,
     with_records: bool,
+    prices: Prices | None = None,
 ) -> RunResult:
     async def all_targets() -> None:
         for target in targets:
-            await _sweep_target(target, workload, base, spec, slo, observer, state, with_records)
+            await _sweep_target(
+                target, workload, base, spec, slo, observer, state, with_records, prices
+            )
 
     asyncio.run(all_targets())
-    result = build_result(state, workload, base, slo, with_records, complete=True)
+    result = build_result(state, workload, base, slo, with_records, complete=True, prices=prices)
     result.targets = list(state.sweeps)
     result.meta.load["sweep"] = {"kind": spec.kind, "values": list(spec.values)}
     return result

@@ -1,7 +1,7 @@
 """Write costcli/schema/results.schema.json from the results models.
 
-    python scripts/gen_schema.py           # rewrite the checked-in schema
-    python scripts/gen_schema.py --check   # exit 1 if it has drifted from the models
+python scripts/gen_schema.py           # rewrite the checked-in schema
+python scripts/gen_schema.py --check   # exit 1 if it has drifted from the models
 """
 
 from __future__ import annotations

@@ -13,32 +13,19 @@ import os
 import shutil
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from costcli.catalog import load_catalog
-from costcli.cost import (
-    DAYS_PER_MONTH,
-    ApiTarget,
-    HardwareTarget,
-    ProjectionReport,
-    Scenario,
-    project_report,
-)
 from costcli.errors import BadInputError
-from costcli.prices import load_prices
-from costcli.render.projection import (
-    COLUMNS,
-    render_csv,
-    render_json,
-    render_markdown,
-    summary_lines,
-    table_rows,
-    usd,
-)
+
+if TYPE_CHECKING:
+    from costcli.cost import ProjectionReport
+    from costcli.prices import Prices
+    from costcli.results import RunResult
+
+DEFAULT_REQUESTS_PER_MONTH = 1_000_000
+DEFAULT_PEAK_FACTOR = 3.0
 
 
 class ProjectFormat(str, Enum):
@@ -94,18 +81,27 @@ def read_results_targets(path: Path) -> list[dict[str, Any]]:
 
 
 def _rate_limits(provider: str) -> tuple[Any, ...]:
+    from costcli.catalog import load_catalog
+
     catalog = load_catalog()
     prov = catalog.providers.get(provider)
     return tuple(prov.rate_limits) if prov else ()
 
 
 def _default_hardware(provider: str) -> str | None:
+    from costcli.catalog import load_catalog
+
     prov = load_catalog().providers.get(provider)
     return prov.hardware if prov else None
 
 
 def render_console(report: ProjectionReport, width: int | None = None) -> str:
     """The Rich table as text (so it is testable without a terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from costcli.render.projection import COLUMNS, summary_lines, table_rows, usd
+
     table = Table(title="costcli project · monthly cost", title_justify="left")
     for key, title in COLUMNS:
         table.add_column(title, justify="left" if key in ("label", "basis") else "right")
@@ -117,6 +113,8 @@ def render_console(report: ProjectionReport, width: int | None = None) -> str:
         width=width or max(120, shutil.get_terminal_size((160, 24)).columns),
         no_color=bool(os.environ.get("NO_COLOR")),
         highlight=False,
+        emoji=False,
+        markup=False,
     )
     console.print(table)
     for line in summary_lines(report):
@@ -153,6 +151,10 @@ def project_command(
     fmt: ProjectFormat = typer.Option(ProjectFormat.table, "--format"),
 ) -> None:
     """Project monthly cost, rate-limit tier, replicas and break-even for a workload."""
+    from costcli.cost import DAYS_PER_MONTH, ApiTarget, HardwareTarget, Scenario, project_report
+    from costcli.prices import load_prices
+    from costcli.render.projection import render_csv, render_json, render_markdown
+
     if (requests_per_month is None) == (requests_per_day is None):
         raise BadInputError("give exactly one of --requests-per-month or --requests-per-day")
     if requests_per_month is not None:
@@ -226,3 +228,73 @@ def project_command(
         ProjectFormat.table: render_console,
     }
     typer.echo(renderers[fmt](report), nl=False)
+
+
+def default_projection_text(
+    result: RunResult,
+    prices: Prices,
+    hardware: str | None = None,
+    requests_per_month: float | None = None,
+) -> str:
+    """After `costcli run`: the measured self-hosted box(es) against the priced API models.
+
+    The token shape is the run's measured mean; self-hosted capacity is the sweep's
+    capacity, or else the sustained requests/s of this run (a floor: the run may not have
+    saturated the server). API rows are priced from the shape, not measured.
+    """
+    from datetime import date
+
+    from costcli.catalog import load_catalog
+    from costcli.cost import ApiTarget, HardwareTarget, Scenario, project_report
+    from costcli.prices import is_retired
+
+    measured = [t for t in result.targets if t.summary.requests.ok]
+    if not measured:
+        return ""
+    shape_in = measured[0].summary.input_tokens.mean
+    shape_out = measured[0].summary.output_tokens.mean
+    volume = requests_per_month or DEFAULT_REQUESTS_PER_MONTH
+    scenario = Scenario(volume, shape_in, shape_out, DEFAULT_PEAK_FACTOR)
+    boxes = []
+    notes = []
+    for t in measured:
+        if not t.self_hosted:
+            continue
+        name = hardware or t.hardware
+        profile = prices.get_hardware(name) if name else None
+        capacity = t.capacity_rps or t.summary.throughput.requests_per_s
+        if profile is None or capacity <= 0:
+            notes.append(f"{t.provider}:{t.model}: no hardware profile; pass --hardware NAME")
+            continue
+        basis = t.capacity_load or f"this run's {capacity:.2f} req/s (use --sweep for capacity)"
+        notes.append(f"{t.provider}:{t.model} on {profile.name}: one replica carries {basis}")
+        boxes.append(
+            HardwareTarget(
+                profile,
+                capacity,
+                t.provider,
+                t.model,
+                t.summary.input_tokens.mean,
+                t.summary.output_tokens.mean,
+            )
+        )
+    catalog = load_catalog()
+    today = date.today()
+    apis = []
+    for prov in catalog.providers.values():
+        if prov.self_hosted:
+            continue
+        for model in prov.models or [prov.default_model]:
+            price = prices.get_model(prov.name, model)
+            if price is not None and not is_retired(price, today):
+                apis.append(ApiTarget(price, tuple(prov.rate_limits)))
+    if not apis and not boxes:
+        return ""
+    report = project_report(scenario, apis, boxes)
+    head = (
+        f"Projection at {volume:,.0f} requests/month, peak x{DEFAULT_PEAK_FACTOR:g}, "
+        f"{shape_in:.0f} input + {shape_out:.0f} output tokens per request (measured); "
+        "API rows are priced from that shape, not measured. "
+        "`costcli project RESULTS.json` for other scenarios."
+    )
+    return "\n".join([head, *notes, render_console(report)])

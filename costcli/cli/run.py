@@ -118,6 +118,7 @@ def run_command(
     from costcli import runner
     from costcli.catalog import load_catalog
     from costcli.load import ARRIVALS, LoadSettings
+    from costcli.prices import load_prices
     from costcli.render import renderer
     from costcli.results import dumps, write_atomic
     from costcli.workload import load_workload
@@ -146,15 +147,18 @@ def run_command(
         max_concurrency=max_concurrency,
         seed=seed,
     )
+    price_book = load_prices(prices)
     observer = _observer(quiet, no_progress)
     state = runner.RunState()
     complete = True
+    result: RunResult | None = None
     try:
         if sweep:
             from costcli.sweep import parse_sweep, run_sweep
 
+            spec = parse_sweep(sweep)
             result = run_sweep(
-                targets, wl, settings, parse_sweep(sweep), slo_spec, observer, state, records
+                targets, wl, settings, spec, slo_spec, observer, state, records, price_book
             )
         else:
             runner.run_sync(targets, wl, settings, observer, state)
@@ -162,40 +166,23 @@ def run_command(
         complete = False
     finally:
         observer.stop()
-    if not sweep or not complete:
-        result = runner.build_result(state, wl, settings, slo_spec, records, complete)
-    _attach_cost(result, prices)
+    if result is None:
+        result = runner.build_result(state, wl, settings, slo_spec, records, complete, price_book)
     if output is not None:
         write_atomic(output, dumps(result))
     text = renderer(fmt)(result)
     typer.echo(text, nl=not text.endswith("\n"))
-    if fmt == "table" and not quiet and not sweep and complete:
-        _print_projection(result, prices, hardware, requests_per_month)
+    if fmt == "table" and not quiet and complete:
+        from costcli.cli.project import default_projection_text
+
+        text = default_projection_text(result, price_book, hardware, requests_per_month)
+        if text:
+            typer.echo(text, nl=not text.endswith("\n"))
     if output is not None and not quiet:
         stderr_console().print(f"results written to {output}")
     if not complete:
         raise typer.Exit(130)
     _exit_status(result)
-
-
-def _attach_cost(result: RunResult, prices_file: Path | None) -> None:
-    try:
-        from costcli.cost import attach_costs
-    except ImportError:  # pragma: no cover - cost engine not installed yet
-        return
-    attach_costs(result, prices_file)
-
-
-def _print_projection(
-    result: RunResult, prices_file: Path | None, hardware: str | None, per_month: float | None
-) -> None:
-    try:
-        from costcli.cli.project import default_projection_text
-    except ImportError:  # pragma: no cover
-        return
-    text = default_projection_text(result, prices_file, hardware, per_month)
-    if text:
-        typer.echo(text, nl=not text.endswith("\n"))
 
 
 def _exit_status(result: RunResult) -> None:

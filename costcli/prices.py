@@ -1,0 +1,424 @@
+"""Dated prices: per-token API prices and self-hosting hardware profiles (prices.toml).
+
+The file is found on the search path (DESIGN.md): `--prices FILE`, then `COSTCLI_PRICES`
+(os.pathsep-separated), then `./prices.toml`, then the user config dir, then the bundled
+copy. The FIRST file found is used on its own: a user's file replaces the bundled one
+wholesale rather than being merged into it, so what you read is exactly what is priced.
+
+Token semantics follow the OpenAI usage object: `cached_input_tokens` are part of the
+input tokens and `reasoning_tokens` are part of the output tokens.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from costcli.catalog import read_toml, search_path, validation_message
+from costcli.errors import BadInputError
+
+PRICES_FILE = "prices.toml"
+PRICES_ENV = "COSTCLI_PRICES"
+DEFAULT_MAX_AGE_DAYS = 90
+# Rents and power draws move slowly next to token prices; a year is the threshold for them.
+DEFAULT_HARDWARE_MAX_AGE_DAYS = 365
+MTOK = 1_000_000
+
+
+class PriceTier(BaseModel):
+    """Long-context pricing: a request whose prompt is strictly above the threshold is
+    billed whole at these rates. A tier without a cached rate bills cached input at the
+    tier's input rate (never under-bills)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    above_input_tokens: int = Field(ge=0)
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    reasoning_per_mtok: float | None = Field(default=None, ge=0)
+
+
+class ModelPrice(BaseModel):
+    """One API model's price, in USD per 1M tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    input_per_mtok: float = Field(ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    output_per_mtok: float = Field(ge=0)
+    reasoning_per_mtok: float | None = Field(default=None, ge=0)
+    batch_discount: float = Field(default=0.0, ge=0, le=1)
+    per_request_usd: float = Field(default=0.0, ge=0)
+    source: str = Field(min_length=1)
+    as_of: date
+    deprecated: date | None = None
+    tiers: list[PriceTier] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _tiers_distinct(self) -> ModelPrice:
+        thresholds = [t.above_input_tokens for t in self.tiers]
+        if len(set(thresholds)) != len(thresholds):
+            raise ValueError("two tiers share one above_input_tokens threshold")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
+class HardwareProfile(BaseModel):
+    """One self-hosting box: rented (hourly_usd) or owned (capex_usd over months)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    hourly_usd: float | None = Field(default=None, ge=0)
+    capex_usd: float | None = Field(default=None, ge=0)
+    amortization_months: float | None = Field(default=None, gt=0)
+    watts: float = Field(ge=0)
+    idle_watts: float | None = Field(default=None, ge=0)
+    pue: float = Field(default=1.0, ge=1.0)
+    electricity_usd_per_kwh: float = Field(default=0.0, ge=0)
+    source: str = Field(min_length=1)
+    as_of: date
+
+    @model_validator(mode="before")
+    @classmethod
+    def _idle_defaults_to_watts(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("idle_watts") is None and "watts" in data:
+            data = {**data, "idle_watts": data["watts"]}
+        return data
+
+    @model_validator(mode="after")
+    def _rent_xor_capex(self) -> HardwareProfile:
+        owned = self.capex_usd is not None or self.amortization_months is not None
+        if self.hourly_usd is not None and owned:
+            raise ValueError("give hourly_usd (rented) or capex_usd + amortization_months (owned)")
+        if self.hourly_usd is None and (self.capex_usd is None or self.amortization_months is None):
+            raise ValueError("give hourly_usd, or both capex_usd and amortization_months")
+        if self.idle_watts is not None and self.idle_watts > self.watts:
+            raise ValueError("idle_watts is above watts")
+        return self
+
+    @property
+    def idle(self) -> float:
+        return self.watts if self.idle_watts is None else self.idle_watts
+
+    def fixed_monthly_usd(self, hours_per_month: float) -> float:
+        """Rent for a month, or the owned box's capex spread over its amortisation."""
+        if self.hourly_usd is not None:
+            return self.hourly_usd * hours_per_month
+        assert self.capex_usd is not None
+        assert self.amortization_months is not None
+        return self.capex_usd / self.amortization_months
+
+
+class PricesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    models: list[ModelPrice] = Field(default_factory=list)
+    hardware: list[HardwareProfile] = Field(default_factory=list)
+
+
+def _closest(wanted: str, names: Sequence[str]) -> str:
+    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.5)
+    if close:
+        return "closest: " + ", ".join(close)
+    return "known: " + (", ".join(sorted(names)[:12]) or "(none)")
+
+
+@dataclass(frozen=True)
+class Prices:
+    """The prices in force: one file's models and hardware."""
+
+    models: tuple[ModelPrice, ...]
+    hardware: tuple[HardwareProfile, ...]
+    path: Path | None = None
+
+    def get_model(self, provider: str, model: str) -> ModelPrice | None:
+        for price in self.models:
+            if price.provider == provider and price.model == model:
+                return price
+        return None
+
+    def find_model(self, provider: str, model: str) -> ModelPrice:
+        price = self.get_model(provider, model)
+        if price is None:
+            where = self.path or PRICES_FILE
+            wanted = f"{provider}:{model}"
+            labels = [p.label for p in self.models]
+            raise BadInputError(
+                f"{where}: no price for '{wanted}'; {_closest(wanted, labels)}"
+                " (add a [[models]] entry or pass --prices FILE)"
+            )
+        return price
+
+    def get_hardware(self, name: str) -> HardwareProfile | None:
+        return next((h for h in self.hardware if h.name == name), None)
+
+    def find_hardware(self, name: str) -> HardwareProfile:
+        hw = self.get_hardware(name)
+        if hw is None:
+            where = self.path or PRICES_FILE
+            names = [h.name for h in self.hardware]
+            raise BadInputError(
+                f"{where}: no hardware profile '{name}'; {_closest(name, names)}"
+                " (add a [[hardware]] entry or pass --prices FILE)"
+            )
+        return hw
+
+
+def parse_prices(data: dict[str, Any], path: Path | str = PRICES_FILE) -> Prices:
+    """Validate a parsed prices.toml; every problem is a BadInputError naming file and key."""
+    try:
+        parsed = PricesFile.model_validate(data)
+    except ValidationError as exc:
+        raise BadInputError(validation_message(Path(path), exc)) from None
+    seen: dict[tuple[str, str], int] = {}
+    for i, price in enumerate(parsed.models):
+        key = (price.provider, price.model)
+        if key in seen:
+            raise BadInputError(
+                f"{path}: key 'models.{i}' repeats {price.label} (first at 'models.{seen[key]}');"
+                " keep one entry per provider and model"
+            )
+        seen[key] = i
+    names: dict[str, int] = {}
+    for i, hw in enumerate(parsed.hardware):
+        if hw.name in names:
+            raise BadInputError(
+                f"{path}: key 'hardware.{i}.name' repeats '{hw.name}' (first at "
+                f"'hardware.{names[hw.name]}'); give each profile its own name"
+            )
+        names[hw.name] = i
+    return Prices(tuple(parsed.models), tuple(parsed.hardware), Path(path))
+
+
+def prices_path(flag: Path | None = None) -> Path:
+    """The prices file in force: the first one on the search path."""
+    found = search_path(PRICES_FILE, [flag] if flag else [], PRICES_ENV)
+    if not found:
+        raise BadInputError(
+            f"{PRICES_FILE}: not found on the search path; pass --prices FILE or set {PRICES_ENV}"
+        )
+    return found[0]
+
+
+def load_prices(flag: Path | None = None) -> Prices:
+    """Load the first prices file on the search path (a user's file overrides wholesale)."""
+    path = prices_path(flag)
+    return parse_prices(read_toml(path), path)
+
+
+def is_stale(as_of: date, today: date, max_age_days: int = DEFAULT_MAX_AGE_DAYS) -> bool:
+    return (today - as_of).days > max_age_days
+
+
+def is_retired(price: ModelPrice, today: date) -> bool:
+    return price.deprecated is not None and price.deprecated <= today
+
+
+@dataclass(frozen=True)
+class PriceProblem:
+    """One finding of `check_prices`: errors fail `costcli prices check`, warnings do not."""
+
+    level: Literal["error", "warning"]
+    subject: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.subject}: {self.message}"
+
+
+def _provenance(subject: str, source: str) -> list[PriceProblem]:
+    if source.strip().lower().startswith(("http://", "https://")):
+        return []
+    return [
+        PriceProblem(
+            "error", subject, f"source '{source}' is not a URL; name the page the figure came from"
+        )
+    ]
+
+
+def check_prices(
+    prices: Prices,
+    today: date,
+    max_age_days: int = DEFAULT_MAX_AGE_DAYS,
+    hardware_max_age_days: int = DEFAULT_HARDWARE_MAX_AGE_DAYS,
+) -> list[PriceProblem]:
+    """Stale entries, missing provenance, dates in the future, deprecated models.
+
+    A model past its shut-down date is a warning (its price stays for pricing old runs) and
+    is not also reported stale; one shutting down within `max_age_days` is a warning too.
+    """
+    problems: list[PriceProblem] = []
+    for price in prices.models:
+        subject = price.label
+        problems += _provenance(subject, price.source)
+        if price.as_of > today:
+            problems.append(PriceProblem("error", subject, f"as_of {price.as_of} is in the future"))
+        if is_retired(price, today):
+            problems.append(
+                PriceProblem("warning", subject, f"shut down on {price.deprecated}; migrate off it")
+            )
+        elif is_stale(price.as_of, today, max_age_days):
+            age = (today - price.as_of).days
+            problems.append(
+                PriceProblem(
+                    "error", subject, f"price is {age} days old (as_of {price.as_of}); refresh it"
+                )
+            )
+        upcoming = price.deprecated and not is_retired(price, today)
+        if upcoming and price.deprecated and (price.deprecated - today).days <= max_age_days:
+            problems.append(PriceProblem("warning", subject, f"shuts down on {price.deprecated}"))
+    for hw in prices.hardware:
+        subject = f"hardware {hw.name}"
+        problems += _provenance(subject, hw.source)
+        if hw.as_of > today:
+            problems.append(PriceProblem("error", subject, f"as_of {hw.as_of} is in the future"))
+        elif is_stale(hw.as_of, today, hardware_max_age_days):
+            age = (today - hw.as_of).days
+            problems.append(
+                PriceProblem(
+                    "error", subject, f"figures are {age} days old (as_of {hw.as_of}); refresh them"
+                )
+            )
+    return problems
+
+
+def entry_dicts(items: Iterable[BaseModel]) -> list[dict[str, Any]]:
+    """Every field of each entry, JSON-ready (dates as ISO strings)."""
+    return [item.model_dump(mode="json") for item in items]
+
+
+# --- LiteLLM's community price map -> prices.toml ------------------------------------------
+
+LITELLM_MAP_URL = (
+    "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json"
+)
+_TIER_KEY = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
+
+
+def _per_mtok(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return round(float(value) * MTOK, 9)
+    return None
+
+
+def _litellm_tiers(entry: Mapping[str, Any]) -> list[PriceTier]:
+    tiers = []
+    for key in entry:
+        match = _TIER_KEY.match(key)
+        if not match:
+            continue
+        k = match.group(1)
+        inp = _per_mtok(entry[key])
+        out = _per_mtok(entry.get(f"output_cost_per_token_above_{k}k_tokens"))
+        if inp is None or out is None:
+            continue
+        tiers.append(
+            PriceTier(
+                above_input_tokens=int(k) * 1000,
+                input_per_mtok=inp,
+                output_per_mtok=out,
+                cached_input_per_mtok=_per_mtok(
+                    entry.get(f"cache_read_input_token_cost_above_{k}k_tokens")
+                ),
+            )
+        )
+    return sorted(tiers, key=lambda t: t.above_input_tokens)
+
+
+def litellm_to_prices(
+    data: Mapping[str, Any],
+    providers: Sequence[str] = (),
+    as_of: date | None = None,
+    source: str = LITELLM_MAP_URL,
+) -> list[ModelPrice]:
+    """Chat models of LiteLLM's JSON map as ModelPrice entries (USD per token x 1e6).
+
+    `litellm_provider` becomes `provider`, a `provider/` prefix is taken off the model name,
+    `cache_read_input_token_cost` is the cached rate, `*_above_Nk_tokens` become tiers,
+    `input_cost_per_token_batches` gives the batch discount, `deprecation_date` the shut-down
+    date, and an entry's own `source` wins over `source`.
+    """
+    wanted = set(providers)
+    out: dict[tuple[str, str], ModelPrice] = {}
+    for key, entry in data.items():
+        if not isinstance(entry, Mapping) or entry.get("mode", "chat") != "chat":
+            continue
+        provider = entry.get("litellm_provider")
+        if not isinstance(provider, str) or (wanted and provider not in wanted):
+            continue
+        inp = _per_mtok(entry.get("input_cost_per_token"))
+        outp = _per_mtok(entry.get("output_cost_per_token"))
+        if inp is None or outp is None:
+            continue
+        model = key.removeprefix(f"{provider}/")
+        batch = _per_mtok(entry.get("input_cost_per_token_batches"))
+        discount = round(1 - batch / inp, 6) if batch is not None and inp > 0 else 0.0
+        deprecated = entry.get("deprecation_date")
+        price = ModelPrice(
+            provider=provider,
+            model=model,
+            input_per_mtok=inp,
+            cached_input_per_mtok=_per_mtok(entry.get("cache_read_input_token_cost")),
+            output_per_mtok=outp,
+            reasoning_per_mtok=_per_mtok(entry.get("output_cost_per_reasoning_token")),
+            batch_discount=min(max(discount, 0.0), 1.0),
+            source=f"{source} (upstream: {entry['source']})" if entry.get("source") else source,
+            as_of=as_of or date.today(),
+            deprecated=date.fromisoformat(deprecated) if isinstance(deprecated, str) else None,
+            tiers=_litellm_tiers(entry),
+        )
+        out.setdefault((provider, model), price)
+    return sorted(out.values(), key=lambda p: (p.provider, p.model))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_table(header: str, fields: Mapping[str, Any], indent: str = "") -> list[str]:
+    lines = [f"{indent}[[{header}]]"]
+    for key, value in fields.items():
+        if value is None or isinstance(value, list):
+            continue
+        lines.append(f"{indent}{key} = {_toml_value(value)}")
+    return lines
+
+
+def prices_to_toml(models: Iterable[ModelPrice], hardware: Iterable[HardwareProfile] = ()) -> str:
+    """prices.toml text for the entries (optional fields left at their default are omitted)."""
+    defaults = {"batch_discount": 0.0, "per_request_usd": 0.0}
+    lines: list[str] = []
+    for price in models:
+        fields = {
+            k: v
+            for k, v in price.model_dump(exclude={"tiers"}).items()
+            if defaults.get(k, object()) != v
+        }
+        lines += _toml_table("models", fields)
+        for tier in price.tiers:
+            lines += _toml_table("models.tiers", tier.model_dump(), indent="  ")
+        lines.append("")
+    for hw in hardware:
+        lines += _toml_table("hardware", hw.model_dump())
+        lines.append("")
+    return "\n".join(lines)

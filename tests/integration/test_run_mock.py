@@ -1,0 +1,141 @@
+"""`costcli run` against the mock server as a real subprocess on a free port."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from costcli.results import SCHEMA_FILE
+
+try:
+    from tests.mockserver_fixture import start_mock_server
+except ImportError:  # `tests/` itself is on sys.path
+    from mockserver_fixture import start_mock_server  # type: ignore[no-redef]
+
+pytestmark = pytest.mark.integration
+
+FAST = ("--ttft-ms", "5", "--itl-ms", "1", "--output-tokens", "5")
+
+
+def run_json(cli: Callable[..., Any], *args: str) -> dict[str, Any]:
+    result = cli("run", "--format", "json", "-q", *args)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def timed_server() -> Iterator[str]:
+    """TTFT 120 ms, ITL 10 ms, 20 tokens: the figures the report must reproduce."""
+    with start_mock_server("--ttft-ms", "120", "--itl-ms", "10", "--output-tokens", "20") as (
+        url,
+        _,
+    ):
+        yield url
+
+
+def test_ttft_and_itl_are_reported_within_a_few_ms_of_the_truth(
+    cli: Callable[..., Any], provider_file: Callable[..., Path], timed_server: str, tmp_path: Path
+) -> None:
+    path = provider_file("timed", base_url=timed_server)
+    out = tmp_path / "results" / "r.json"
+    args = ("--providers", str(path), "-t", "timed", "-n", "12", "-c", "4", "--warmup", "2")
+    doc = run_json(cli, *args, "--records", "-o", str(out))
+    summary = doc["targets"][0]["summary"]
+    assert summary["requests"] == {"total": 12, "ok": 12, "failed": 0}
+    # the role-only chunk arrives at once (TTFB), but TTFT waits for the first text
+    assert summary["ttfb_ms"]["p50"] < 60
+    assert 118 <= summary["ttft_ms"]["p50"] <= 145
+    assert 8.5 <= summary["itl_ms"]["p50"] <= 11.5
+    assert 9 <= summary["tpot_ms"]["p50"] <= 11.5  # 190 ms over 19 gaps
+    assert summary["output_tokens"]["total"] == 12 * 20
+    assert summary["output_tokens"]["estimated"] is False
+    assert summary["server"] is None  # plain openai dialect reports no telemetry
+
+    # --output: the same document, written atomically (no temp file left) and valid
+    written = json.loads(out.read_text())
+    assert [p.name for p in out.parent.iterdir()] == ["r.json"]
+    assert written["targets"][0]["summary"] == summary
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.validate(written, schema, cls=jsonschema.Draft202012Validator)
+
+    # --records: every measured request, warmup left out
+    records = written["targets"][0]["records"]
+    assert sorted(r["index"] for r in records) == list(range(2, 14))
+    assert all(len(r["itl_ms"]) == 19 and r["output_tokens"] == 20 for r in records)
+    assert all(r["ttft_ms"] > r["ttfb_ms"] for r in records)
+
+
+def test_429s_are_rate_limited_apart_from_aborted_streams_and_the_run_goes_on(
+    cli: Callable[..., Any], provider_file: Callable[..., Path]
+) -> None:
+    # server request numbers 1..15: 429 at 3, 6, 9, 12, 15; streams cut at 5 and 10
+    faults = ("--rate-limit-every", "3", "--abort-every", "5", "--retry-after", "0.01")
+    with start_mock_server(*FAST, *faults) as (url, _):
+        path = provider_file("faulty", base_url=url)
+        doc = run_json(cli, "--providers", str(path), "-t", "faulty", "-n", "15", "--records")
+    summary = doc["targets"][0]["summary"]
+    assert summary["requests"] == {"total": 15, "ok": 8, "failed": 7}
+    assert summary["errors"]["rate_limited"] == 5
+    assert summary["errors"]["stream_aborted"] == 2
+    assert sum(summary["errors"].values()) == 7
+    assert summary["ttft_ms"]["count"] == 8  # failures kept out of percentiles
+    records = doc["targets"][0]["records"]
+    assert {r["status"] for r in records if r["error"] == "rate_limited"} == {429}
+    assert doc["targets"][0]["stopped"] is None
+
+
+def test_max_retries_rides_out_rate_limits(
+    cli: Callable[..., Any], provider_file: Callable[..., Path]
+) -> None:
+    with start_mock_server(*FAST, "--rate-limit-every", "3", "--retry-after", "0.01") as (
+        url,
+        _,
+    ):
+        path = provider_file("limited", base_url=url)
+        args = ("--providers", str(path), "-t", "limited", "-n", "9", "-c", "1")
+        doc = run_json(cli, *args, "--max-retries", "2", "--records")
+    summary = doc["targets"][0]["summary"]
+    assert summary["requests"]["ok"] == 9
+    assert summary["errors"]["rate_limited"] == 0
+    # 9 requests took 13 server calls: calls 3, 6, 9, 12 were answered 429 and retried
+    assert summary["retries"] == 4
+    assert sum(r["retries"] for r in doc["targets"][0]["records"]) == 4
+
+
+def test_groq_dialect_reports_server_queue_prefill_and_decode(
+    cli: Callable[..., Any], provider_file: Callable[..., Path]
+) -> None:
+    args = ("--dialect", "groq", "--queue-ms", "5", "--ttft-ms", "30", "--itl-ms", "5")
+    with start_mock_server(*args, "--output-tokens", "5") as (url, _):
+        path = provider_file("fakegroq", adapter="groq", base_url=url)
+        doc = run_json(cli, "--providers", str(path), "-t", "fakegroq", "-n", "4")
+    target = doc["targets"][0]
+    assert target["adapter"] == "groq"
+    server = target["summary"]["server"]
+    assert server["queue_ms"]["p50"] == pytest.approx(5.0)
+    assert 20 <= server["prefill_ms"]["p50"] <= 60  # 30 ms to first token, less 5 queued
+    assert 15 <= server["decode_ms"]["p50"] <= 60  # 4 gaps of 5 ms
+    assert target["summary"]["ttft_ms"]["p50"] >= 30  # the client's own figure stays
+
+
+def test_several_targets_get_the_same_requests_in_the_same_order(
+    cli: Callable[..., Any], provider_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    # prompt i has i words; the mock server reports words as prompt_tokens
+    workload = tmp_path / "w.jsonl"
+    lines = [json.dumps({"prompt": " ".join(["word"] * n)}) for n in (3, 1, 4, 1, 5, 9)]
+    workload.write_text("\n".join(lines) + "\n")
+    with start_mock_server(*FAST) as (url, _):
+        a = provider_file("first", base_url=url)
+        b = provider_file("second", base_url=url)
+        args = ("--providers", str(a), "--providers", str(b), "-t", "first", "-t", "second")
+        doc = run_json(cli, *args, "-w", str(workload), "-n", "6", "-c", "1", "--records")
+    assert [t["provider"] for t in doc["targets"]] == ["first", "second"]
+    sent = [[r["input_tokens"] for r in t["records"]] for t in doc["targets"]]
+    assert sent == [[3, 1, 4, 1, 5, 9], [3, 1, 4, 1, 5, 9]]
+    assert doc["meta"]["workload"]["name"] == "w.jsonl"
