@@ -1,0 +1,546 @@
+"""Baseline comparison for CI: budgets against a baseline run, limits on one run -> Verdict.
+
+A budget (`ttft_p95_ms=+10%` or `ttft_p95_ms=+50`) says how much worse a metric may get
+than in the baseline, in the metric's worse direction. Where both runs kept their request
+records (`--records`), the change is judged with a seeded bootstrap: requests are resampled
+with replacement in both runs, the statistic recomputed, and a regression is called only
+when the whole confidence interval of the change lies past the budget, so two runs of the
+same server pass and a real shift fails. Without records the summaries are compared as they
+are. A limit (`error_rate=0.01`) checks the current run alone. Pure: no I/O, no Rich.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from costcli.errors import BadInputError
+from costcli.metrics import percentile
+from costcli.results import RunResult, TargetResult
+
+LATENCY_METRICS = ("ttft", "ttfb", "itl", "tpot", "e2e")
+LATENCY_STATS = ("p50", "p90", "p95", "p99", "mean", "max")
+BOOTSTRAP_STATS = ("p50", "p90", "p95", "p99", "mean")
+DEFAULT_RESAMPLES = 2000
+DEFAULT_CONFIDENCE = 0.95
+# The bootstrap costs resamples x values; past this many value draws it resamples less.
+MAX_DRAWS = 8_000_000
+MIN_RESAMPLES = 200
+
+Status = Literal["pass", "fail", "n/a"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A figure of a run that can be gated, and which way is worse."""
+
+    name: str
+    unit: str
+    higher_is_worse: bool
+    from_summary: Callable[[TargetResult], float | None]
+    # Values per request (each request gives a list) and the statistic over the pooled
+    # values; None where the metric cannot be recomputed from records.
+    per_request: Callable[[dict[str, Any]], list[float]] | None = None
+    statistic: Callable[[list[float]], float] | None = None
+
+
+def _stat_fn(stat: str) -> Callable[[list[float]], float]:
+    if stat == "mean":
+        return lambda values: math.fsum(values) / len(values)
+    if stat == "max":
+        return max
+    q = float(stat[1:])
+    return lambda values: percentile(sorted(values), q)
+
+
+def _summary_pct(attr: str, stat: str) -> Callable[[TargetResult], float | None]:
+    def get(t: TargetResult) -> float | None:
+        p = getattr(t.summary, attr)
+        return None if p is None else float(getattr(p, stat))
+
+    return get
+
+
+def _record_values(key: str) -> Callable[[dict[str, Any]], list[float]]:
+    def get(record: dict[str, Any]) -> list[float]:
+        if not record.get("ok", record.get("error") is None):
+            return []  # failed requests stay out of latency percentiles
+        value = record.get(key)
+        if isinstance(value, list):
+            return [float(v) for v in value]
+        return [] if value is None else [float(value)]
+
+    return get
+
+
+def _decode_tps(record: dict[str, Any]) -> list[float]:
+    ttft, e2e, out = record.get("ttft_ms"), record.get("e2e_ms"), record.get("output_tokens")
+    if not record.get("ok") or ttft is None or e2e is None or not out or out < 2:
+        return []
+    span = float(e2e) - float(ttft)
+    return [(out - 1) / (span / 1000.0)] if span > 0 else []
+
+
+def _failed(record: dict[str, Any]) -> list[float]:
+    return [0.0 if record.get("ok", record.get("error") is None) else 1.0]
+
+
+def _cost(t: TargetResult) -> float | None:
+    cost = t.summary.cost or {}
+    value = cost.get("per_1k_requests_usd")
+    if cost.get("unpriced") or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _build_metrics() -> dict[str, Metric]:
+    found: dict[str, Metric] = {}
+    for base in LATENCY_METRICS:
+        for stat in LATENCY_STATS:
+            name = f"{base}_{stat}_ms"
+            found[name] = Metric(
+                name,
+                "ms",
+                True,
+                _summary_pct(f"{base}_ms", stat),
+                _record_values(f"{base}_ms") if stat in BOOTSTRAP_STATS else None,
+                _stat_fn(stat),
+            )
+    found["error_rate"] = Metric(
+        "error_rate",
+        "share",
+        True,
+        lambda t: float(t.summary.error_rate),
+        _failed,
+        _stat_fn("mean"),
+    )
+    found["output_tokens_per_s"] = Metric(
+        "output_tokens_per_s",
+        "tok/s",
+        False,
+        lambda t: float(t.summary.throughput.output_tokens_per_s),
+    )
+    found["requests_per_s"] = Metric(
+        "requests_per_s", "req/s", False, lambda t: float(t.summary.throughput.requests_per_s)
+    )
+    found["decode_tokens_per_s_p50"] = Metric(
+        "decode_tokens_per_s_p50",
+        "tok/s",
+        False,
+        _summary_pct("decode_tokens_per_s", "p50"),
+        _decode_tps,
+        _stat_fn("p50"),
+    )
+    found["goodput_requests_per_s"] = Metric(
+        "goodput_requests_per_s",
+        "req/s",
+        False,
+        lambda t: None if t.summary.goodput is None else float(t.summary.goodput.requests_per_s),
+    )
+    found["cost_per_1k_requests_usd"] = Metric("cost_per_1k_requests_usd", "USD", True, _cost)
+    return found
+
+
+METRICS: dict[str, Metric] = _build_metrics()
+
+
+def find_metric(name: str, flag: str) -> Metric:
+    key = name.strip()
+    if key not in METRICS and f"{key}_ms" in METRICS:
+        key = f"{key}_ms"
+    if key not in METRICS:
+        examples = "ttft_p95_ms, e2e_p99_ms, itl_p50_ms, error_rate, output_tokens_per_s, cost_per_1k_requests_usd"
+        raise BadInputError(
+            f"{flag} {name}: unknown metric; use one of {examples} (stats p50, p90, p95, p99, mean, max)"
+        )
+    return METRICS[key]
+
+
+# --- budgets and limits ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much worse `metric` may get than the baseline: a share (0.1) or an amount."""
+
+    metric: Metric
+    amount: float
+    relative: bool
+
+    @property
+    def text(self) -> str:
+        sign = "+" if self.metric.higher_is_worse else "-"
+        if self.relative:
+            return f"{sign}{self.amount * 100:g}%"
+        return f"{sign}{self.amount:g} {self.metric.unit}"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The worst value `metric` may take in the current run."""
+
+    metric: Metric
+    value: float
+
+    @property
+    def text(self) -> str:
+        op = "<=" if self.metric.higher_is_worse else ">="
+        return f"{op} {self.value:g}"
+
+
+def _split(spec: str, flag: str, form: str) -> tuple[str, str]:
+    name, sep, value = spec.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise BadInputError(f"{flag} {spec}: use {form}")
+    return name.strip(), value.strip()
+
+
+def parse_budget(spec: str) -> Budget:
+    """`ttft_p95_ms=+10%` (relative) or `ttft_p95_ms=+50` (in the metric's unit)."""
+    form = "METRIC=+10% or METRIC=+50 (e.g. ttft_p95_ms=+10%)"
+    name, value = _split(spec, "--budget", form)
+    metric = find_metric(name, "--budget")
+    relative = value.endswith("%")
+    number = value.removesuffix("%").strip()
+    try:
+        amount = float(number)
+    except ValueError:
+        raise BadInputError(f"--budget {spec}: '{value}' is not a number; use {form}") from None
+    worse_sign = "+" if metric.higher_is_worse else "-"
+    if number.startswith(("+", "-")) and number[0] != worse_sign:
+        direction = "higher" if metric.higher_is_worse else "lower"
+        raise BadInputError(
+            f"--budget {spec}: {metric.name} gets worse when {direction}; a budget is how much "
+            f"worse it may get, so write {metric.name}={worse_sign}{value.lstrip('+-')}"
+        )
+    if not math.isfinite(amount):
+        raise BadInputError(f"--budget {spec}: the budget must be a finite number")
+    amount = abs(amount)
+    return Budget(metric, amount / 100 if relative else amount, relative)
+
+
+def parse_limit(spec: str) -> Limit:
+    """`ttft_p95_ms=500`, `error_rate=0.01`, `cost_per_1k_requests_usd=2`."""
+    form = "METRIC=VALUE (e.g. ttft_p95_ms=500 or error_rate=0.01)"
+    name, value = _split(spec, "--limit", form)
+    metric = find_metric(name, "--limit")
+    try:
+        number = float(value.removesuffix("%")) / 100 if value.endswith("%") else float(value)
+    except ValueError:
+        raise BadInputError(f"--limit {spec}: '{value}' is not a number; use {form}") from None
+    return Limit(metric, number)
+
+
+# --- the verdict -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+    confidence: float
+    resamples: int
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One metric of one target against one budget or limit."""
+
+    target: str
+    metric: str
+    kind: Literal["budget", "limit"]
+    threshold: str
+    status: Status
+    current: float | None
+    baseline: float | None = None
+    change: float | None = None  # relative (0.1 = +10%) or absolute, as the budget is
+    relative: bool = True
+    interval: Interval | None = None
+    method: str = ""  # bootstrap, summary, limit
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "target": self.target,
+            "metric": self.metric,
+            "kind": self.kind,
+            "threshold": self.threshold,
+            "status": self.status,
+            "current": self.current,
+            "baseline": self.baseline,
+            "change": self.change,
+            "change_is_relative": self.relative,
+            "method": self.method,
+            "reason": self.reason,
+        }
+        if self.interval is not None:
+            out["interval"] = {
+                "low": self.interval.low,
+                "high": self.interval.high,
+                "confidence": self.interval.confidence,
+                "resamples": self.interval.resamples,
+            }
+        return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    workload: str
+    rows: tuple[CheckRow, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        return not any(r.status == "fail" for r in self.rows)
+
+    @property
+    def failures(self) -> tuple[CheckRow, ...]:
+        return tuple(r for r in self.rows if r.status == "fail")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "workload": self.workload,
+            "failures": len(self.failures),
+            "checks": [r.to_dict() for r in self.rows],
+            "notes": list(self.notes),
+        }
+
+
+def target_key(t: TargetResult) -> str:
+    return f"{t.provider}:{t.model}"
+
+
+def same_workload(
+    current: RunResult, baseline: RunResult, current_name: str, base_name: str
+) -> None:
+    """Refuse to compare runs of different workloads (exit 2 with the reason)."""
+    a, b = current.meta.workload, baseline.meta.workload
+    if a.name != b.name or a.sha256 != b.sha256:
+        raise BadInputError(
+            f"{current_name}: workload '{a.name}' (sha256 {a.sha256[:12]}) differs from the "
+            f"baseline {base_name}: '{b.name}' (sha256 {b.sha256[:12]}); compare runs of the "
+            "same workload, or record a new baseline"
+        )
+
+
+def _pooled(records: Sequence[dict[str, Any]], metric: Metric) -> list[list[float]]:
+    assert metric.per_request is not None
+    return [metric.per_request(r) for r in records]
+
+
+def _flat(groups: Sequence[list[float]]) -> list[float]:
+    return [v for g in groups for v in g]
+
+
+def bootstrap_change(
+    base: Sequence[list[float]],
+    cur: Sequence[list[float]],
+    statistic: Callable[[list[float]], float],
+    *,
+    relative: bool,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> Interval | None:
+    """Percentile-bootstrap interval of statistic(cur) vs statistic(base).
+
+    Requests are the unit resampled (each gives a list of values, e.g. its ITL gaps), so
+    correlated values within one request move together. `relative`: cur / base - 1, else
+    cur - base. None where either side has no values.
+    """
+    if not _flat(base) or not _flat(cur):
+        return None
+    rng = random.Random(seed)
+    per_draw = len(_flat(base)) + len(_flat(cur))
+    resamples = max(MIN_RESAMPLES, min(resamples, MAX_DRAWS // max(per_draw, 1)))
+    changes: list[float] = []
+    for _ in range(resamples):
+        b = _flat(rng.choices(base, k=len(base)))
+        c = _flat(rng.choices(cur, k=len(cur)))
+        if not b or not c:
+            continue
+        sb, sc = statistic(b), statistic(c)
+        if relative:
+            if sb == 0:
+                continue
+            changes.append(sc / sb - 1)
+        else:
+            changes.append(sc - sb)
+    if not changes:
+        return None
+    changes.sort()
+    tail = (1 - confidence) / 2 * 100
+    return Interval(
+        percentile(changes, tail), percentile(changes, 100 - tail), confidence, len(changes)
+    )
+
+
+def _fmt(value: float, relative: bool) -> str:
+    return f"{value * 100:+.1f}%" if relative else f"{value:+.4g}"
+
+
+def _budget_row(
+    name: str,
+    budget: Budget,
+    cur_t: TargetResult,
+    base_t: TargetResult,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> CheckRow:
+    m = budget.metric
+    cur_v, base_v = m.from_summary(cur_t), m.from_summary(base_t)
+    common = {"target": name, "metric": m.name, "kind": "budget", "threshold": budget.text}
+    if cur_v is None or base_v is None:
+        missing = "current run" if cur_v is None else "baseline"
+        return CheckRow(
+            **common,  # type: ignore[arg-type]
+            status="n/a",
+            current=cur_v,
+            baseline=base_v,
+            relative=budget.relative,
+            reason=f"{m.name} is not in the {missing}",
+        )
+    sign = 1.0 if m.higher_is_worse else -1.0  # worsening measured as a positive number
+
+    def change_of(cur: float, base: float) -> float | None:
+        if budget.relative:
+            return None if base == 0 else cur / base - 1
+        return cur - base
+
+    change = change_of(cur_v, base_v)
+    interval: Interval | None = None
+    if m.per_request is not None and m.statistic is not None and cur_t.records and base_t.records:
+        interval = bootstrap_change(
+            _pooled(base_t.records, m),
+            _pooled(cur_t.records, m),
+            m.statistic,
+            relative=budget.relative,
+            resamples=resamples,
+            confidence=confidence,
+            seed=seed,
+        )
+    if change is None:
+        return CheckRow(
+            **common,  # type: ignore[arg-type]
+            status="n/a",
+            current=cur_v,
+            baseline=base_v,
+            reason="baseline is 0, so a relative change is undefined; use an absolute budget",
+        )
+    if interval is not None:
+        # The least bad end of the interval, in the worse direction, must pass the budget.
+        least_worse = interval.low if m.higher_is_worse else -interval.high
+        failed = least_worse > budget.amount
+        ci = f"{confidence:.0%} CI [{_fmt(interval.low, budget.relative)}, {_fmt(interval.high, budget.relative)}]"
+        reason = (
+            f"{ci} lies past the budget {budget.text}"
+            if failed
+            else f"{ci} is not wholly past the budget {budget.text}"
+        )
+        method = "bootstrap"
+    else:
+        failed = sign * change > budget.amount
+        reason = (
+            f"change {_fmt(change, budget.relative)} is past the budget {budget.text}"
+            if failed
+            else f"change {_fmt(change, budget.relative)} is within the budget {budget.text}"
+        )
+        method = "summary"
+    return CheckRow(
+        **common,  # type: ignore[arg-type]
+        status="fail" if failed else "pass",
+        current=cur_v,
+        baseline=base_v,
+        change=change,
+        relative=budget.relative,
+        interval=interval,
+        method=method,
+        reason=reason,
+    )
+
+
+def _limit_row(name: str, limit: Limit, t: TargetResult) -> CheckRow:
+    m = limit.metric
+    value = m.from_summary(t)
+    common = {"target": name, "metric": m.name, "kind": "limit", "threshold": limit.text}
+    if value is None:
+        why = "the target is unpriced" if m.name.startswith("cost") else "the run has no value"
+        return CheckRow(
+            **common,  # type: ignore[arg-type]
+            status="n/a",
+            current=None,
+            method="limit",
+            reason=f"{m.name}: {why}",
+        )
+    failed = value > limit.value if m.higher_is_worse else value < limit.value
+    word = "above" if m.higher_is_worse else "below"
+    reason = f"{value:.4g} is {word} the limit {limit.value:g}" if failed else "within the limit"
+    return CheckRow(
+        **common,  # type: ignore[arg-type]
+        status="fail" if failed else "pass",
+        current=value,
+        method="limit",
+        reason=reason,
+    )
+
+
+def check(
+    current: RunResult,
+    baseline: RunResult | None = None,
+    budgets: Sequence[Budget] = (),
+    limits: Sequence[Limit] = (),
+    *,
+    current_name: str = "results",
+    baseline_name: str = "baseline",
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> Verdict:
+    """Every budget and limit for every target of `current` -> Verdict."""
+    if budgets and baseline is None:
+        raise BadInputError("--budget compares against a baseline: pass --baseline BASE.json")
+    if not budgets and not limits:
+        raise BadInputError(
+            "nothing to check: pass --budget METRIC=+10% with --baseline, or --limit METRIC=VALUE"
+        )
+    if baseline is not None:
+        same_workload(current, baseline, current_name, baseline_name)
+    rows: list[CheckRow] = []
+    notes: list[str] = []
+    base_targets = {target_key(t): t for t in baseline.targets} if baseline else {}
+    for t in current.targets:
+        name = target_key(t)
+        base_t = base_targets.get(name)
+        for budget in budgets:
+            if base_t is None:
+                rows.append(
+                    CheckRow(
+                        name,
+                        budget.metric.name,
+                        "budget",
+                        budget.text,
+                        "n/a",
+                        budget.metric.from_summary(t),
+                        reason=f"{baseline_name} has no target {name}",
+                    )
+                )
+                continue
+            rows.append(_budget_row(name, budget, t, base_t, resamples, confidence, seed))
+        rows.extend(_limit_row(name, limit, t) for limit in limits)
+    if baseline is not None:
+        cur_names = {target_key(t) for t in current.targets}
+        for missing in sorted(set(base_targets) - cur_names):
+            notes.append(f"{missing} is in the baseline but not in {current_name}")
+        unrecorded = [t for t in (*current.targets, *baseline.targets) if not t.records]
+        if budgets and unrecorded:
+            notes.append(
+                "runs without --records were compared by their summaries (no noise allowance)"
+            )
+    if not current.complete:
+        notes.append(f"{current_name} is an incomplete (interrupted) run")
+    return Verdict(current.meta.workload.name, tuple(rows), tuple(notes))

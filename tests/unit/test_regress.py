@@ -1,0 +1,368 @@
+"""The CI gate's core: metric names, budgets, limits, the bootstrap, verdicts and renderers.
+
+The result files in tests/fixtures/ are real runs against the mock server (40 requests,
+concurrency 4, --records); tests/fixtures/make_fixtures.py regenerates them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from costcli.cli import app
+from costcli.cli.check import render_json, render_junit, render_markdown, render_table
+from costcli.errors import BadInputError
+from costcli.regress import (
+    METRICS,
+    bootstrap_change,
+    check,
+    find_metric,
+    parse_budget,
+    parse_limit,
+)
+from costcli.results import RunResult, read_result
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def fixture(name: str) -> RunResult:
+    return read_result(FIXTURES / f"{name}.json")
+
+
+def without_records(result: RunResult) -> RunResult:
+    copy = result.model_copy(deep=True)
+    for t in copy.targets:
+        t.records = None
+    return copy
+
+
+# --- metric names, budgets, limits -------------------------------------------------------
+
+
+def test_every_latency_metric_and_stat_is_named_and_higher_is_worse() -> None:
+    for base in ("ttft", "ttfb", "itl", "tpot", "e2e"):
+        for stat in ("p50", "p90", "p95", "p99", "mean", "max"):
+            assert METRICS[f"{base}_{stat}_ms"].higher_is_worse
+    assert METRICS["error_rate"].higher_is_worse
+    assert METRICS["cost_per_1k_requests_usd"].higher_is_worse
+    assert not METRICS["output_tokens_per_s"].higher_is_worse
+    assert not METRICS["requests_per_s"].higher_is_worse
+    assert not METRICS["decode_tokens_per_s_p50"].higher_is_worse
+
+
+def test_metric_name_without_ms_suffix_is_accepted() -> None:
+    assert find_metric("ttft_p95", "--budget").name == "ttft_p95_ms"
+
+
+def test_unknown_metric_is_refused_with_examples() -> None:
+    with pytest.raises(BadInputError, match="ttft_p999_ms: unknown metric; use one of ttft_p95_ms"):
+        find_metric("ttft_p999_ms", "--budget")
+
+
+def test_budget_relative_and_absolute() -> None:
+    rel = parse_budget("ttft_p95_ms=+10%")
+    assert (rel.metric.name, rel.amount, rel.relative, rel.text) == (
+        "ttft_p95_ms",
+        0.1,
+        True,
+        "+10%",
+    )
+    absolute = parse_budget("e2e_p99_ms=+50")
+    assert (absolute.amount, absolute.relative, absolute.text) == (50.0, False, "+50 ms")
+    tput = parse_budget("output_tokens_per_s=-5%")
+    assert (tput.amount, tput.text) == (0.05, "-5%")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("ttft_p95_ms", "use METRIC=\\+10%"),
+        ("ttft_p95_ms=fast", "'fast' is not a number"),
+        ("ttft_p95_ms=-10%", "gets worse when higher.*ttft_p95_ms=\\+10%"),
+        ("output_tokens_per_s=+10%", "gets worse when lower.*output_tokens_per_s=-10%"),
+    ],
+)
+def test_bad_budgets_are_refused_with_the_fix(spec: str, message: str) -> None:
+    with pytest.raises(BadInputError, match=message):
+        parse_budget(spec)
+
+
+def test_limits_parse_values_and_percentages() -> None:
+    assert parse_limit("error_rate=0.01").value == 0.01
+    assert parse_limit("error_rate=1%").value == 0.01
+    assert parse_limit("cost_per_1k_requests_usd=2").text == "<= 2"
+    assert parse_limit("output_tokens_per_s=100").text == ">= 100"
+    with pytest.raises(BadInputError, match="'x' is not a number"):
+        parse_limit("error_rate=x")
+
+
+# --- the bootstrap ---------------------------------------------------------------------------
+
+
+def samples(mean: float, n: int, seed: int) -> list[list[float]]:
+    rng = random.Random(seed)
+    return [[rng.gauss(mean, mean * 0.08)] for _ in range(n)]
+
+
+def p95(values: list[float]) -> float:
+    return METRICS["ttft_p95_ms"].statistic(values)  # type: ignore[misc]
+
+
+def test_bootstrap_interval_of_two_draws_of_one_distribution_straddles_zero() -> None:
+    iv = bootstrap_change(samples(125, 40, 1), samples(125, 40, 2), p95, relative=True)
+    assert iv is not None
+    assert iv.low < 0 < iv.high
+    assert iv.low > -0.25
+    assert iv.high < 0.25
+    assert iv.resamples == 2000
+
+
+def test_bootstrap_interval_of_a_sixty_percent_shift_lies_past_ten_percent() -> None:
+    iv = bootstrap_change(samples(125, 40, 1), samples(200, 40, 2), p95, relative=True)
+    assert iv is not None
+    assert 0.35 < iv.low < iv.high < 0.85
+
+
+def test_bootstrap_is_seeded_and_absolute_changes_are_in_the_metric_unit() -> None:
+    a, b = samples(100, 30, 3), samples(150, 30, 4)
+    first = bootstrap_change(a, b, p95, relative=False, seed=7)
+    again = bootstrap_change(a, b, p95, relative=False, seed=7)
+    assert first == again
+    assert first is not None
+    assert 30 < first.low < first.high < 80
+
+
+def test_bootstrap_resamples_less_for_huge_runs() -> None:
+    big = [[1.0]] * 10_000
+    iv = bootstrap_change(big, big, p95, relative=True, resamples=2000)
+    assert iv is not None
+    assert iv.resamples == 400
+
+
+# --- verdicts on real mock-server runs -----------------------------------------------------
+
+
+def test_two_runs_of_the_same_server_pass_a_ten_percent_ttft_budget() -> None:
+    verdict = check(fixture("same-server"), fixture("baseline"), [parse_budget("ttft_p95_ms=+10%")])
+    (row,) = verdict.rows
+    assert verdict.passed
+    assert row.method == "bootstrap"
+    assert row.interval is not None
+    assert row.interval.low < 0.10  # the interval reaches back inside the budget
+    assert row.interval.low < row.change < row.interval.high  # type: ignore[operator]
+
+
+def test_a_sixty_percent_ttft_increase_fails_the_budget() -> None:
+    verdict = check(fixture("slower-ttft"), fixture("baseline"), [parse_budget("ttft_p95_ms=+10%")])
+    (row,) = verdict.rows
+    assert not verdict.passed
+    assert row.status == "fail"
+    assert row.interval is not None
+    assert row.interval.low > 0.25
+    assert row.current > 180  # type: ignore[operator]  # configured 192 ms
+    assert "lies past the budget +10%" in row.reason
+
+
+def test_without_records_the_summaries_are_compared() -> None:
+    slow = check(
+        without_records(fixture("slower-ttft")),
+        fixture("baseline"),
+        [parse_budget("ttft_p50_ms=+10%")],
+    )
+    (row,) = slow.rows
+    assert (row.method, row.status, row.interval) == ("summary", "fail", None)
+    assert row.change == pytest.approx(row.current / row.baseline - 1)  # type: ignore[operator]
+    assert any("without --records" in n for n in slow.notes)
+
+
+def test_an_absolute_budget_is_judged_in_milliseconds() -> None:
+    verdict = check(
+        fixture("slower-ttft"),
+        fixture("baseline"),
+        [parse_budget("ttft_p50_ms=+100"), parse_budget("ttft_p50_ms=+20")],
+    )
+    loose, tight = verdict.rows
+    assert loose.status == "pass"
+    assert tight.status == "fail"
+    assert 50 < tight.change < 100  # type: ignore[operator]  # 192 - 120 ms configured
+
+
+def test_throughput_budget_fails_when_it_drops() -> None:
+    verdict = check(
+        without_records(fixture("slower-ttft")),
+        without_records(fixture("baseline")),
+        [parse_budget("output_tokens_per_s=-5%")],
+    )
+    (row,) = verdict.rows
+    assert row.change is not None
+    assert row.change < -0.05
+    assert row.status == "fail"
+
+
+def test_error_rate_limit_breach_and_unpriced_cost_limit_is_not_applicable() -> None:
+    verdict = check(
+        fixture("rate-limited"),
+        limits=[parse_limit("error_rate=0.01"), parse_limit("cost_per_1k_requests_usd=2")],
+    )
+    errors, cost = verdict.rows
+    assert (errors.status, errors.current) == ("fail", 0.2)
+    assert (cost.status, cost.reason) == ("n/a", "cost_per_1k_requests_usd: the target is unpriced")
+    assert len(verdict.failures) == 1
+
+
+def test_cost_ceiling_on_priced_targets() -> None:
+    verdict = check(fixture("providers"), limits=[parse_limit("cost_per_1k_requests_usd=0.01")])
+    by_target = {r.target: r for r in verdict.rows}
+    assert by_target["openai:gpt-4.1-mini"].status == "fail"  # $0.0195 per 1k requests
+    assert by_target["groq:llama-3.1-8b-instant"].status == "pass"
+    assert by_target["mock:mock-model"].status == "n/a"
+
+
+def test_different_workloads_are_refused_with_the_reason() -> None:
+    with pytest.raises(
+        BadInputError, match=r"workload 'json-extract' .* differs from the baseline"
+    ):
+        check(fixture("other-workload"), fixture("baseline"), [parse_budget("ttft_p95_ms=+10%")])
+
+
+def test_budget_without_baseline_and_nothing_to_check_are_bad_input() -> None:
+    with pytest.raises(BadInputError, match="pass --baseline"):
+        check(fixture("baseline"), None, [parse_budget("ttft_p95_ms=+10%")])
+    with pytest.raises(BadInputError, match="nothing to check"):
+        check(fixture("baseline"))
+
+
+def test_targets_missing_from_the_baseline_are_not_applicable() -> None:
+    verdict = check(fixture("providers"), fixture("baseline"), [parse_budget("ttft_p95_ms=+10%")])
+    statuses = {r.target: r.status for r in verdict.rows}
+    assert statuses["openai:gpt-4.1-mini"] == "n/a"
+    assert statuses["mock:mock-model"] in ("pass", "fail")
+
+
+# --- renderers -------------------------------------------------------------------------------
+
+
+def slow_verdict():  # type: ignore[no-untyped-def]
+    return check(
+        fixture("slower-ttft"),
+        fixture("baseline"),
+        [parse_budget("ttft_p95_ms=+10%"), parse_budget("e2e_p50_ms=+200%")],
+        [parse_limit("error_rate=0.01"), parse_limit("cost_per_1k_requests_usd=1")],
+    )
+
+
+def test_junit_has_one_testcase_per_metric_and_target_and_a_failure_per_breach() -> None:
+    root = ET.fromstring(render_junit(slow_verdict()))
+    cases = root.findall("./testsuite/testcase")
+    assert [c.get("name") for c in cases] == [
+        "ttft_p95_ms budget +10%",
+        "e2e_p50_ms budget +200%",
+        "error_rate limit <= 0.01",
+        "cost_per_1k_requests_usd limit <= 1",
+    ]
+    assert [len(c.findall("failure")) for c in cases] == [1, 0, 0, 0]
+    assert len(cases[3].findall("skipped")) == 1
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("4", "1")
+
+
+def test_markdown_json_and_table_carry_the_verdict() -> None:
+    verdict = slow_verdict()
+    md = render_markdown(verdict)
+    assert md.startswith("### ❌ costcli check: FAILED 1 of 4 checks")
+    assert md.count("\n| ") == 5  # header + 4 rows
+    doc = json.loads(render_json(verdict))
+    assert doc["passed"] is False
+    assert doc["failures"] == 1
+    assert doc["checks"][0]["interval"]["resamples"] == 2000
+    table = render_table(verdict)
+    assert "FAIL" in table
+    assert "ttft_p95_ms" in table
+
+
+# --- the CLI, in process ---------------------------------------------------------------------
+
+
+def test_check_cli_exit_codes_and_step_summary(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    runner = CliRunner()
+    base = str(FIXTURES / "baseline.json")
+    ok = runner.invoke(
+        app,
+        [
+            "check",
+            str(FIXTURES / "same-server.json"),
+            "--baseline",
+            base,
+            "--budget",
+            "ttft_p95_ms=+10%",
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(
+        app,
+        [
+            "check",
+            str(FIXTURES / "slower-ttft.json"),
+            "--baseline",
+            base,
+            "--budget",
+            "ttft_p95_ms=+10%",
+        ],
+    )
+    assert bad.exit_code == 1
+    text = summary.read_text(encoding="utf-8")
+    assert text.count("### ") == 2
+    assert "✅ costcli check: passed" in text
+    assert "❌ FAIL" in text
+    usage = runner.invoke(app, ["check", base, "--budget", "nope=+1%", "--baseline", base])
+    assert usage.exit_code == 2
+    assert "unknown metric" in usage.output
+
+
+def test_html_without_plotly_exits_2_naming_the_extra(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    for name in [m for m in sys.modules if m == "plotly" or m.startswith("plotly.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "plotly", None)
+    result = CliRunner().invoke(
+        app, ["report", str(FIXTURES / "baseline.json"), "--html", str(tmp_path / "r.html")]
+    )
+    assert result.exit_code == 2
+    assert "install `costcli[report]`" in result.output
+    assert not (tmp_path / "r.html").exists()
+
+
+# --- the HTML report's projection curves (pure) ---------------------------------------------
+
+
+def test_projection_curves_are_linear_for_apis_and_step_with_replicas_for_hardware() -> None:
+    from costcli.cli.report import read_projection
+    from costcli.render.html import projection_curves
+
+    doc = read_projection(FIXTURES / "projection.json")
+    doc["projections"].append({"kind": "api", "label": "broken"})  # no price: skipped
+    month = 730 * 3600
+    curves = {c["label"]: c for c in projection_curves(doc, [1e6, 2e6])}
+    assert set(curves) == {
+        "openai:gpt-4.1-mini",
+        "groq:llama-3.1-8b-instant",
+        "cpu-2vcpu-vm (mock:mock-model)",
+    }
+    openai = curves["openai:gpt-4.1-mini"]
+    assert openai["y"][0] == pytest.approx(19.47)  # $38.94 at 2M requests/month
+    assert openai["y"][1] == pytest.approx(38.94)
+    box = curves["cpu-2vcpu-vm (mock:mock-model)"]["cost"]
+    # capacity 4 req/s per replica, peak factor 2: a second replica from 2 req/s mean load
+    assert box(2.0 * month) == pytest.approx(box(1e6))
+    assert box(2.01 * month) == pytest.approx(2 * box(1e6))
+    (even,) = [b for b in doc["break_even"] if b["requests_per_month"]]
+    assert box(even["requests_per_month"]) <= openai["cost"](even["requests_per_month"])
+    assert box(even["requests_per_month"] - 2) > openai["cost"](even["requests_per_month"] - 2)
