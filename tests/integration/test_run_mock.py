@@ -49,7 +49,7 @@ def test_ttft_and_itl_are_reported_within_a_few_ms_of_the_truth(
     assert summary["requests"] == {"total": 12, "ok": 12, "failed": 0}
     # the role-only chunk arrives at once (TTFB), but TTFT waits for the first text
     assert summary["ttfb_ms"]["p50"] < 60
-    assert 118 <= summary["ttft_ms"]["p50"] <= 145
+    assert 118 <= summary["ttft_ms"]["p50"] <= 150
     assert 8.5 <= summary["itl_ms"]["p50"] <= 11.5
     assert 9 <= summary["tpot_ms"]["p50"] <= 11.5  # 190 ms over 19 gaps
     assert summary["output_tokens"]["total"] == 12 * 20
