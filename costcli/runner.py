@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from costcli import __version__
 from costcli.adapters import registry
-from costcli.adapters.base import TransportOptions
+from costcli.adapters.base import Adapter, TransportOptions
 from costcli.catalog import Target
 from costcli.load import LoadSettings, ProgressObserver, TargetRun, run_target
 from costcli.metrics import SLO, RequestRecord, summarize
@@ -59,6 +59,15 @@ def transport_for(settings: LoadSettings) -> TransportOptions:
     return TransportOptions(concurrency=streams, timeout_s=settings.timeout_s)
 
 
+def create_adapter(target: Target, settings: LoadSettings, workload: Workload) -> Adapter:
+    """The target's adapter, sized for the load and (where it cares) the workload."""
+    adapter = registry.create(target, transport_for(settings))
+    fit = getattr(adapter, "fit_workload", None)  # optional hook (adapters/base.py)
+    if callable(fit):
+        fit(workload)
+    return adapter
+
+
 async def measure_target(
     target: Target,
     workload: Workload,
@@ -67,7 +76,7 @@ async def measure_target(
     run: TargetRun,
     info: dict[str, Any],
 ) -> None:
-    adapter = registry.create(target, transport_for(settings))
+    adapter = create_adapter(target, settings, workload)
     try:
         await adapter.start()
         info.update(adapter.describe())

@@ -14,13 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from costcli.adapters import registry
 from costcli.catalog import Target
 from costcli.errors import BadInputError
 from costcli.load import LoadSettings, ProgressObserver, TargetRun, run_target
 from costcli.metrics import SLO, Summary, summarize
 from costcli.results import RunResult, SweepPoint
-from costcli.runner import RunState, build_result, target_result, transport_for
+from costcli.runner import RunState, build_result, create_adapter, target_result
 from costcli.workload import Workload
 
 if TYPE_CHECKING:
@@ -84,7 +83,7 @@ async def _sweep_target(
     prices: Prices | None = None,
 ) -> None:
     widest = spec.settings_at(base, spec.values[-1])
-    adapter = registry.create(target, transport_for(widest))
+    adapter = create_adapter(target, widest, workload)
     info: dict[str, object] = {}
     points: list[SweepPoint] = []
     last = TargetRun()

@@ -7,6 +7,9 @@ produced it were read from the network, so several events parsed from one read s
 
 Adapters never raise transport exceptions at the scheduler: they raise `ProviderError`
 subclasses, each of which names its error class from DESIGN.md.
+
+Optional hook: an adapter may define `fit_workload(workload)`; the runner calls it before
+`start()` so a managed server can size itself (llama.cpp's per-slot context) for the run.
 """
 
 from __future__ import annotations
