@@ -12,14 +12,14 @@ import json
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from costcli.errors import BadInputError
-from costcli.regress import CheckRow, Verdict, check, parse_budget, parse_limit
-from costcli.results import read_result, write_atomic
+
+if TYPE_CHECKING:
+    from costcli.regress import CheckRow, Verdict
 
 CHECK_FORMATS = ("table", "json", "markdown")
 MARK = {"pass": "pass", "fail": "FAIL", "n/a": "n/a"}
@@ -81,6 +81,9 @@ def _headline(verdict: Verdict) -> str:
 
 
 def render_table(verdict: Verdict, width: int = 160) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=_headline(verdict), title_justify="left")
     for col in HEADER:
         table.add_column(
@@ -166,6 +169,9 @@ def check_command(
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
 ) -> None:
     """Gate a run: budgets against a baseline, limits on the run; exit 1 on any failure."""
+    from costcli.regress import check, parse_budget, parse_limit
+    from costcli.results import read_result, write_atomic
+
     if fmt not in CHECK_FORMATS:
         raise BadInputError(f"--format {fmt}: use one of {', '.join(CHECK_FORMATS)}")
     budgets = [parse_budget(b) for b in budget]

@@ -8,20 +8,15 @@ from enum import Enum
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from costcli.errors import BadInputError
-from costcli.prices import (
-    DEFAULT_HARDWARE_MAX_AGE_DAYS,
-    DEFAULT_MAX_AGE_DAYS,
-    LITELLM_MAP_URL,
-    check_prices,
-    entry_dicts,
-    is_stale,
-    litellm_to_prices,
-    load_prices,
-    prices_to_toml,
+
+# Option defaults, copied from costcli.prices so that building the CLI does not import
+# pydantic (tests/e2e/test_cli_startup.py checks that they stay equal).
+DEFAULT_MAX_AGE_DAYS = 90
+DEFAULT_HARDWARE_MAX_AGE_DAYS = 365
+LITELLM_MAP_URL = (
+    "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json"
 )
 
 prices_app = typer.Typer(
@@ -50,6 +45,11 @@ def list_command(
     prices_file: Path | None = PricesOption,
 ) -> None:
     """Every model price and hardware profile in force."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from costcli.prices import entry_dicts, is_stale, load_prices
+
     prices = load_prices(prices_file)
     if fmt is ListFormat.json:
         doc = {"models": entry_dicts(prices.models), "hardware": entry_dicts(prices.hardware)}
@@ -101,6 +101,8 @@ def show_command(
     prices_file: Path | None = PricesOption,
 ) -> None:
     """One entry with every field."""
+    from costcli.prices import load_prices
+
     prices = load_prices(prices_file)
     if ":" in spec:
         provider, _, model = spec.partition(":")
@@ -123,6 +125,8 @@ def check_command(
     ),
 ) -> None:
     """Flag stale prices and missing provenance; exit 1 when any error is found."""
+    from costcli.prices import check_prices, load_prices
+
     prices = load_prices(prices_file)
     problems = check_prices(prices, date.today(), max_age_days, hardware_max_age_days)
     for problem in problems:
@@ -149,6 +153,8 @@ def import_litellm_command(
     ),
 ) -> None:
     """Convert LiteLLM's JSON price map into prices.toml [[models]] entries."""
+    from costcli.prices import litellm_to_prices, prices_to_toml
+
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -5,18 +5,13 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
-from costcli.metrics import RequestRecord, percentile
+    from costcli.metrics import RequestRecord
 
 
 @dataclass
@@ -37,6 +32,8 @@ class _Stats:
             self.errors += 1
 
     def line(self) -> str:
+        from costcli.metrics import percentile
+
         ttft = percentile(sorted(self.ttfts[-500:]), 50) if self.ttfts else float("nan")
         rate = self.tokens / max(1e-9, time.monotonic() - self.started)
         return f"errors {self.errors} · TTFT p50 {ttft:.0f} ms · {rate:.1f} tok/s"
@@ -44,6 +41,14 @@ class _Stats:
 
 class RichObserver:
     def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self.progress = Progress(
             TextColumn("{task.description}", markup=False),
             BarColumn(),

@@ -12,19 +12,22 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from costcli.errors import BadInputError
-from costcli.render.rows import COLUMNS, fmt, target_row
-from costcli.results import RunResult, read_result, write_atomic
+
+if TYPE_CHECKING:
+    from costcli.results import RunResult
 
 REPORT_FORMATS = ("markdown", "csv")
 
 
 def labelled_rows(runs: list[tuple[str, RunResult]]) -> list[dict[str, Any]]:
     """One row per target of each run; the run's name leads the label when there are several."""
+    from costcli.render.rows import target_row
+
     out = []
     for name, result in runs:
         for t in result.targets:
@@ -44,6 +47,8 @@ def run_names(paths: list[Path]) -> list[str]:
 
 
 def render_markdown(runs: list[tuple[str, RunResult]]) -> str:
+    from costcli.render.rows import COLUMNS, fmt
+
     lines = ["## costcli report", ""]
     workloads = sorted({r.meta.workload.name for _, r in runs})
     lines.append(f"Runs: {', '.join(n for n, _ in runs)} · workload: {', '.join(workloads)}")
@@ -57,6 +62,8 @@ def render_markdown(runs: list[tuple[str, RunResult]]) -> str:
 
 
 def render_csv(runs: list[tuple[str, RunResult]]) -> str:
+    from costcli.render.rows import COLUMNS
+
     buf = io.StringIO()
     fields = ["run", "workload", *(key for key, _ in COLUMNS)]
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
@@ -94,6 +101,8 @@ def report_command(
     fmt_: str = typer.Option("markdown", "--format", "-f", help="markdown or csv."),
 ) -> None:
     """Compare runs and targets: a table, and with --html a page of charts that opens offline."""
+    from costcli.results import read_result, write_atomic
+
     if fmt_ not in REPORT_FORMATS:
         raise BadInputError(f"--format {fmt_}: use one of {', '.join(REPORT_FORMATS)}")
     runs = list(zip(run_names(results), (read_result(p) for p in results), strict=True))
