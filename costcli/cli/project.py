@@ -73,6 +73,7 @@ def read_results_targets(path: Path) -> list[dict[str, Any]]:
                 "self_hosted": bool(t.get("self_hosted")),
                 "hardware": t.get("hardware"),
                 "capacity_rps": t.get("capacity_rps"),
+                "measured_rps": (summary.get("throughput") or {}).get("requests_per_s"),
                 "input_tokens": _mean(summary, "input_tokens"),
                 "output_tokens": _mean(summary, "output_tokens"),
             }
@@ -100,13 +101,48 @@ def render_console(report: ProjectionReport, width: int | None = None) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    from costcli.render.projection import COLUMNS, summary_lines, table_rows, usd
+    from costcli.render.projection import number, summary_lines, usd
 
-    table = Table(title="costcli project · monthly cost", title_justify="left")
-    for key, title in COLUMNS:
-        table.add_column(title, justify="left" if key in ("label", "basis") else "right")
-    for row in table_rows(report):
-        table.add_row(*(row[k] for k, _ in COLUMNS))
+    # compact for a terminal: cheapest first; Markdown/CSV/JSON carry every column
+    table = Table(
+        title="costcli project · monthly cost, cheapest first",
+        title_justify="left",
+        caption="* API rows are priced from the token shape, not measured",
+        caption_justify="left",
+    )
+    for title in (
+        "target",
+        "$/month",
+        "$/request",
+        "$/1M out tok",
+        "peak RPM",
+        "fits",
+        "price as of",
+    ):
+        table.add_column(
+            title,
+            justify="left" if title in ("target", "fits") else "right",
+            no_wrap=title != "fits",
+        )
+    retiring: list[str] = []
+    for p in sorted(report.projections, key=lambda p: p.monthly_cost_usd):
+        if p.kind == "api":
+            label, fits = p.label + " *", p.tier_needed or "tier unknown"
+        else:
+            util = "-" if p.utilization is None else f"{p.utilization:.0%}"
+            label, fits = p.label, f"{number(p.replicas)} replica(s), {util} busy"
+        as_of = p.price_as_of.isoformat() + (" stale" if p.stale_price else "")
+        if p.deprecated:
+            retiring.append(f"{p.label} shuts down on {p.deprecated.isoformat()}")
+        table.add_row(
+            label,
+            usd(p.monthly_cost_usd),
+            usd(p.cost_per_request_usd),
+            usd(p.cost_per_1m_output_tokens_usd),
+            number(p.peak_rpm, 1) if p.kind == "api" else "-",
+            fits,
+            as_of,
+        )
     buf = io.StringIO()
     console = Console(
         file=buf,
@@ -117,7 +153,7 @@ def render_console(report: ProjectionReport, width: int | None = None) -> str:
         markup=False,
     )
     console.print(table)
-    for line in summary_lines(report):
+    for line in [*retiring, *summary_lines(report)]:
         console.print(line)
     if report.growth:
         growth = Table(title="month by month", title_justify="left")
@@ -189,7 +225,9 @@ def project_command(
         t_in, t_out = own(t["input_tokens"], input_tokens), own(t["output_tokens"], output_tokens)
         if t["self_hosted"]:
             name = hardware or t["hardware"] or _default_hardware(t["provider"])
-            capacity = capacity_rps if capacity_rps is not None else t["capacity_rps"]
+            # a sweep's capacity, else this run's sustained rate: a floor, since the run may
+            # not have saturated the server (`costcli run --sweep` measures the real one)
+            capacity = capacity_rps or t["capacity_rps"] or t["measured_rps"]
             if not name or not capacity:
                 raise BadInputError(
                     f"{results}: self-hosted target {t['provider']}:{t['model']} needs a hardware "

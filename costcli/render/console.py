@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 
 from rich.console import Console
 from rich.table import Table
 
-from costcli.render.rows import COLUMNS, error_lines, fmt, rows
+from costcli.render.rows import CAPTION, COLUMNS, error_lines, fmt, rows
 from costcli.results import RunResult
 
 
 def render(result: RunResult, width: int | None = None) -> str:
-    table = Table(title=f"costcli · {result.meta.workload.name}", title_justify="left")
-    for key, title in COLUMNS:
-        if key == "target":
-            table.add_column(title, justify="left", no_wrap=True)
-        else:
-            table.add_column(title, justify="right", overflow="fold")
-    for row in rows(result):
-        table.add_row(*(fmt(row[key]) for key, _ in COLUMNS))
+    # one row per metric, one column per target: fits a terminal whatever the metric count
+    table = Table(
+        title=f"costcli · {result.meta.workload.name}",
+        title_justify="left",
+        caption=CAPTION,
+        caption_justify="left",
+    )
+    all_rows = rows(result)
+    table.add_column("metric", justify="left", no_wrap=True)
+    for row in all_rows:
+        table.add_column(str(row["target"]), justify="right", no_wrap=True)
+    for key, title in COLUMNS[1:]:
+        table.add_row(title, *(fmt(row[key], key) for row in all_rows))
     buf = io.StringIO()
     console = Console(
         file=buf,
-        width=width or 160,
+        width=width or max(100, shutil.get_terminal_size((160, 24)).columns),
         force_terminal=False,
         no_color=bool(os.environ.get("NO_COLOR")),
         highlight=False,

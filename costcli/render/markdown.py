@@ -14,7 +14,7 @@ def render(result: RunResult) -> str:
         "|" + "|".join("---" for _ in COLUMNS) + "|",
     ]
     for row in rows(result):
-        lines.append("| " + " | ".join(fmt(row[key]) for key, _ in COLUMNS) + " |")
+        lines.append("| " + " | ".join(fmt(row[key], key) for key, _ in COLUMNS) + " |")
     errors = error_lines(result)
     if errors:
         lines += ["", "Errors: " + "; ".join(errors)]

@@ -7,21 +7,26 @@ from typing import Any
 from costcli.metrics import Percentiles
 from costcli.results import RunResult, TargetResult
 
+# (key, title): keys are the CSV header; titles are short so the table fits a terminal.
+# Latencies are milliseconds; the titles say so once, in the table's caption.
 COLUMNS = (
     ("target", "target"),
-    ("requests", "ok/total"),
+    ("requests", "ok/n"),
     ("error_rate", "errors"),
-    ("ttft_p50_ms", "TTFT p50 ms"),
-    ("ttft_p95_ms", "TTFT p95 ms"),
-    ("itl_p50_ms", "ITL p50 ms"),
-    ("itl_p99_ms", "ITL p99 ms"),
-    ("tpot_p50_ms", "TPOT p50 ms"),
-    ("e2e_p50_ms", "E2E p50 ms"),
-    ("e2e_p95_ms", "E2E p95 ms"),
-    ("decode_tps_p50", "decode tok/s p50"),
+    ("ttft_p50_ms", "TTFT p50"),
+    ("ttft_p95_ms", "TTFT p95"),
+    ("itl_p50_ms", "ITL p50"),
+    ("itl_p99_ms", "ITL p99"),
+    ("tpot_p50_ms", "TPOT p50"),
+    ("e2e_p50_ms", "E2E p50"),
+    ("e2e_p95_ms", "E2E p95"),
+    ("decode_tps_p50", "decode tok/s"),
     ("output_tokens_per_s", "out tok/s"),
     ("requests_per_s", "req/s"),
-    ("cost_per_1k_requests_usd", "$ / 1k req"),
+    ("cost_per_1k_requests_usd", "$/1k req"),
+)
+CAPTION = (
+    "latencies in ms (p50/p95/p99 over successful requests); decode tok/s is the per-request p50"
 )
 
 
@@ -56,9 +61,13 @@ def rows(result: RunResult) -> list[dict[str, Any]]:
     return [target_row(t) for t in result.targets]
 
 
-def fmt(value: Any) -> str:
+def fmt(value: Any, key: str = "") -> str:
     if value is None:
         return "-"
+    if key == "error_rate" and isinstance(value, float):
+        return f"{value:.0%}" if value in (0.0, 1.0) else f"{value:.1%}"
+    if key == "cost_per_1k_requests_usd" and isinstance(value, float):
+        return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
     if isinstance(value, float):
         if abs(value) >= 100:
             return f"{value:,.0f}"

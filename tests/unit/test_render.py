@@ -77,7 +77,7 @@ def test_markdown_is_a_table_with_rounded_figures_and_an_error_line() -> None:
     assert header == "| " + " | ".join(title for _, title in COLUMNS) + " |"
     fast = next(li for li in lines if li.startswith("| fast:m1"))
     cells = [c.strip() for c in fast.strip("|").split("|")]
-    assert cells[:5] == ["fast:m1", "2/2", "0", "150", "195"]
+    assert cells[:5] == ["fast:m1", "2/2", "0%", "150", "195"]
     assert cells[5] == "10.0"  # ITL p50
     assert "Errors: slow:m2: server 1" in text
     assert "chat-short" in lines[0]
