@@ -122,9 +122,14 @@ async def _consume(adapter: Adapter, spec: RequestSpec, rec: RequestRecord) -> s
 
 
 def _reset_attempt(rec: RequestRecord) -> None:
+    """Forget a failed attempt: only `retries` and the original schedule carry over."""
     rec.first_byte_ns = rec.first_token_ns = None
     rec.chunk_ns = []
-    rec.input_tokens = rec.output_tokens = None
+    rec.input_tokens = rec.output_tokens = rec.cached_input_tokens = rec.reasoning_tokens = None
+    rec.tokens_estimated = False
+    rec.finish_reason = rec.status = rec.error = rec.error_message = None
+    rec.queue_ms = rec.prefill_ms = rec.decode_ms = None
+    rec.end_ns = 0
 
 
 async def measure(
@@ -149,7 +154,6 @@ async def measure(
             if attempt < settings.max_retries:
                 rec.retries += 1
                 _reset_attempt(rec)
-                rec.error = rec.error_message = None
                 await asyncio.sleep(
                     exc.retry_after_s if exc.retry_after_s is not None else 2**attempt
                 )

@@ -327,8 +327,11 @@ class Stream:
                 "prompt_per_second": round(self.prompt_tokens * 1000 / prompt_ms, 3),
                 "predicted_n": completion_tokens,
                 "predicted_ms": round(completion_ms, 3),
-                "predicted_per_token_ms": round(completion_ms / completion_tokens, 3),
-                "predicted_per_second": round(completion_tokens * 1000 / completion_ms, 3),
+                # like llama-server: predicted_ms spans the n-1 gaps after the first token
+                "predicted_per_token_ms": round(completion_ms / max(1, completion_tokens - 1), 3),
+                "predicted_per_second": round(
+                    max(1, completion_tokens - 1) * 1000 / max(completion_ms, 1e-9), 3
+                ),
             }
             return {"timings": timings}
         return {}

@@ -26,13 +26,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 
-from costcli.adapters.base import ConnectError, StreamEvent, Telemetry, TransportOptions, Usage
+from costcli.adapters.base import StreamEvent, Telemetry, TransportOptions, Usage
 from costcli.adapters.openai import OpenAIAdapter
 from costcli.catalog import Target
 from costcli.errors import BadInputError, UnreachableError
@@ -57,7 +57,6 @@ METRIC_COUNTERS = {
     "n_decode_total": "decode_calls",
 }
 # a reused connection the server had closed: no response byte came back
-STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 METRIC_GAUGES = ("n_busy_slots_per_decode", "requests_deferred", "requests_processing")
 
 # --- no orphans: every managed server is stopped at interpreter exit -----------------------
@@ -276,7 +275,6 @@ class LlamaCppAdapter(OpenAIAdapter):
         self._info: dict[str, Any] = {"mode": "managed" if self.managed else "attached"}
         self._metrics_before: dict[str, float] | None = None
         self._requests_sent = 0
-        self.stale_connection_retries = 0
 
     # --- sizing and lifecycle ----------------------------------------------------------------
 
@@ -399,29 +397,6 @@ class LlamaCppAdapter(OpenAIAdapter):
         return {**self._info, "stale_connection_retries": self.stale_connection_retries}
 
     # --- one request ---------------------------------------------------------------------------
-
-    async def stream(self, spec: RequestSpec) -> AsyncIterator[StreamEvent]:
-        """The OpenAI stream, retried once when a kept-alive connection turns out closed.
-
-        llama-server (cpp-httplib) sometimes closes an idle keep-alive connection just as
-        the client reuses it; the request then fails before a single response byte with
-        "Server disconnected without sending a response" (encode/httpx#2983). Nothing was
-        answered, so sending it again on a fresh connection is safe; the time lost stays in
-        the request's latency (it is measured from scheduled_at), and the count is reported.
-        """
-        for attempt in range(2):
-            answered = False
-            try:
-                inner = cast(AsyncGenerator[StreamEvent, None], super().stream(spec))
-                async with contextlib.aclosing(inner) as events:
-                    async for event in events:
-                        answered = True
-                        yield event
-                return
-            except ConnectError as exc:
-                if answered or attempt or not isinstance(exc.__cause__, STALE_CONNECTION):
-                    raise
-                self.stale_connection_retries += 1
 
     def request_body(self, spec: RequestSpec) -> dict[str, Any]:
         self._requests_sent += 1

@@ -12,10 +12,13 @@ of its CPU scanning its idle connections; small pools keep that scan short.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import math
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -37,12 +40,24 @@ from costcli.adapters.sse import SSEParser
 from costcli.catalog import Target
 from costcli.workload import RequestSpec
 
+json_loads: Callable[[bytes], Any]
+json_dumps: Callable[[Any], bytes]
 try:  # orjson is optional: roughly 3x faster per chunk where installed
-    from orjson import loads as json_loads
+    import orjson
+
+    json_loads, json_dumps = orjson.loads, orjson.dumps
 except ImportError:  # pragma: no cover - depends on the environment
     json_loads = json.loads
 
+    def json_dumps(obj: Any) -> bytes:
+        """Compact UTF-8 JSON, as httpx's `json=` sends it."""
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 perf_ns = time.perf_counter_ns
+# how a connection that the server closed under us shows itself
+STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+DRAIN_TIMEOUT_S = 0.5
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -65,6 +80,42 @@ def error_message(body: bytes) -> str:
     return body[:200].decode("utf-8", "replace").strip()
 
 
+async def _drain(reads: AsyncIterator[bytes]) -> None:
+    """Read what follows `[DONE]` (the chunked-encoding terminator, normally in the same read).
+
+    httpcore returns a connection to its pool only when the response was read to its end;
+    closing it right at `[DONE]` would cost every request a new TCP (and TLS) connection.
+    A server that keeps the stream open after `[DONE]` gets DRAIN_TIMEOUT_S, then the
+    connection is dropped, as before."""
+
+    async def read_rest() -> None:
+        async for _ in reads:
+            pass
+
+    with contextlib.suppress(Exception):
+        if sys.version_info >= (3, 11):  # a timeout scope, no extra task
+            async with asyncio.timeout(DRAIN_TIMEOUT_S):
+                await read_rest()
+        else:  # pragma: no cover - Python 3.10
+            await asyncio.wait_for(read_rest(), DRAIN_TIMEOUT_S)
+
+
+def in_stream_status(err: Any) -> int:
+    """The HTTP status an in-stream error stands for: a numeric `code`, else its type/code
+    words (OpenAI sends `"code": "rate_limit_exceeded"`), else 500."""
+    if not isinstance(err, dict):
+        return 500
+    code = err.get("code")
+    if isinstance(code, int) and 400 <= code < 600:
+        return code
+    words = f"{code} {err.get('type')}".lower()
+    if "rate_limit" in words:
+        return 429
+    if "invalid_request" in words or "context_length" in words:
+        return 400
+    return 500
+
+
 class OpenAIAdapter:
     """Chat completions, streamed. Subclasses add what their dialect adds (see `chunk_events`)."""
 
@@ -84,6 +135,7 @@ class OpenAIAdapter:
         self.max_tokens_param = settings.max_tokens_param if settings else "max_tokens"
         self._pools: list[httpx.AsyncClient] = []
         self._in_flight: list[int] = []
+        self.stale_connection_retries = 0
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -103,8 +155,10 @@ class OpenAIAdapter:
             self.transport.timeout_s, connect=min(10.0, self.transport.timeout_s)
         )
         headers = self.headers()
+        # One SSL context for every pool: building one costs ~20 ms (certificate store).
+        ssl_context = httpx.create_ssl_context()
         self._pools = [
-            httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers)
+            httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers, verify=ssl_context)
             for _ in range(n_pools)
         ]
         self._in_flight = [0] * n_pools
@@ -115,7 +169,7 @@ class OpenAIAdapter:
             await pool.aclose()
 
     def describe(self) -> dict[str, Any]:
-        return {}
+        return {"stale_connection_retries": self.stale_connection_retries}
 
     # --- one request -------------------------------------------------------------------------
 
@@ -132,15 +186,22 @@ class OpenAIAdapter:
             body["response_format"] = spec.response_format
         return body
 
+    def request_headers(self, spec: RequestSpec) -> dict[str, str] | None:
+        """Per-request headers beside the client's own; none by default.
+
+        The client-overhead benchmark sends `X-Request-Id` here to match each stream with
+        the server's send log."""
+        return None
+
     def chunk_events(self, chunk: dict[str, Any], t_ns: int) -> list[StreamEvent]:
         """Events in one decoded chunk. Text-bearing deltas only: a role-only chunk is none."""
         events: list[StreamEvent] = []
         if chunk.get("error"):
             err = chunk["error"]
             message = str(err.get("message", err)) if isinstance(err, dict) else str(err)
-            code = err.get("code") if isinstance(err, dict) else None
-            status = code if isinstance(code, int) and 400 <= code < 600 else 500
-            raise error_for_status(status, f"error inside the stream: {message[:300]}")
+            raise error_for_status(
+                in_stream_status(err), f"error inside the stream: {message[:300]}"
+            )
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             content = delta.get("content")
@@ -171,6 +232,28 @@ class OpenAIAdapter:
         return counts.index(min(counts))
 
     async def stream(self, spec: RequestSpec) -> AsyncIterator[StreamEvent]:
+        """The request's events, resent once when a kept-alive connection turns out closed.
+
+        Servers (llama.cpp's cpp-httplib among them) may close an idle keep-alive connection
+        just as the client reuses it; the request then fails before a single response byte
+        ("Server disconnected without sending a response", encode/httpx#2983). Nothing was
+        answered, so sending it again is safe; the time lost stays in the request's latency
+        (measured from scheduled_at) and the count is reported in `describe()`.
+        """
+        for attempt in (0, 1):
+            answered = False
+            try:
+                async with contextlib.aclosing(self._stream_once(spec)) as events:
+                    async for event in events:
+                        answered = True
+                        yield event
+                return
+            except ConnectError as exc:
+                if answered or attempt or not isinstance(exc.__cause__, STALE_CONNECTION):
+                    raise
+                self.stale_connection_retries += 1
+
+    async def _stream_once(self, spec: RequestSpec) -> AsyncGenerator[StreamEvent, None]:
         if not self._pools:
             raise ConnectError("adapter used before start()")
         pool = self._pick_pool()
@@ -178,8 +261,10 @@ class OpenAIAdapter:
         got_byte = False
         finished: str | None = None
         try:
+            # the body is encoded here (orjson where installed); Content-Type is a client header
+            content = json_dumps(self.request_body(spec))
             async with self._pools[pool].stream(
-                "POST", self.url, json=self.request_body(spec)
+                "POST", self.url, content=content, headers=self.request_headers(spec)
             ) as resp:
                 if resp.status_code != 200:
                     body = await resp.aread()
@@ -189,7 +274,8 @@ class OpenAIAdapter:
                         parse_retry_after(resp.headers.get("retry-after")),
                     )
                 parser = SSEParser()
-                async for raw in resp.aiter_raw():
+                reads = resp.aiter_raw()
+                async for raw in reads:
                     t_ns = perf_ns()
                     if not got_byte:
                         got_byte = True
@@ -197,6 +283,7 @@ class OpenAIAdapter:
                     for data in parser.feed(raw):
                         if data == b"[DONE]":
                             yield Finish(t_ns, finished)
+                            await _drain(reads)
                             return
                         for event in self.chunk_events(json_loads(data), t_ns):
                             if isinstance(event, Finish):
@@ -218,7 +305,7 @@ class OpenAIAdapter:
             raise RequestTimeoutError(f"timed out: {type(exc).__name__}") from exc
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ConnectError(f"cannot connect to {self.url}: {exc}") from exc
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        except STALE_CONNECTION as exc:
             if got_byte:
                 raise StreamAbortedError(f"the stream was cut: {exc}") from exc
             raise ConnectError(f"connection to {self.url} failed: {exc}") from exc

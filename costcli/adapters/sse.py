@@ -10,21 +10,27 @@ from __future__ import annotations
 
 
 class SSEParser:
-    """Feed it network reads; it returns the data payloads of the events they completed."""
+    """Feed it network reads; it returns the data payloads of the events they completed.
 
-    __slots__ = ("_buf", "_data")
+    A CR ends its line at once; when the read ended on that CR, a LF that opens the next
+    read is its other half (CRLF split across reads) and is skipped.
+    """
+
+    __slots__ = ("_buf", "_data", "_skip_lf")
 
     def __init__(self) -> None:
         self._buf = b""
         self._data: list[bytes] = []
+        self._skip_lf = False
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        if self._skip_lf and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        self._skip_lf = False
         buf = self._buf + chunk if self._buf else chunk
         if b"\r" in buf:
-            # keep a trailing CR: its LF may arrive in the next read
-            tail = b"\r" if buf.endswith(b"\r") else b""
-            body = buf[:-1] if tail else buf
-            buf = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + tail
+            self._skip_lf = buf.endswith(b"\r")
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         cut = buf.rfind(b"\n")
         if cut < 0:
             self._buf = buf
@@ -47,4 +53,5 @@ class SSEParser:
         """The stream ended: a final event without its blank line is still delivered."""
         events = self.feed(b"\n\n") if (self._buf or self._data) else []
         self._buf = b""
+        self._skip_lf = False
         return events

@@ -380,7 +380,7 @@ def test_a_server_that_never_gets_healthy_times_out_and_is_killed(
 
 
 def _scripted_stream(monkeypatch: pytest.MonkeyPatch, script: list[Any]) -> list[int]:
-    """Replace OpenAIAdapter.stream: each call plays the next entry (events, then maybe an error)."""
+    """Replace one attempt (OpenAIAdapter._stream_once): each call plays the next entry."""
     from costcli.adapters.openai import OpenAIAdapter
 
     calls: list[int] = []
@@ -393,7 +393,7 @@ def _scripted_stream(monkeypatch: pytest.MonkeyPatch, script: list[Any]) -> list
         if error is not None:
             raise error
 
-    monkeypatch.setattr(OpenAIAdapter, "stream", fake)
+    monkeypatch.setattr(OpenAIAdapter, "_stream_once", fake)
     return calls
 
 

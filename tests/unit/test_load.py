@@ -326,11 +326,6 @@ def test_an_answer_that_breaks_the_schema_is_invalid_output() -> None:
     assert good.records[0].output_valid is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load.py: _reset_attempt() clears error but not status, so a request that "
-    "succeeded on retry keeps status 429 from the failed attempt",
-)
 def test_a_request_that_succeeds_on_retry_keeps_no_status_from_the_429() -> None:
     adapter = FakeAdapter(fail={0: [RateLimitedError("slow", retry_after_s=0.0)]})
     result, _ = run(adapter, LoadSettings(requests=1, max_retries=1))

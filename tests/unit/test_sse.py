@@ -76,7 +76,7 @@ def test_a_split_at_any_byte_offset_changes_nothing(ending: bytes) -> None:
         assert feed_all([stream[:cut], stream[cut:]]) == EXPECTED, f"split at byte {cut}"
 
 
-@pytest.mark.parametrize("ending", [b"\n", b"\r\n"], ids=["LF", "CRLF"])
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
 def test_byte_by_byte_reads_deliver_each_event_when_its_blank_line_arrives(
     ending: bytes,
 ) -> None:
@@ -86,8 +86,9 @@ def test_byte_by_byte_reads_deliver_each_event_when_its_blank_line_arrives(
     for i in range(len(stream)):
         got = parser.feed(stream[i : i + 1])
         if got:
-            # an event completes exactly at the last byte of its blank line
-            assert stream[: i + 1].endswith(ending + ending)
+            # an event completes at the first byte that ends its blank line (a CR ends a
+            # line at once; the LF of a CRLF adds nothing)
+            assert stream[: i + 1].endswith(ending + ending[:1])
         events += got
     assert events == EXPECTED
     assert parser.close() == []
@@ -96,10 +97,13 @@ def test_byte_by_byte_reads_deliver_each_event_when_its_blank_line_arrives(
 def test_a_crlf_pair_split_across_reads_is_one_line_end() -> None:
     parser = SSEParser()
     assert parser.feed(b"data: a\r") == []
-    assert parser.feed(b"\n\r") == []
-    assert parser.feed(b"\n") == [b"a"]
-    # had the split CRLF counted as two line ends, "a" would have come out after the first read
+    # the LF completes the CRLF; the CR after it is the blank line that ends the event
+    assert parser.feed(b"\n\r") == [b"a"]
+    # had the split CRLF counted as two line ends, the LF here would end an empty event
+    assert parser.feed(b"\n") == []
     assert parser.feed(b"data: b\r\n\r\n") == [b"b"]
+    assert parser.feed(b"data: c\r") == []
+    assert parser.feed(b"\ndata: d\r\n\r\n") == [b"c\nd"]
 
 
 def test_a_ping_only_stream_yields_no_events() -> None:
@@ -113,11 +117,6 @@ def test_a_final_event_without_its_blank_line_is_delivered_on_close() -> None:
     assert parser.close() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sse.py holds a trailing CR until the next read, so with CR-only line endings an "
-    "event is delivered one read late (its arrival time is the next read's)",
-)
 def test_an_event_ended_by_cr_cr_is_delivered_by_the_read_that_completes_it() -> None:
     parser = SSEParser()
     assert parser.feed(b"data: a\r\r") == [b"a"]
@@ -176,6 +175,8 @@ def test_content_reasoning_finish_and_usage_become_events() -> None:
         ({"message": "slow down", "code": 429}, RateLimitedError, 429),
         ({"message": "bad request", "code": 400}, ClientError, 400),
         ({"message": "no code"}, ServerError, 500),
+        ({"message": "slow down", "code": "rate_limit_exceeded"}, RateLimitedError, 429),
+        ({"message": "too long", "type": "invalid_request_error"}, ClientError, 400),
         ("plain string error", ServerError, 500),
     ],
 )
