@@ -14,16 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from costcli.adapters.base import ERROR_CLASSES
+
 NS_PER_MS = 1_000_000
-ERROR_CLASSES = (
-    "rate_limited",
-    "server",
-    "client",
-    "timeout",
-    "connection",
-    "stream_aborted",
-    "invalid_output",
-)
 
 
 @dataclass(slots=True)

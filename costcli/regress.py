@@ -88,14 +88,6 @@ def _failed(record: dict[str, Any]) -> list[float]:
     return [0.0 if record.get("ok", record.get("error") is None) else 1.0]
 
 
-def _cost(t: TargetResult) -> float | None:
-    cost = t.summary.cost or {}
-    value = cost.get("per_1k_requests_usd")
-    if cost.get("unpriced") or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
 def _build_metrics() -> dict[str, Metric]:
     found: dict[str, Metric] = {}
     for base in LATENCY_METRICS:
@@ -140,7 +132,9 @@ def _build_metrics() -> dict[str, Metric]:
         False,
         lambda t: None if t.summary.goodput is None else float(t.summary.goodput.requests_per_s),
     )
-    found["cost_per_1k_requests_usd"] = Metric("cost_per_1k_requests_usd", "USD", True, _cost)
+    found["cost_per_1k_requests_usd"] = Metric(
+        "cost_per_1k_requests_usd", "USD", True, lambda t: t.cost_per_1k_requests_usd
+    )
     return found
 
 

@@ -67,6 +67,19 @@ class TargetResult(_Model):
     stopped: str | None = None
     records: list[dict[str, Any]] | None = None
 
+    @property
+    def label(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    @property
+    def cost_per_1k_requests_usd(self) -> float | None:
+        """The run's measured cost per 1,000 requests; None where the target is unpriced."""
+        cost = self.summary.cost or {}
+        value = cost.get("per_1k_requests_usd")
+        if cost.get("unpriced") or not isinstance(value, int | float):
+            return None
+        return float(value)
+
 
 class RunResult(_Model):
     schema_version: int = SCHEMA_VERSION

@@ -8,7 +8,6 @@ the measured run; flags override. Without one it prices the shape given on the c
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 from enum import Enum
@@ -43,42 +42,23 @@ def parse_growth(text: str) -> float:
         raise BadInputError(f"--growth {text}: use a percentage like 10% or a fraction") from None
 
 
-def _mean(summary: dict[str, Any], key: str) -> float | None:
-    value = (summary.get(key) or {}).get("mean") if isinstance(summary, dict) else None
-    return float(value) if isinstance(value, (int, float)) else None
-
-
 def read_results_targets(path: Path) -> list[dict[str, Any]]:
     """The targets of a results file: provider, model, self_hosted, shape, capacity."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot be read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise BadInputError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    targets = doc.get("targets") if isinstance(doc, dict) else None
-    if not isinstance(targets, list) or not targets:
-        raise BadInputError(
-            f"{path}: key 'targets' is missing or empty; pass a costcli results file"
-        )
-    out = []
-    for i, t in enumerate(targets):
-        if not isinstance(t, dict) or not t.get("provider") or not t.get("model"):
-            raise BadInputError(f"{path}: key 'targets.{i}' needs 'provider' and 'model'")
-        summary = t.get("summary") or {}
-        out.append(
-            {
-                "provider": str(t["provider"]),
-                "model": str(t["model"]),
-                "self_hosted": bool(t.get("self_hosted")),
-                "hardware": t.get("hardware"),
-                "capacity_rps": t.get("capacity_rps"),
-                "measured_rps": (summary.get("throughput") or {}).get("requests_per_s"),
-                "input_tokens": _mean(summary, "input_tokens"),
-                "output_tokens": _mean(summary, "output_tokens"),
-            }
-        )
-    return out
+    from costcli.results import read_result
+
+    return [
+        {
+            "provider": t.provider,
+            "model": t.model,
+            "self_hosted": t.self_hosted,
+            "hardware": t.hardware,
+            "capacity_rps": t.capacity_rps,
+            "measured_rps": t.summary.throughput.requests_per_s,
+            "input_tokens": t.summary.input_tokens.mean if t.summary.requests.ok else None,
+            "output_tokens": t.summary.output_tokens.mean if t.summary.requests.ok else None,
+        }
+        for t in read_result(path).targets
+    ]
 
 
 def _rate_limits(provider: str) -> tuple[Any, ...]:

@@ -80,14 +80,6 @@ def cdf_points(t: TargetResult, key: str) -> tuple[list[float], list[float], boo
     return [float(getattr(p, s)) for s, _ in PCT_POINTS], [q for _, q in PCT_POINTS], False
 
 
-def _cost(t: TargetResult) -> float | None:
-    cost = t.summary.cost or {}
-    value = cost.get("per_1k_requests_usd")
-    if cost.get("unpriced") or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
 def _plotly() -> Any:
     try:
         import plotly.graph_objects as go
@@ -167,7 +159,7 @@ def cost_figure(series: Sequence[Series]) -> tuple[Any, list[str]]:
     fig = go.Figure()
     unpriced = []
     for s in series:
-        cost, p = _cost(s.target), s.target.summary.e2e_ms
+        cost, p = s.target.cost_per_1k_requests_usd, s.target.summary.e2e_ms
         if cost is None or p is None:
             unpriced.append(s.label)
             continue

@@ -41,6 +41,8 @@ source = "https://example.com/rent"
 as_of = 2026-11-26
 """
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
 
 def make_app() -> typer.Typer:
     app = typer.Typer()
@@ -101,28 +103,17 @@ def test_project_json_prices_the_token_shape(cli: CliRunner, prices_file: Path) 
 def test_project_from_a_results_file_with_a_self_hosted_target(
     cli: CliRunner, prices_file: Path, tmp_path: Path
 ) -> None:
+    # a real results document (a mock-server run), reshaped into two targets
+    doc = json.loads((FIXTURES / "baseline.json").read_text(encoding="utf-8"))
+    measured = doc["targets"][0]
+    measured["summary"]["input_tokens"]["mean"] = 1000
+    measured["summary"]["output_tokens"]["mean"] = 500
+    api = {**measured, "provider": "openai", "model": "gpt-4o-mini", "self_hosted": False}
+    box = {**measured, "provider": "mock", "model": "mock-model", "self_hosted": True}
+    box["capacity_rps"] = 0.5
+    doc["targets"] = [api, box]
     results = tmp_path / "results.json"
-    results.write_text(
-        json.dumps(
-            {
-                "schema_version": 1,
-                "targets": [
-                    {
-                        "provider": "openai",
-                        "model": "gpt-4o-mini",
-                        "summary": {"input_tokens": {"mean": 1000}, "output_tokens": {"mean": 500}},
-                    },
-                    {
-                        "provider": "mock",
-                        "model": "mock-model",
-                        "self_hosted": True,
-                        "capacity_rps": 0.5,
-                        "summary": {"input_tokens": {"mean": 1000}, "output_tokens": {"mean": 500}},
-                    },
-                ],
-            }
-        )
-    )
+    results.write_text(json.dumps(doc))
     args = [
         "project",
         str(results),
