@@ -41,7 +41,7 @@ def _per_mtok(value: float | None) -> str:
 
 @prices_app.command("list")
 def list_command(
-    fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="table or json."),
+    fmt: ListFormat = typer.Option(ListFormat.table, "--format", "-f", help="table or json."),
     prices_file: Path | None = PricesOption,
 ) -> None:
     """Every model price and hardware profile in force."""

@@ -164,7 +164,9 @@ def project_command(
     months: int | None = typer.Option(None, "--months", help="Month-by-month table length."),
     growth: str = typer.Option("0%", "--growth", help="Monthly growth, e.g. 10%."),
     prices_file: Path | None = typer.Option(None, "--prices", help="A prices.toml to use."),
-    fmt: ProjectFormat = typer.Option(ProjectFormat.table, "--format"),
+    fmt: ProjectFormat = typer.Option(
+        ProjectFormat.table, "--format", "-f", help="table, json, csv or markdown."
+    ),
 ) -> None:
     """Project monthly cost, rate-limit tier, replicas and break-even for a workload."""
     from costcli.cost import DAYS_PER_MONTH, ApiTarget, HardwareTarget, Scenario, project_report

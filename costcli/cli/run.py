@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -120,7 +121,6 @@ def run_command(
     from costcli.load import ARRIVALS, LoadSettings
     from costcli.prices import load_prices
     from costcli.render import renderer
-    from costcli.results import dumps, write_atomic
     from costcli.workload import load_workload
 
     if fmt not in FORMATS:
@@ -148,6 +148,8 @@ def run_command(
         seed=seed,
     )
     price_book = load_prices(prices)
+    if output is not None:
+        _check_writable(output)
     observer = _observer(quiet, no_progress)
     state = runner.RunState()
     complete = True
@@ -169,7 +171,7 @@ def run_command(
     if result is None:
         result = runner.build_result(state, wl, settings, slo_spec, records, complete, price_book)
     if output is not None:
-        write_atomic(output, dumps(result))
+        output = _keep(result, output)
     text = renderer(fmt)(result)
     typer.echo(text, nl=not text.endswith("\n"))
     if fmt == "table" and not quiet and complete:
@@ -183,6 +185,38 @@ def run_command(
     if not complete:
         raise typer.Exit(130)
     _exit_status(result)
+
+
+def _check_writable(output: Path) -> None:
+    """Refuse an --output that cannot be written before measuring anything."""
+    folder = output.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(
+            f"--output {output}: cannot create {folder} ({exc.strerror}); pick another path"
+        ) from None
+    if output.is_dir() or not os.access(folder, os.W_OK):
+        raise BadInputError(f"--output {output}: not a writable file path; pick another path")
+
+
+def _keep(result: RunResult, output: Path) -> Path:
+    """Write the results; if that fails after all, keep them in the temp folder instead."""
+    import tempfile
+
+    from costcli.results import dumps, write_atomic
+
+    text = dumps(result)
+    try:
+        write_atomic(output, text)
+        return output
+    except OSError as exc:
+        fallback = Path(tempfile.gettempdir()) / f"costcli-results-{os.getpid()}.json"
+        write_atomic(fallback, text)
+        stderr_console().print(
+            f"costcli: could not write {output} ({exc.strerror}); kept the results in {fallback}"
+        )
+        return fallback
 
 
 def _exit_status(result: RunResult) -> None:

@@ -1,0 +1,56 @@
+"""`costcli run --sweep` against the mock server, and the capacity it hands to `project`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.mockserver_fixture import start_mock_server
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_concurrency_sweep_reports_each_point_and_the_capacity_project_uses(
+    cli: Callable[..., Any], provider_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    with start_mock_server("--ttft-ms", "40", "--itl-ms", "2", "--output-tokens", "8") as (url, _):
+        path = provider_file("box", base_url=url, self_hosted=True, hardware="cpu-2vcpu-vm")
+        out = tmp_path / "sweep.json"
+        args = ("--providers", str(path), "-t", "box", "-n", "16", "--slo", "ttft=400")
+        result = cli("run", *args, "--sweep", "concurrency=1,4", "-f", "json", "-q", "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    target = json.loads(result.stdout)["targets"][0]
+    loads = [p["load"] for p in target["sweep"]]
+    assert loads == ["concurrency=1", "concurrency=4"]
+    assert all(p["meets_slo"] for p in target["sweep"])
+    # each point ran the 16 requests; four in flight carry about four times one in flight
+    c1, c4 = (p["summary"]["throughput"]["requests_per_s"] for p in target["sweep"])
+    assert all(p["summary"]["requests"]["ok"] == 16 for p in target["sweep"])
+    assert c4 > 2.5 * c1
+    assert target["capacity_load"] == "concurrency=4"
+    assert target["capacity_rps"] == pytest.approx(c4)
+
+    projected = cli("project", str(out), "--requests-per-month", "100000000", "-f", "json")
+    assert projected.exit_code == 0, projected.stderr
+    (row,) = json.loads(projected.stdout)["projections"]
+    assert row["capacity_rps"] == pytest.approx(c4)
+    # 100M requests a month is 38.05 req/s on average: replicas = ceil(38.05 / capacity)
+    mean_rps = 100_000_000 / (730 * 3600)
+    assert row["replicas"] == -(-mean_rps // c4)
+
+
+def test_a_sweep_where_no_point_meets_the_slo_has_no_capacity(
+    cli: Callable[..., Any], provider_file: Callable[..., Path]
+) -> None:
+    with start_mock_server("--ttft-ms", "60", "--itl-ms", "1", "--output-tokens", "4") as (url, _):
+        path = provider_file("slow", base_url=url)
+        args = ("--providers", str(path), "-t", "slow", "-n", "6", "--slo", "ttft=20")
+        result = cli("run", *args, "--sweep", "concurrency=1,2", "--no-progress")
+    assert result.exit_code == 0, result.stderr
+    assert "concurrency=2" in result.stdout
+    assert "misses SLO" in result.stdout
+    assert "no load point met the SLO" in result.stdout

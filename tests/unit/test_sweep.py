@@ -1,0 +1,79 @@
+"""--sweep: parsing the load points and choosing the capacity."""
+
+from __future__ import annotations
+
+import pytest
+
+from costcli.errors import BadInputError
+from costcli.load import LoadSettings
+from costcli.metrics import SLO, RequestRecord, summarize
+from costcli.results import SweepPoint
+from costcli.sweep import capacity, meets, parse_sweep
+
+MS = 1_000_000
+
+
+def records(ttfts_ms: list[float], failed: int = 0) -> list[RequestRecord]:
+    out = []
+    for i, ttft in enumerate(ttfts_ms):
+        start = i * 1000 * MS
+        rec = RequestRecord(index=i, scheduled_ns=start, sent_ns=start)
+        rec.first_token_ns = start + int(ttft * MS)
+        rec.chunk_ns = [rec.first_token_ns, rec.first_token_ns + 10 * MS]
+        rec.end_ns = rec.first_token_ns + 10 * MS
+        rec.output_tokens = 2
+        out.append(rec)
+    for j in range(failed):
+        rec = RequestRecord(index=100 + j, scheduled_ns=0, sent_ns=0, end_ns=MS)
+        rec.error = "server"
+        out.append(rec)
+    return out
+
+
+def test_load_points_are_parsed_sorted_and_deduplicated() -> None:
+    spec = parse_sweep("concurrency=8,1,4,4")
+    assert spec.kind == "concurrency"
+    assert spec.values == (1.0, 4.0, 8.0)
+    assert spec.settings_at(LoadSettings(rate=3.0), 4).concurrency == 4
+    assert spec.settings_at(LoadSettings(rate=3.0), 4).rate is None  # closed loop
+    rate = parse_sweep("rate=2,0.5")
+    assert rate.values == (0.5, 2.0)
+    assert rate.settings_at(LoadSettings(), 2.0).rate == 2.0
+    assert rate.label(0.5) == "rate=0.5"
+
+
+@pytest.mark.parametrize(
+    "text", ["workers=1,2", "concurrency", "concurrency=a,b", "rate=0,1", "concurrency=1.5"]
+)
+def test_a_bad_sweep_is_refused_with_the_form_to_use(text: str) -> None:
+    with pytest.raises(BadInputError, match="--sweep"):
+        parse_sweep(text)
+
+
+def test_a_point_meets_the_slo_when_nine_in_ten_requests_do_and_errors_stay_under_1pct() -> None:
+    slo = SLO(ttft_ms=100)
+    nine_of_ten = summarize(records([50] * 9 + [150]), slo)
+    assert nine_of_ten.goodput is not None
+    assert nine_of_ten.goodput.attainment == 0.9
+    assert meets(nine_of_ten, slo)
+    eight_of_ten = summarize(records([50] * 8 + [150] * 2), slo)
+    assert not meets(eight_of_ten, slo)
+    # 1 failure in 100 is within the 1% error budget; 2 are not
+    assert meets(summarize(records([50] * 99, failed=1), slo), slo)
+    assert not meets(summarize(records([50] * 98, failed=2), slo), slo)
+    # without an SLO only errors count
+    assert meets(summarize(records([5000] * 3)), None)
+
+
+def test_the_capacity_is_the_highest_load_that_meets_the_slo() -> None:
+    slo = SLO(ttft_ms=100)
+    good, bad = summarize(records([50] * 10), slo), summarize(records([500] * 10), slo)
+    points = [
+        SweepPoint(load="concurrency=1", summary=good, meets_slo=True),
+        SweepPoint(load="concurrency=2", summary=good, meets_slo=True),
+        SweepPoint(load="concurrency=4", summary=bad, meets_slo=False),
+    ]
+    best = capacity(points)
+    assert best is not None
+    assert best.load == "concurrency=2"
+    assert capacity(points[2:]) is None
