@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from costcli.prices import Prices
     from costcli.results import RunResult
 
+# the console's short words for tier_needed (JSON/CSV keep the full phrase)
+SHORT_TIER = {"": "no tier data", "exceeds the highest tier": "over known tiers"}
 DEFAULT_REQUESTS_PER_MONTH = 1_000_000
 DEFAULT_PEAK_FACTOR = 3.0
 
@@ -102,15 +104,16 @@ def render_console(report: ProjectionReport, width: int | None = None) -> str:
         table.add_column(
             title,
             justify="left" if title in ("target", "fits") else "right",
-            no_wrap=title != "fits",
+            no_wrap=True,
         )
     retiring: list[str] = []
     for p in sorted(report.projections, key=lambda p: p.monthly_cost_usd):
         if p.kind == "api":
-            label, fits = p.label + " *", p.tier_needed or "tier unknown"
+            label, fits = p.label + " *", SHORT_TIER.get(p.tier_needed or "", p.tier_needed or "")
         else:
             util = "-" if p.utilization is None else f"{p.utilization:.0%}"
-            label, fits = p.label, f"{number(p.replicas)} replica(s), {util} busy"
+            on = f" ({p.provider})" if p.provider else ""
+            label, fits = f"{p.hardware}{on}", f"{number(p.replicas)} x {util} busy"
         as_of = p.price_as_of.isoformat() + (" stale" if p.stale_price else "")
         if p.deprecated:
             retiring.append(f"{p.label} shuts down on {p.deprecated.isoformat()}")

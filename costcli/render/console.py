@@ -18,8 +18,6 @@ def render(result: RunResult, width: int | None = None) -> str:
     table = Table(
         title=f"costcli · {result.meta.workload.name}",
         title_justify="left",
-        caption=CAPTION,
-        caption_justify="left",
     )
     all_rows = rows(result)
     table.add_column("metric", justify="left", no_wrap=True)
@@ -38,6 +36,7 @@ def render(result: RunResult, width: int | None = None) -> str:
         markup=False,
     )
     console.print(table)
+    console.print(CAPTION)
     for line in error_lines(result):
         console.print(f"errors · {line}")
     for t in result.targets:
