@@ -46,4 +46,10 @@ def mock_server_command(
         send_log=str(send_log) if send_log else None,
         seed=seed,
     )
-    mock_server.run(config)
+    try:
+        mock_server.run(config)
+    except OSError as exc:
+        raise BadInputError(
+            f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "pick another port or 0 for a free one"
+        ) from None
