@@ -56,7 +56,7 @@ def render_markdown(runs: list[tuple[str, RunResult]]) -> str:
     lines.append("| " + " | ".join(title for _, title in COLUMNS) + " |")
     lines.append("|" + "---|" * len(COLUMNS))
     for row in labelled_rows(runs):
-        cells = [fmt(row[key]).replace("|", "\\|") for key, _ in COLUMNS]
+        cells = [fmt(row[key], key).replace("|", "\\|") for key, _ in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -326,7 +326,9 @@ th:first-child, td:first-child { text-align: left; }
 def _table(series_rows: list[dict[str, Any]]) -> str:
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in COLUMNS)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(fmt(row[key]))}</td>" for key, _ in COLUMNS) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{html.escape(fmt(row[key], key))}</td>" for key, _ in COLUMNS)
+        + "</tr>"
         for row in series_rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
