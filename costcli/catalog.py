@@ -45,7 +45,13 @@ def search_path(name: str, flags: Sequence[Path] = (), env_var: str | None = Non
     """Where to look for `name` (a file or folder), most specific first; only existing ones."""
     candidates: list[Path] = list(flags)
     if env_var and os.environ.get(env_var):
-        candidates += [Path(p) for p in os.environ[env_var].split(os.pathsep) if p]
+        from_env = [Path(p) for p in os.environ[env_var].split(os.pathsep) if p]
+        for path in from_env:
+            if not path.exists():
+                raise BadInputError(
+                    f"{env_var}={os.environ[env_var]}: {path} does not exist; fix or unset {env_var}"
+                )
+        candidates += from_env
     candidates += [Path.cwd() / name, user_config_dir() / name, bundled_path(name)]
     seen: list[Path] = []
     for path in candidates:

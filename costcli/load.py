@@ -79,6 +79,17 @@ class TargetRun:
 
     records: list[RequestRecord] = field(default_factory=list)
     stopped: str | None = None  # why it stopped early: "max_error_rate", "interrupted"
+    failed: int = field(init=False)  # how many of `records` failed, kept as they come
+
+    def __post_init__(self) -> None:
+        self.failed = sum(1 for r in self.records if not r.ok)
+
+    def add(self, record: RequestRecord) -> None:
+        self.records.append(record)
+        self.failed += not record.ok
+
+    def error_rate(self) -> float:
+        return self.failed / len(self.records) if self.records else 0.0
 
 
 # --- one request -------------------------------------------------------------------------
@@ -295,15 +306,17 @@ async def run_target(
     phase: _Phase
 
     def on_record(record: RequestRecord) -> None:
-        run.records.append(record)
+        run.add(record)
         observer.request_done(label, record)
         limit = settings.max_error_rate
-        done = len(run.records)
-        if limit is not None and done >= MIN_REQUESTS_FOR_ERROR_STOP:
-            failed = sum(1 for r in run.records if not r.ok)
-            if failed / done > limit and not phase.stop:
-                phase.stop = True
-                run.stopped = "max_error_rate"
+        if (
+            limit is not None
+            and len(run.records) >= MIN_REQUESTS_FOR_ERROR_STOP
+            and run.error_rate() > limit
+            and not phase.stop
+        ):
+            phase.stop = True
+            run.stopped = "max_error_rate"
 
     observer.target_started(label, settings.requests)
     phase = _Phase(adapter, measured(), settings, on_record, settings.requests, settings.duration_s)
@@ -312,8 +325,7 @@ async def run_target(
             await phase.run()
     finally:
         observer.target_finished(label)
-    if settings.max_error_rate is not None and run.records and run.stopped is None:
-        failed = sum(1 for r in run.records if not r.ok)
-        if failed / len(run.records) > settings.max_error_rate:
-            run.stopped = "max_error_rate"
+    limit = settings.max_error_rate
+    if limit is not None and run.stopped is None and run.error_rate() > limit:
+        run.stopped = "max_error_rate"
     return run

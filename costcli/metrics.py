@@ -105,6 +105,7 @@ class RequestRecord:
             "e2e_ms": self.e2e_ms,
             "client_delay_ms": self.client_delay_ms,
             "tpot_ms": self.tpot_ms,
+            "decode_tokens_per_s": self.decode_tokens_per_s,
             "itl_ms": [round(x, 4) for x in self.itl_ms],
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,

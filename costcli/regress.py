@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from costcli.errors import BadInputError
 from costcli.metrics import percentile
-from costcli.results import RunResult, TargetResult
+from costcli.results import RequestRecordDoc, RunResult, TargetResult
 
 LATENCY_METRICS = ("ttft", "ttfb", "itl", "tpot", "e2e")
 LATENCY_STATS = ("p50", "p90", "p95", "p99", "mean", "max")
@@ -43,7 +43,7 @@ class Metric:
     from_summary: Callable[[TargetResult], float | None]
     # Values per request (each request gives a list) and the statistic over the pooled
     # values; None where the metric cannot be recomputed from records.
-    per_request: Callable[[dict[str, Any]], list[float]] | None = None
+    per_request: Callable[[RequestRecordDoc], list[float]] | None = None
     statistic: Callable[[list[float]], float] | None = None
 
 
@@ -64,11 +64,11 @@ def _summary_pct(attr: str, stat: str) -> Callable[[TargetResult], float | None]
     return get
 
 
-def _record_values(key: str) -> Callable[[dict[str, Any]], list[float]]:
-    def get(record: dict[str, Any]) -> list[float]:
-        if not record.get("ok", record.get("error") is None):
+def _record_values(key: str) -> Callable[[RequestRecordDoc], list[float]]:
+    def get(record: RequestRecordDoc) -> list[float]:
+        if not record.ok:
             return []  # failed requests stay out of latency percentiles
-        value = record.get(key)
+        value: float | list[float] | None = getattr(record, key)
         if isinstance(value, list):
             return [float(v) for v in value]
         return [] if value is None else [float(value)]
@@ -76,16 +76,8 @@ def _record_values(key: str) -> Callable[[dict[str, Any]], list[float]]:
     return get
 
 
-def _decode_tps(record: dict[str, Any]) -> list[float]:
-    ttft, e2e, out = record.get("ttft_ms"), record.get("e2e_ms"), record.get("output_tokens")
-    if not record.get("ok") or ttft is None or e2e is None or not out or out < 2:
-        return []
-    span = float(e2e) - float(ttft)
-    return [(out - 1) / (span / 1000.0)] if span > 0 else []
-
-
-def _failed(record: dict[str, Any]) -> list[float]:
-    return [0.0 if record.get("ok", record.get("error") is None) else 1.0]
+def _failed(record: RequestRecordDoc) -> list[float]:
+    return [0.0 if record.ok else 1.0]
 
 
 def _build_metrics() -> dict[str, Metric]:
@@ -123,7 +115,7 @@ def _build_metrics() -> dict[str, Metric]:
         "tok/s",
         False,
         _summary_pct("decode_tokens_per_s", "p50"),
-        _decode_tps,
+        _record_values("decode_tokens_per_s"),
         _stat_fn("p50"),
     )
     found["goodput_requests_per_s"] = Metric(
@@ -321,7 +313,7 @@ def same_workload(
         )
 
 
-def _pooled(records: Sequence[dict[str, Any]], metric: Metric) -> list[list[float]]:
+def _pooled(records: Sequence[RequestRecordDoc], metric: Metric) -> list[list[float]]:
     assert metric.per_request is not None
     return [metric.per_request(r) for r in records]
 
@@ -389,6 +381,16 @@ def _budget_row(
     m = budget.metric
     cur_v, base_v = m.from_summary(cur_t), m.from_summary(base_t)
     common = {"target": name, "metric": m.name, "kind": "budget", "threshold": budget.text}
+    if cur_v is None and base_v is not None and not _unpriced(m, cur_t):
+        # the baseline had it and this run lost it (e.g. every request failed): a regression
+        return CheckRow(
+            **common,  # type: ignore[arg-type]
+            status="fail",
+            current=None,
+            baseline=base_v,
+            relative=budget.relative,
+            reason=f"no value in the current run: {_why_no_value(m, cur_t)}",
+        )
     if cur_v is None or base_v is None:
         missing = "current run" if cur_v is None else "baseline"
         return CheckRow(
@@ -458,18 +460,44 @@ def _budget_row(
     )
 
 
+def _unpriced(m: Metric, t: TargetResult) -> bool:
+    """A cost metric of a target with no price (or a run without prices): not applicable."""
+    if not m.name.startswith("cost"):
+        return False
+    cost = t.summary.cost
+    return cost is None or bool(cost.get("unpriced"))
+
+
+def _why_no_value(m: Metric, t: TargetResult) -> str:
+    if t.summary.requests.ok == 0:
+        return "no successful request"
+    if m.name.startswith("goodput"):
+        return "the run set no --slo"
+    return "the run did not measure it"
+
+
 def _limit_row(name: str, limit: Limit, t: TargetResult) -> CheckRow:
     m = limit.metric
     value = m.from_summary(t)
     common = {"target": name, "metric": m.name, "kind": "limit", "threshold": limit.text}
-    if value is None:
-        why = "the target is unpriced" if m.name.startswith("cost") else "the run has no value"
+    if value is None and _unpriced(m, t):
+        cost = t.summary.cost
+        why = "the run had no prices" if cost is None else "the target is unpriced"
         return CheckRow(
             **common,  # type: ignore[arg-type]
             status="n/a",
             current=None,
             method="limit",
             reason=f"{m.name}: {why}",
+        )
+    if value is None:
+        # a limit that cannot be verified does not hold: a gate must not pass on no data
+        return CheckRow(
+            **common,  # type: ignore[arg-type]
+            status="fail",
+            current=None,
+            method="limit",
+            reason=f"no value: {_why_no_value(m, t)}",
         )
     failed = value > limit.value if m.higher_is_worse else value < limit.value
     word = "above" if m.higher_is_worse else "below"
@@ -502,6 +530,12 @@ def check(
         raise BadInputError(
             "nothing to check: pass --budget METRIC=+10% with --baseline, or --limit METRIC=VALUE"
         )
+    for run, run_name in ((current, current_name), (baseline, baseline_name)):
+        if run is not None and not run.targets:
+            raise BadInputError(
+                f"{run_name}: no targets in the results file, so nothing to check; "
+                "pass a run that measured at least one target"
+            )
     if baseline is not None:
         same_workload(current, baseline, current_name, baseline_name)
     rows: list[CheckRow] = []

@@ -46,6 +46,36 @@ class Meta(_Model):
     stopped: str | None = None
 
 
+class RequestRecordDoc(_Model):
+    """One request as `RequestRecord.to_json()` writes it (`--records`)."""
+
+    index: int
+    ok: bool
+    error: str | None
+    error_message: str | None
+    status: int | None
+    retries: int
+    ttft_ms: float | None
+    ttfb_ms: float | None
+    e2e_ms: float
+    client_delay_ms: float
+    tpot_ms: float | None
+    # absent in files written before it was recorded; None there, as for a one-token answer
+    decode_tokens_per_s: float | None = None
+    itl_ms: list[float]
+    input_tokens: int | None
+    output_tokens: int | None
+    tokens_estimated: bool
+    cached_input_tokens: int | None
+    reasoning_tokens: int | None
+    finish_reason: str | None
+    output_valid: bool | None
+    queue_ms: float | None
+    prefill_ms: float | None
+    decode_ms: float | None
+    tags: list[str]
+
+
 class SweepPoint(_Model):
     load: str  # "concurrency=4" or "rate=2.0"
     summary: Summary
@@ -65,7 +95,7 @@ class TargetResult(_Model):
     capacity_load: str | None = None
     sweep: list[SweepPoint] | None = None
     stopped: str | None = None
-    records: list[dict[str, Any]] | None = None
+    records: list[RequestRecordDoc] | None = None
 
     @property
     def label(self) -> str:
@@ -119,6 +149,33 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable(path: Path, option: str) -> None:
+    """Refuse an output path that cannot be written, before any work (exit 2 naming `option`)."""
+    path = Path(path)
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        in_the_way = isinstance(exc, FileExistsError | NotADirectoryError)
+        why = "a file is in the way" if in_the_way else exc.strerror
+        raise BadInputError(
+            f"{option} {path}: cannot create the folder {folder} ({why}); pick another path"
+        ) from None
+    if path.is_dir() or not os.access(folder, os.W_OK):
+        raise BadInputError(f"{option} {path}: not a writable file path; pick another path")
+
+
+def write_or_refuse(path: Path, text: str, option: str) -> None:
+    """write_atomic, with a failure reported as bad input naming `option` (exit 2)."""
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise BadInputError(
+            f"{option} {path}: cannot be written ({reason}); pick another path"
+        ) from None
 
 
 def read_result(path: Path) -> RunResult:

@@ -16,15 +16,25 @@ from typing import TYPE_CHECKING, Any
 
 from costcli import __version__
 from costcli.adapters import registry
-from costcli.adapters.base import Adapter, TransportOptions
+from costcli.adapters.base import Adapter, ProviderError, TransportOptions
 from costcli.catalog import Target
+from costcli.errors import UnreachableError
 from costcli.load import LoadSettings, ProgressObserver, TargetRun, run_target
 from costcli.metrics import SLO, RequestRecord, summarize
-from costcli.results import Meta, RunResult, TargetResult, WorkloadInfo
+from costcli.results import Meta, RequestRecordDoc, RunResult, TargetResult, WorkloadInfo
 from costcli.workload import Workload
 
 if TYPE_CHECKING:
     from costcli.prices import Prices
+
+
+def redact_url(url: str | None) -> str | None:
+    """A URL without any user:password@ part (a key may hide there)."""
+    if not url or "@" not in url:
+        return url
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    return scheme + sep + host.rsplit("@", 1)[-1] + slash + path
 
 
 def now_iso() -> str:
@@ -68,6 +78,14 @@ def create_adapter(target: Target, settings: LoadSettings, workload: Workload) -
     return adapter
 
 
+async def start(adapter: Adapter, target: Target) -> None:
+    """Start the adapter; a ProviderError here means the target cannot be reached at all."""
+    try:
+        await adapter.start()
+    except ProviderError as exc:
+        raise UnreachableError(f"{target.label}: cannot start: {exc}") from exc
+
+
 async def measure_target(
     target: Target,
     workload: Workload,
@@ -78,7 +96,7 @@ async def measure_target(
 ) -> None:
     adapter = create_adapter(target, settings, workload)
     try:
-        await adapter.start()
+        await start(adapter, target)
         info.update(adapter.describe())
         await run_target(adapter, workload, settings, target.label, observer, run)
         info.update(adapter.describe())
@@ -118,13 +136,15 @@ def target_result(
         provider=target.provider,
         model=target.model,
         adapter=target.adapter,
-        base_url=target.base_url,
+        base_url=redact_url(target.base_url),
         self_hosted=target.self_hosted,
         hardware=target.settings.hardware if target.settings else None,
         summary=summary,
         server_info=info,
         stopped=stopped,
-        records=[r.to_json() for r in records] if with_records else None,
+        records=[RequestRecordDoc.model_validate(r.to_json()) for r in records]
+        if with_records
+        else None,
     )
 
 
@@ -136,6 +156,7 @@ def run_cost(
         return None
     from costcli.cost import cost_summary
 
+    # every answer the server reported usage for is billed, an invalid_output one too
     usages = [
         (
             r.input_tokens or 0,
@@ -144,7 +165,7 @@ def run_cost(
             r.reasoning_tokens or 0,
         )
         for r in records
-        if r.ok
+        if r.output_tokens is not None and not r.tokens_estimated
     ]
     return cost_summary(
         target.provider, target.model, usages, prices, self_hosted=target.self_hosted
@@ -163,7 +184,8 @@ def build_result(
     entries = list(state.done)
     if state.current is not None and state.current[1].records:
         entries.append(state.current)
-    targets = [
+    # finished sweeps first (a sweep builds its own), then targets measured in one pass
+    targets = list(state.sweeps) + [
         target_result(
             t,
             run.records,

@@ -19,7 +19,7 @@ from costcli.errors import BadInputError
 from costcli.load import LoadSettings, ProgressObserver, TargetRun, run_target
 from costcli.metrics import SLO, Summary, summarize
 from costcli.results import RunResult, SweepPoint
-from costcli.runner import RunState, build_result, create_adapter, target_result
+from costcli.runner import RunState, build_result, create_adapter, start, target_result
 from costcli.workload import Workload
 
 if TYPE_CHECKING:
@@ -86,9 +86,9 @@ async def _sweep_target(
     adapter = create_adapter(target, widest, workload)
     info: dict[str, object] = {}
     points: list[SweepPoint] = []
-    last = TargetRun()
+    runs: list[TargetRun] = []
     try:
-        await adapter.start()
+        await start(adapter, target)
         for value in spec.values:
             run = TargetRun()
             state.current = (target, run, info)
@@ -98,15 +98,16 @@ async def _sweep_target(
             points.append(
                 SweepPoint(load=spec.label(value), summary=summary, meets_slo=meets(summary, slo))
             )
-            last = run
+            runs.append(run)
         info.update(adapter.describe())
     finally:
         await adapter.close()
+    # the target's summary, cost and records are all the capacity point's (else the last's)
     best = capacity(points)
-    result = target_result(target, last.records, dict(info), slo, with_records, prices=prices)
+    chosen = runs[points.index(best)] if best is not None else runs[-1]
+    result = target_result(target, chosen.records, dict(info), slo, with_records, prices=prices)
     result.sweep = points
     if best is not None:
-        result.summary = best.summary.model_copy(update={"cost": result.summary.cost})
         result.capacity_rps = best.summary.throughput.requests_per_s
         result.capacity_load = best.load
     state.current = None
@@ -132,6 +133,5 @@ def run_sweep(
 
     asyncio.run(all_targets())
     result = build_result(state, workload, base, slo, with_records, complete=True, prices=prices)
-    result.targets = list(state.sweeps)
     result.meta.load["sweep"] = {"kind": spec.kind, "values": list(spec.values)}
     return result

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import math
+import re
 import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -56,6 +57,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 perf_ns = time.perf_counter_ns
 # how a connection that the server closed under us shows itself
+BEARER = re.compile(r"Bearer\s+\S+", re.IGNORECASE)
 STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 DRAIN_TIMEOUT_S = 0.5
 
@@ -193,6 +195,13 @@ class OpenAIAdapter:
         the server's send log."""
         return None
 
+    def redact(self, text: str) -> str:
+        """Provider text without the key: a proxy may echo the Authorization header back."""
+        key = self.target.api_key()
+        if key:
+            text = text.replace(key, "[key]")
+        return BEARER.sub("Bearer [key]", text)
+
     def chunk_events(self, chunk: dict[str, Any], t_ns: int) -> list[StreamEvent]:
         """Events in one decoded chunk. Text-bearing deltas only: a role-only chunk is none."""
         events: list[StreamEvent] = []
@@ -200,7 +209,7 @@ class OpenAIAdapter:
             err = chunk["error"]
             message = str(err.get("message", err)) if isinstance(err, dict) else str(err)
             raise error_for_status(
-                in_stream_status(err), f"error inside the stream: {message[:300]}"
+                in_stream_status(err), f"error inside the stream: {self.redact(message[:300])}"
             )
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
@@ -270,7 +279,7 @@ class OpenAIAdapter:
                     body = await resp.aread()
                     raise error_for_status(
                         resp.status_code,
-                        f"HTTP {resp.status_code}: {error_message(body)}",
+                        f"HTTP {resp.status_code}: {self.redact(error_message(body))}",
                         parse_retry_after(resp.headers.get("retry-after")),
                     )
                 parser = SSEParser()

@@ -57,4 +57,12 @@ def create(target: Target, transport: TransportOptions) -> Adapter:
             f"{target.source_file}: key 'adapter' is '{target.adapter}', which no installed "
             f"adapter provides; use one of: {', '.join(sorted(entries))}"
         )
-    return entry.load()(target, transport)
+    try:
+        factory = entry.load()
+    except (ImportError, AttributeError) as exc:
+        raise BadInputError(
+            f"{target.source_file}: key 'adapter' is '{target.adapter}', provided by "
+            f"{entry.origin} as {entry.reference}, which cannot be loaded ({exc}); "
+            "reinstall that package or pick another adapter"
+        ) from None
+    return factory(target, transport)

@@ -152,6 +152,30 @@ def render_junit(verdict: Verdict) -> str:
 RENDERERS = {"table": render_table, "json": render_json, "markdown": render_markdown}
 
 
+def _summary_error(path: Path, why: str) -> BadInputError:
+    return BadInputError(
+        f"GITHUB_STEP_SUMMARY={path}: {why}; point it at a writable file or unset it"
+    )
+
+
+def _check_summary_file(path: Path) -> None:
+    """Refuse a step summary that cannot be appended to before judging anything."""
+    if path.is_dir():
+        raise _summary_error(path, "is a folder")
+    if not path.parent.is_dir():
+        raise _summary_error(path, f"{path.parent} is not a folder")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise _summary_error(path, "not writable")
+
+
+def _append_summary(path: Path, text: str) -> None:
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise _summary_error(path, f"cannot be appended to ({exc.strerror or exc})") from None
+
+
 def check_command(
     results: Path = typer.Argument(..., help="The results file of this run."),
     baseline: Path | None = typer.Option(
@@ -170,12 +194,17 @@ def check_command(
 ) -> None:
     """Gate a run: budgets against a baseline, limits on the run; exit 1 on any failure."""
     from costcli.regress import check, parse_budget, parse_limit
-    from costcli.results import read_result, write_atomic
+    from costcli.results import check_writable, read_result, write_or_refuse
 
     if fmt not in CHECK_FORMATS:
         raise BadInputError(f"--format {fmt}: use one of {', '.join(CHECK_FORMATS)}")
     budgets = [parse_budget(b) for b in budget]
     limits = [parse_limit(v) for v in limit]
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        _check_summary_file(Path(summary))
+    if junit is not None:
+        check_writable(junit, "--junit")
     current = read_result(results)
     base = read_result(baseline) if baseline is not None else None
     verdict = check(
@@ -189,11 +218,9 @@ def check_command(
         seed=seed,
     )
     typer.echo(RENDERERS[fmt](verdict), nl=False)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
-        with open(summary, "a", encoding="utf-8") as fh:
-            fh.write(render_markdown(verdict) + "\n")
+        _append_summary(Path(summary), render_markdown(verdict) + "\n")
     if junit is not None:
-        write_atomic(junit, render_junit(verdict))
+        write_or_refuse(junit, render_junit(verdict), "--junit")
     if not verdict.passed:
         raise typer.Exit(1)

@@ -34,8 +34,10 @@ class _Stats:
     def line(self) -> str:
         from costcli.metrics import percentile
 
-        ttft = percentile(sorted(self.ttfts[-500:]), 50) if self.ttfts else float("nan")
         rate = self.tokens / max(1e-9, time.monotonic() - self.started)
+        if not self.ttfts:
+            return f"errors {self.errors} · TTFT p50 - · {rate:.1f} tok/s"
+        ttft = percentile(sorted(self.ttfts[-500:]), 50)
         return f"errors {self.errors} · TTFT p50 {ttft:.0f} ms · {rate:.1f} tok/s"
 
 

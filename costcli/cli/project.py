@@ -7,7 +7,9 @@ the measured run; flags override. Without one it prices the shape given on the c
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import os
 import shutil
 from enum import Enum
@@ -19,7 +21,8 @@ import typer
 from costcli.errors import BadInputError
 
 if TYPE_CHECKING:
-    from costcli.cost import ProjectionReport
+    from costcli.catalog import Catalog
+    from costcli.cost import HardwareTarget, ProjectionReport
     from costcli.prices import Prices
     from costcli.results import RunResult
 
@@ -63,19 +66,41 @@ def read_results_targets(path: Path) -> list[dict[str, Any]]:
     ]
 
 
-def _rate_limits(provider: str) -> tuple[Any, ...]:
-    from costcli.catalog import load_catalog
-
-    catalog = load_catalog()
+def _rate_limits(catalog: Catalog, provider: str) -> tuple[Any, ...]:
     prov = catalog.providers.get(provider)
     return tuple(prov.rate_limits) if prov else ()
 
 
-def _default_hardware(provider: str) -> str | None:
-    from costcli.catalog import load_catalog
-
-    prov = load_catalog().providers.get(provider)
+def _default_hardware(catalog: Catalog, provider: str) -> str | None:
+    prov = catalog.providers.get(provider)
     return prov.hardware if prov else None
+
+
+def capacity_note(label: str, hardware: str, capacity: float, basis: str, load: str | None) -> str:
+    """One line on where a self-hosted row's per-replica capacity came from."""
+    if basis == "sweep":
+        at = f" at {load}" if load else ""
+        return f"{label} on {hardware}: one replica carries {capacity:.2f} req/s (sweep{at})"
+    return (
+        f"{label} on {hardware}: capacity taken from this run's {capacity:.2f} req/s, a floor; "
+        "`costcli run --sweep` measures it"
+    )
+
+
+def _row_label(box: HardwareTarget) -> str:
+    """The label project_report gives a self-hosted row (Projection.label)."""
+    return (
+        f"{box.hardware.name} ({box.provider}:{box.model})" if box.provider else box.hardware.name
+    )
+
+
+def render_json_with_basis(report: ProjectionReport, basis: dict[str, str]) -> str:
+    """render_json's document, each self-hosted row with its `capacity_basis`."""
+    doc = report.to_dict()
+    for row in doc["projections"]:
+        if row.get("kind") == "self_hosted" and row.get("label") in basis:
+            row["capacity_basis"] = basis[row["label"]]
+    return json.dumps(doc, indent=2, sort_keys=False) + "\n"
 
 
 def render_console(report: ProjectionReport, width: int | None = None) -> str:
@@ -161,20 +186,29 @@ def project_command(
     output_tokens: float | None = typer.Option(None, "--output-tokens", help="Per request."),
     requests_per_month: float | None = typer.Option(None, "--requests-per-month"),
     requests_per_day: float | None = typer.Option(None, "--requests-per-day"),
-    peak_factor: float = typer.Option(1.0, "--peak-factor", help="Peak load / mean load."),
+    peak_factor: float = typer.Option(
+        DEFAULT_PEAK_FACTOR,
+        "--peak-factor",
+        help="Peak load / mean load (default 3: peak load = mean x 3).",
+        show_default=False,
+    ),
     cache_hit: float = typer.Option(0.0, "--cache-hit", help="Share of input tokens cached."),
     batch_share: float = typer.Option(0.0, "--batch-share", help="Share sent via batch APIs."),
     months: int | None = typer.Option(None, "--months", help="Month-by-month table length."),
     growth: str = typer.Option("0%", "--growth", help="Monthly growth, e.g. 10%."),
     prices_file: Path | None = typer.Option(None, "--prices", help="A prices.toml to use."),
+    providers: list[Path] = typer.Option(
+        [], "--providers", help="Extra provider file or folder (repeatable)."
+    ),
     fmt: ProjectFormat = typer.Option(
         ProjectFormat.table, "--format", "-f", help="table, json, csv or markdown."
     ),
 ) -> None:
     """Project monthly cost, rate-limit tier, replicas and break-even for a workload."""
+    from costcli.catalog import load_catalog
     from costcli.cost import DAYS_PER_MONTH, ApiTarget, HardwareTarget, Scenario, project_report
     from costcli.prices import load_prices
-    from costcli.render.projection import render_csv, render_json, render_markdown
+    from costcli.render.projection import render_csv, render_markdown
 
     if (requests_per_month is None) == (requests_per_day is None):
         raise BadInputError("give exactly one of --requests-per-month or --requests-per-day")
@@ -183,6 +217,7 @@ def project_command(
     else:
         volume = (requests_per_day or 0.0) * DAYS_PER_MONTH
     prices = load_prices(prices_file)
+    catalog = load_catalog(providers)  # once: rate limits and default hardware come from it
     measured = read_results_targets(results) if results else []
     shapes = [
         t for t in measured if t["input_tokens"] is not None and t["output_tokens"] is not None
@@ -206,46 +241,60 @@ def project_command(
 
     apis: list[ApiTarget] = []
     boxes: list[HardwareTarget] = []
+    basis: dict[str, str] = {}  # self-hosted row label -> where its capacity came from
+    notes: list[str] = []
     for t in measured:
         t_in, t_out = own(t["input_tokens"], input_tokens), own(t["output_tokens"], output_tokens)
         if t["self_hosted"]:
-            name = hardware or t["hardware"] or _default_hardware(t["provider"])
+            name = hardware or t["hardware"] or _default_hardware(catalog, t["provider"])
             # a sweep's capacity, else this run's sustained rate: a floor, since the run may
             # not have saturated the server (`costcli run --sweep` measures the real one)
-            capacity = capacity_rps or t["capacity_rps"] or t["measured_rps"]
+            if capacity_rps:
+                capacity, how = capacity_rps, "flag"
+            elif t["capacity_rps"]:
+                capacity, how = t["capacity_rps"], "sweep"
+            else:
+                capacity, how = t["measured_rps"], "measured rate"
             if not name or not capacity:
                 raise BadInputError(
                     f"{results}: self-hosted target {t['provider']}:{t['model']} needs a hardware "
                     "profile and a capacity; pass --hardware NAME --capacity-rps R"
                 )
-            boxes.append(
-                HardwareTarget(
-                    prices.find_hardware(name),
-                    float(capacity),
-                    t["provider"],
-                    t["model"],
-                    t_in,
-                    t_out,
-                )
+            box = HardwareTarget(
+                prices.find_hardware(name),
+                float(capacity),
+                t["provider"],
+                t["model"],
+                t_in,
+                t_out,
             )
+            boxes.append(box)
+            basis[_row_label(box)] = how
+            if how == "measured rate":
+                label = f"{t['provider']}:{t['model']}"
+                notes.append(capacity_note(label, box.hardware.name, box.capacity_rps, how, None))
         else:
             price = prices.find_model(t["provider"], t["model"])
-            apis.append(ApiTarget(price, _rate_limits(price.provider), t_in, t_out))
+            apis.append(ApiTarget(price, _rate_limits(catalog, price.provider), t_in, t_out))
     for spec in model:
         provider, sep, name = spec.partition(":")
         if not sep or not name:
             raise BadInputError(f"--model {spec}: use PROVIDER:MODEL, e.g. openai:gpt-4.1-mini")
         price = prices.find_model(provider, name)
-        apis.append(ApiTarget(price, _rate_limits(provider)))
+        apis.append(ApiTarget(price, _rate_limits(catalog, provider)))
     if hardware and not any(b.hardware.name == hardware for b in boxes):
         if capacity_rps is None or capacity_rps <= 0:
             raise BadInputError(f"--hardware {hardware}: also pass --capacity-rps R (above 0)")
-        boxes.append(HardwareTarget(prices.find_hardware(hardware), capacity_rps))
+        box = HardwareTarget(prices.find_hardware(hardware), capacity_rps)
+        boxes.append(box)
+        basis[_row_label(box)] = "flag"
     if not apis and not boxes:
         raise BadInputError("nothing to project: pass a results file, --model P:M or --hardware")
     report = project_report(scenario, apis, boxes, months=months, growth=parse_growth(growth))
+    if notes:  # printed under the table (and the Markdown), kept in JSON's "notes"
+        report = dataclasses.replace(report, notes=(*report.notes, *notes))
     renderers = {
-        ProjectFormat.json: render_json,
+        ProjectFormat.json: lambda r: render_json_with_basis(r, basis),
         ProjectFormat.csv: render_csv,
         ProjectFormat.markdown: render_markdown,
         ProjectFormat.table: render_console,
@@ -258,12 +307,15 @@ def default_projection_text(
     prices: Prices,
     hardware: str | None = None,
     requests_per_month: float | None = None,
+    catalog: Catalog | None = None,
 ) -> str:
     """After `costcli run`: the measured self-hosted box(es) against the priced API models.
 
-    The token shape is the run's measured mean; self-hosted capacity is the sweep's
-    capacity, or else the sustained requests/s of this run (a floor: the run may not have
-    saturated the server). API rows are priced from the shape, not measured.
+    The token shape is the run's measured mean; the peak factor is DEFAULT_PEAK_FACTOR, the
+    same default as `costcli project`. Self-hosted capacity is the sweep's capacity, or else
+    the sustained requests/s of this run (a floor: the run may not have saturated the
+    server). API rows are priced from the shape, not measured. `catalog` is the run's own
+    (with its --providers); without one the default search path is loaded.
     """
     from datetime import date
 
@@ -285,12 +337,12 @@ def default_projection_text(
             continue
         name = hardware or t.hardware
         profile = prices.get_hardware(name) if name else None
+        how = "sweep" if t.capacity_rps else "measured rate"
         capacity = t.capacity_rps or t.summary.throughput.requests_per_s
         if profile is None or capacity <= 0:
             notes.append(f"{t.provider}:{t.model}: no hardware profile; pass --hardware NAME")
             continue
-        basis = t.capacity_load or f"this run's {capacity:.2f} req/s (use --sweep for capacity)"
-        notes.append(f"{t.provider}:{t.model} on {profile.name}: one replica carries {basis}")
+        notes.append(capacity_note(t.label, profile.name, capacity, how, t.capacity_load))
         boxes.append(
             HardwareTarget(
                 profile,
@@ -301,7 +353,8 @@ def default_projection_text(
                 t.summary.output_tokens.mean,
             )
         )
-    catalog = load_catalog()
+    if catalog is None:
+        catalog = load_catalog()
     today = date.today()
     apis = []
     for prov in catalog.providers.values():
@@ -315,7 +368,8 @@ def default_projection_text(
         return ""
     report = project_report(scenario, apis, boxes)
     head = (
-        f"Projection at {volume:,.0f} requests/month, peak x{DEFAULT_PEAK_FACTOR:g}, "
+        f"Projection at {volume:,.0f} requests/month, "
+        f"peak load = mean x {DEFAULT_PEAK_FACTOR:g}, "
         f"{shape_in:.0f} input + {shape_out:.0f} output tokens per request (measured); "
         "API rows are priced from that shape, not measured. "
         "`costcli project RESULTS.json` for other scenarios."

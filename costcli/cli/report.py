@@ -101,10 +101,12 @@ def report_command(
     fmt_: str = typer.Option("markdown", "--format", "-f", help="markdown or csv."),
 ) -> None:
     """Compare runs and targets: a table, and with --html a page of charts that opens offline."""
-    from costcli.results import read_result, write_atomic
+    from costcli.results import check_writable, read_result, write_or_refuse
 
     if fmt_ not in REPORT_FORMATS:
         raise BadInputError(f"--format {fmt_}: use one of {', '.join(REPORT_FORMATS)}")
+    if html is not None:
+        check_writable(html, "--html")
     runs = list(zip(run_names(results), (read_result(p) for p in results), strict=True))
     proj = read_projection(projection) if projection is not None else None
     if html is not None:
@@ -116,6 +118,6 @@ def report_command(
             raise BadInputError(
                 "--html needs plotly: install `costcli[report]` (pip install 'costcli[report]')"
             ) from None
-        write_atomic(html, page)
+        write_or_refuse(html, page, "--html")
         typer.echo(f"report written to {html}", err=True)
     typer.echo((render_csv if fmt_ == "csv" else render_markdown)(runs), nl=False)

@@ -121,6 +121,7 @@ def run_command(
     from costcli.load import ARRIVALS, LoadSettings
     from costcli.prices import load_prices
     from costcli.render import renderer
+    from costcli.results import check_writable
     from costcli.workload import load_workload
 
     if fmt not in FORMATS:
@@ -149,7 +150,7 @@ def run_command(
     )
     price_book = load_prices(prices)
     if output is not None:
-        _check_writable(output)
+        check_writable(output, "--output")
     observer = _observer(quiet, no_progress)
     state = runner.RunState()
     complete = True
@@ -177,7 +178,9 @@ def run_command(
     if fmt == "table" and not quiet and complete:
         from costcli.cli.project import default_projection_text
 
-        text = default_projection_text(result, price_book, hardware, requests_per_month)
+        text = default_projection_text(
+            result, price_book, hardware, requests_per_month, catalog=catalog
+        )
         if text:
             typer.echo(text, nl=not text.endswith("\n"))
     if output is not None and not quiet:
@@ -185,19 +188,6 @@ def run_command(
     if not complete:
         raise typer.Exit(130)
     _exit_status(result)
-
-
-def _check_writable(output: Path) -> None:
-    """Refuse an --output that cannot be written before measuring anything."""
-    folder = output.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInputError(
-            f"--output {output}: cannot create {folder} ({exc.strerror}); pick another path"
-        ) from None
-    if output.is_dir() or not os.access(folder, os.W_OK):
-        raise BadInputError(f"--output {output}: not a writable file path; pick another path")
 
 
 def _keep(result: RunResult, output: Path) -> Path:
@@ -220,18 +210,27 @@ def _keep(result: RunResult, output: Path) -> Path:
 
 
 def _exit_status(result: RunResult) -> None:
+    """Exit 1 past --max-error-rate; 2 when every request was refused as a client error (a
+    wrong key or model name); 3 when no request got an answer at all."""
     for t in result.targets:
         if t.stopped == "max_error_rate":
             raise CheckFailedError(
-                f"{t.provider}:{t.model}: error rate {t.summary.error_rate:.0%} passed --max-error-rate; stopped"
+                f"{t.label}: error rate {t.summary.error_rate:.0%} passed --max-error-rate; stopped"
             )
     for t in result.targets:
         s = t.summary
-        if (
-            s.requests.total
-            and s.requests.ok == 0
-            and s.errors.get("connection", 0) == s.requests.total
-        ):
+        if not s.requests.total or s.requests.ok or s.errors.get("invalid_output"):
+            continue  # something succeeded, or the server answered (the answers failed a check)
+        found = ", ".join(f"{cls} {n}" for cls, n in s.errors.items() if n)
+        if s.errors.get("connection") == s.requests.total:
             raise UnreachableError(
-                f"{t.provider}:{t.model}: no request reached {t.base_url}; is the server running?"
+                f"{t.label}: no request reached {t.base_url}; is the server running?"
             )
+        if s.errors.get("client") == s.requests.total:
+            raise BadInputError(
+                f"{t.label}: every request was refused ({found}); check the model name and the "
+                "API key (--records shows each error)"
+            )
+        raise UnreachableError(
+            f"{t.label}: no request succeeded ({found}); --records shows each error"
+        )

@@ -9,7 +9,7 @@ import shutil
 from rich.console import Console
 from rich.table import Table
 
-from costcli.render.rows import CAPTION, COLUMNS, error_lines, fmt, rows
+from costcli.render.rows import CAPTION, COLUMNS, error_lines, fmt, price_lines, rows
 from costcli.results import RunResult
 
 
@@ -39,6 +39,8 @@ def render(result: RunResult, width: int | None = None) -> str:
     console.print(CAPTION)
     for line in error_lines(result):
         console.print(f"errors · {line}")
+    for line in price_lines(result):
+        console.print(line)
     for t in result.targets:
         s = t.summary
         if s.output_check:

@@ -11,7 +11,8 @@ from costcli.results import RunResult
 
 def render(result: RunResult) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=[key for key, _ in COLUMNS], lineterminator="\n")
+    fields = [key for key, _ in COLUMNS] + ["stale_price"]
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows(result):
         writer.writerow({k: "" if v is None else v for k, v in row.items()})

@@ -58,8 +58,8 @@ def _series(runs: Sequence[tuple[str, RunResult]]) -> list[Series]:
 def _record_values(t: TargetResult, key: str) -> list[float]:
     values = []
     for r in t.records or ():
-        v = r.get(key)
-        if r.get("ok") and isinstance(v, (int, float)):
+        v = getattr(r, key, None)
+        if r.ok and isinstance(v, (int, float)):
             values.append(float(v))
     return sorted(values)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from costcli.render.rows import COLUMNS, error_lines, fmt, rows
+from costcli.render.rows import COLUMNS, error_lines, fmt, price_lines, rows
 from costcli.results import RunResult
 
 
@@ -18,6 +18,9 @@ def render(result: RunResult) -> str:
     errors = error_lines(result)
     if errors:
         lines += ["", "Errors: " + "; ".join(errors)]
+    stale = price_lines(result)
+    if stale:
+        lines += ["", "; ".join(stale)]
     if not result.complete:
         lines += ["", "_Incomplete run: interrupted before every request finished._"]
     return "\n".join(lines) + "\n"

@@ -52,6 +52,7 @@ def target_row(t: TargetResult) -> dict[str, Any]:
         "cost_per_1k_requests_usd": "unpriced"
         if cost.get("unpriced") or not cost
         else cost.get("per_1k_requests_usd"),
+        "stale_price": bool(cost.get("stale_price")),
     }
 
 
@@ -73,6 +74,16 @@ def fmt(value: Any, key: str = "") -> str:
             return f"{value:.1f}"
         return f"{value:.4f}".rstrip("0").rstrip(".") if value else "0"
     return str(value)
+
+
+def price_lines(result: RunResult) -> list[str]:
+    """One line per target priced from a stale price (DESIGN.md: flag it in every output)."""
+    return [
+        f"{t.provider}:{t.model}: priced at rates as of {(t.summary.cost or {}).get('price_as_of')}, "
+        "older than 90 days: stale; refresh prices.toml (costcli prices check)"
+        for t in result.targets
+        if (t.summary.cost or {}).get("stale_price")
+    ]
 
 
 def error_lines(result: RunResult) -> list[str]:

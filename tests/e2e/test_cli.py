@@ -195,7 +195,12 @@ def test_a_rejected_key_is_a_client_error_and_still_not_printed(
     out = tmp_path / "r.json"
     args = ("--providers", str(path), "-t", "keyed", "-n", "2", "--records", "-o", str(out))
     result = cli("run", *args, "--format", "json")
-    assert result.exit_code == 0
+    # every request refused: exit 2 with the fix, and the results are still kept
+    assert result.exit_code == 2
+    assert (
+        "every request was refused (client 2); check the model name and the API key"
+        in result.stderr
+    )
     doc = json.loads(out.read_text())
     summary = doc["targets"][0]["summary"]
     assert summary["errors"]["client"] == 2

@@ -11,13 +11,9 @@ import typer
 from typer.testing import CliRunner
 
 import costcli.cli.prices as prices_cli
+from costcli.cli import handled
 from costcli.cli.prices import prices_app
 from costcli.cli.project import project_command
-
-try:
-    from costcli.cli import handled
-except ImportError:  # pragma: no cover - the lead's app not there yet
-    handled = None  # type: ignore[assignment]
 
 PRICES = """
 [[models]]
@@ -47,11 +43,10 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 def make_app() -> typer.Typer:
     app = typer.Typer()
     app.add_typer(prices_app, name="prices")
-    app.command("project")(handled(project_command) if handled else project_command)
-    if handled:
-        for info in prices_app.registered_commands:
-            if info.callback is not None and not hasattr(info.callback, "__wrapped__"):
-                info.callback = handled(info.callback)
+    app.command("project")(handled(project_command))
+    for info in prices_app.registered_commands:
+        if info.callback is not None and not hasattr(info.callback, "__wrapped__"):
+            info.callback = handled(info.callback)
     return app
 
 
@@ -135,6 +130,7 @@ def test_project_from_a_results_file_with_a_self_hosted_target(
     assert api["monthly_cost_usd"] == pytest.approx(1182.6)
     # 4 replicas at 50%: 4 x 2 x 730 = 5840 + 1401.6 kWh x 0.10 = 5980.16
     assert hw["hardware"] == "box"
+    assert hw["capacity_basis"] == "sweep"  # the results file's capacity_rps
     assert hw["replicas"] == 4
     assert hw["utilization"] == pytest.approx(0.5)
     assert hw["energy_kwh_per_month"] == pytest.approx(1401.6)

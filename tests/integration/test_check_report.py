@@ -179,3 +179,55 @@ def test_report_compares_runs_as_markdown_csv_and_html(
     text = page.read_text(encoding="utf-8")
     assert text.count('data-chart="') == 3
     assert "<script src=" not in text.replace('<script src=""', "")  # plotly.js is inlined
+
+
+def test_a_limit_on_a_run_where_every_request_failed_fails_the_gate(tmp_path: Path) -> None:
+    out = tmp_path / "allfail.json"
+    with start_mock_server("--error-rate", "1.0", *SERVER) as (base_url, _):
+        providers = tmp_path / "allfail-mock.toml"
+        providers.write_text(
+            f'name = "mock"\nadapter = "openai"\nbase_url = "{base_url}"\n'
+            'default_model = "mock-model"\n',
+            encoding="utf-8",
+        )
+        run = costcli(
+            "run", "--target", "mock", "--providers", str(providers), "-n", "8", "-c", "4",
+            "--records", "--no-progress", "-q", "-o", str(out), "--format", "json",
+        )  # fmt: skip
+    assert run.returncode == 3, run.stderr  # no request succeeded; the results are kept
+    done = costcli(
+        "check", str(out), "--limit", "ttft_p95_ms=500", "--limit", "cost_per_1k_requests_usd=1",
+        "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = {c["metric"]: c for c in verdict(done)["checks"]}
+    assert (rows["ttft_p95_ms"]["status"], rows["ttft_p95_ms"]["reason"]) == (
+        "fail",
+        "no value: no successful request",
+    )
+    assert rows["cost_per_1k_requests_usd"]["status"] == "n/a"
+    assert verdict(done)["passed"] is False
+
+
+def test_unwritable_outputs_exit_2_in_one_line_without_a_traceback(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    good = str(runs["baseline"])
+    summary = costcli(
+        "check", good, "--limit", "error_rate=0.5", env={"GITHUB_STEP_SUMMARY": str(blocker / "x")}
+    )
+    junit = costcli("check", good, "--limit", "error_rate=0.5", "--junit", str(blocker / "x.xml"))
+    html = costcli("report", good, "--html", str(blocker / "x.html"))
+    for done, needle in (
+        (summary, "GITHUB_STEP_SUMMARY="),
+        (junit, "--junit"),
+        (html, "--html"),
+    ):
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        assert needle in done.stderr
+        assert str(blocker) in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "passed" not in done.stdout

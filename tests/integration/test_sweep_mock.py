@@ -34,7 +34,8 @@ def test_a_concurrency_sweep_reports_each_point_and_the_capacity_project_uses(
     assert target["capacity_load"] == "concurrency=4"
     assert target["capacity_rps"] == pytest.approx(c4)
 
-    projected = cli("project", str(out), "--requests-per-month", "100000000", "-f", "json")
+    volume = ("--requests-per-month", "100000000", "--peak-factor", "1")
+    projected = cli("project", str(out), *volume, "-f", "json")
     assert projected.exit_code == 0, projected.stderr
     (row,) = json.loads(projected.stdout)["projections"]
     assert row["capacity_rps"] == pytest.approx(c4)

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from costcli.cli import app
 from costcli.cli.check import render_json, render_junit, render_markdown, render_table
 from costcli.errors import BadInputError
+from costcli.metrics import RequestCounts
 from costcli.regress import (
     METRICS,
     bootstrap_change,
@@ -245,6 +246,112 @@ def test_targets_missing_from_the_baseline_are_not_applicable() -> None:
     assert statuses["mock:mock-model"] in ("pass", "fail")
 
 
+def all_failed(result: RunResult) -> RunResult:
+    """`result` as if every request had failed: no latency figures, no successful request."""
+    copy = result.model_copy(deep=True)
+    for t in copy.targets:
+        total = t.summary.requests.total
+        t.summary = t.summary.model_copy(
+            update={
+                "requests": RequestCounts(total=total, ok=0, failed=total),
+                "error_rate": 1.0,
+                "ttft_ms": None,
+                "ttfb_ms": None,
+                "itl_ms": None,
+                "tpot_ms": None,
+                "e2e_ms": None,
+                "decode_tokens_per_s": None,
+            }
+        )
+        t.records = None
+    return copy
+
+
+def test_a_limit_on_a_metric_with_no_value_fails_but_unpriced_cost_stays_not_applicable() -> None:
+    verdict = check(
+        all_failed(fixture("baseline")),
+        limits=[parse_limit("ttft_p95_ms=500"), parse_limit("cost_per_1k_requests_usd=2")],
+    )
+    ttft, cost = verdict.rows
+    assert (ttft.status, ttft.current, ttft.reason) == (
+        "fail",
+        None,
+        "no value: no successful request",
+    )
+    assert (cost.status, cost.reason) == ("n/a", "cost_per_1k_requests_usd: the target is unpriced")
+    assert not verdict.passed
+    assert verdict.failures == (ttft,)
+
+
+def test_a_goodput_limit_on_a_run_without_slo_fails_naming_the_flag() -> None:
+    run = fixture("baseline")
+    assert run.targets[0].summary.goodput is None
+    (row,) = check(run, limits=[parse_limit("goodput_requests_per_s=1")]).rows
+    assert (row.status, row.reason) == ("fail", "no value: the run set no --slo")
+
+
+def test_a_budget_fails_when_the_current_run_lost_the_metric() -> None:
+    verdict = check(
+        all_failed(fixture("same-server")), fixture("baseline"), [parse_budget("ttft_p95_ms=+10%")]
+    )
+    (row,) = verdict.rows
+    assert row.status == "fail"
+    assert row.baseline is not None
+    assert row.reason == "no value in the current run: no successful request"
+    # the baseline missing it stays not applicable: there is nothing to compare against
+    (back,) = check(
+        fixture("baseline"), all_failed(fixture("same-server")), [parse_budget("ttft_p95_ms=+10%")]
+    ).rows
+    assert back.status == "n/a"
+
+
+def test_a_results_file_without_targets_is_bad_input() -> None:
+    empty = fixture("baseline").model_copy(update={"targets": []})
+    with pytest.raises(BadInputError, match=r"r\.json: no targets"):
+        check(empty, limits=[parse_limit("error_rate=0.5")], current_name="r.json")
+    with pytest.raises(BadInputError, match=r"base\.json: no targets"):
+        check(
+            fixture("baseline"),
+            empty,
+            [parse_budget("ttft_p95_ms=+10%")],
+            baseline_name="base.json",
+        )
+
+
+def with_decode_rate(result: RunResult, rate: float) -> RunResult:
+    copy = result.model_copy(deep=True)
+    for t in copy.targets:
+        for r in t.records or ():
+            r.decode_tokens_per_s = rate if r.ok else None
+    return copy
+
+
+def test_the_decode_rate_budget_bootstraps_the_recorded_per_request_rate() -> None:
+    base = fixture("baseline")
+    # same timings in both runs; only the recorded decode rate differs
+    verdict = check(
+        with_decode_rate(base, 50.0),
+        with_decode_rate(base, 100.0),
+        [parse_budget("decode_tokens_per_s_p50=-10%")],
+    )
+    (row,) = verdict.rows
+    assert row.method == "bootstrap"
+    assert row.interval is not None
+    assert row.interval.low == pytest.approx(-0.5)
+    assert row.interval.high == pytest.approx(-0.5)
+    assert row.status == "fail"
+
+
+def test_records_without_a_decode_rate_fall_back_to_the_summaries() -> None:
+    base = fixture("baseline")
+    assert base.targets[0].records
+    assert all(r.decode_tokens_per_s is None for r in base.targets[0].records)
+    (row,) = check(
+        fixture("same-server"), base, [parse_budget("decode_tokens_per_s_p50=-10%")]
+    ).rows
+    assert row.method == "summary"
+
+
 # --- renderers -------------------------------------------------------------------------------
 
 
@@ -328,6 +435,151 @@ def test_check_cli_exit_codes_and_step_summary(tmp_path: Path, monkeypatch) -> N
     assert "unknown metric" in usage.output
 
 
+def one_line_refusal(result, *needles: str) -> None:  # type: ignore[no-untyped-def]
+    """Exit 2, one line naming each needle, no traceback, and no verdict printed first."""
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert "passed" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    for needle in needles:
+        assert needle in result.output
+
+
+def test_check_refuses_an_unwritable_step_summary_before_judging(
+    tmp_path: Path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(blocker / "x"))
+    good = str(FIXTURES / "baseline.json")
+    result = CliRunner().invoke(app, ["check", good, "--limit", "error_rate=0.5"])
+    one_line_refusal(result, "GITHUB_STEP_SUMMARY=", str(blocker / "x"), "unset it")
+
+
+def test_a_step_summary_append_that_fails_after_all_is_one_line_exit_2(
+    tmp_path: Path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    from costcli.cli import check as check_cli
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(blocker / "x"))
+    monkeypatch.setattr(check_cli, "_check_summary_file", lambda path: None)
+    result = CliRunner().invoke(
+        app, ["check", str(FIXTURES / "baseline.json"), "--limit", "error_rate=0.5"]
+    )
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "GITHUB_STEP_SUMMARY=" in result.output
+    assert "cannot be appended to" in result.output
+
+
+def test_check_refuses_an_unwritable_junit_path_before_judging(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    target = blocker / "x.xml"
+    result = CliRunner().invoke(
+        app,
+        [
+            "check",
+            str(FIXTURES / "baseline.json"),
+            "--limit",
+            "error_rate=0.5",
+            "--junit",
+            str(target),
+        ],
+    )
+    one_line_refusal(result, "--junit", str(target), "pick another path")
+    folder = CliRunner().invoke(
+        app,
+        [
+            "check",
+            str(FIXTURES / "baseline.json"),
+            "--limit",
+            "error_rate=0.5",
+            "--junit",
+            str(tmp_path),
+        ],
+    )
+    one_line_refusal(folder, "--junit", "not a writable file path")
+
+
+def test_a_junit_write_that_fails_after_all_is_one_line_exit_2(
+    tmp_path: Path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    import costcli.results
+
+    def refuse(path: Path, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(costcli.results, "write_atomic", refuse)
+    target = tmp_path / "j.xml"
+    result = CliRunner().invoke(
+        app,
+        [
+            "check",
+            str(FIXTURES / "baseline.json"),
+            "--limit",
+            "error_rate=0.5",
+            "--junit",
+            str(target),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert f"--junit {target}: cannot be written (No space left on device)" in result.output
+
+
+def test_report_refuses_an_unwritable_html_path_before_rendering(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    target = blocker / "x.html"
+    result = CliRunner().invoke(
+        app, ["report", str(FIXTURES / "baseline.json"), "--html", str(target)]
+    )
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert f"--html {target}: cannot create the folder {blocker} (a file is in the way)" in (
+        result.output
+    )
+
+
+def test_check_of_a_file_without_targets_exits_2(tmp_path: Path) -> None:
+    doc = json.loads((FIXTURES / "baseline.json").read_text(encoding="utf-8"))
+    doc["targets"] = []
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", str(path), "--limit", "error_rate=0.5"])
+    assert result.exit_code == 2, result.output
+    assert f"{path}: no targets" in result.output
+
+
+def test_check_of_malformed_records_exits_2_naming_the_key(tmp_path: Path) -> None:
+    doc = json.loads((FIXTURES / "baseline.json").read_text(encoding="utf-8"))
+    doc["targets"][0]["records"][3]["ttft_ms"] = "fast"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    result = CliRunner().invoke(
+        app,
+        [
+            "check",
+            str(path),
+            "--baseline",
+            str(FIXTURES / "baseline.json"),
+            "--budget",
+            "ttft_p95_ms=+10%",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "key 'targets.0.records.3.ttft_ms'" in result.output
+
+
 def test_html_without_plotly_exits_2_naming_the_extra(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     for name in [m for m in sys.modules if m == "plotly" or m.startswith("plotly.")]:
         monkeypatch.delitem(sys.modules, name)
@@ -341,6 +593,19 @@ def test_html_without_plotly_exits_2_naming_the_extra(tmp_path: Path, monkeypatc
 
 
 # --- the HTML report's projection curves (pure) ---------------------------------------------
+
+
+def test_the_html_cdf_is_drawn_from_the_successful_records() -> None:
+    from costcli.render.html import cdf_points
+
+    target = fixture("rate-limited").targets[0]
+    assert target.records is not None
+    ok = sorted(r.ttft_ms for r in target.records if r.ok and r.ttft_ms is not None)
+    assert 0 < len(ok) < len(target.records)  # every 5th request was refused
+    xs, ys, from_records = cdf_points(target, "ttft_ms")
+    assert from_records
+    assert xs == ok
+    assert ys[-1] == 1.0
 
 
 def test_projection_curves_are_linear_for_apis_and_step_with_replicas_for_hardware() -> None:

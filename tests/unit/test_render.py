@@ -49,7 +49,7 @@ def result() -> RunResult:
 
 def test_csv_has_one_row_per_target_with_raw_figures() -> None:
     rows = list(csv.DictReader(io.StringIO(renderer("csv")(result()))))
-    assert list(rows[0]) == [key for key, _ in COLUMNS]
+    assert list(rows[0]) == [key for key, _ in COLUMNS] + ["stale_price"]
     fast, slow = rows
     assert fast["target"] == "fast:m1"
     assert fast["requests"] == "2/2"
@@ -107,3 +107,28 @@ def test_the_console_table_names_every_target_and_needs_no_terminal() -> None:
 )
 def test_figures_are_formatted_for_people(value: object, text: str) -> None:
     assert fmt(value) == text
+
+
+def test_a_stale_price_is_flagged_in_every_tabular_output() -> None:
+    from costcli.prices import parse_prices
+
+    old = {
+        "input_per_mtok": 1.0,
+        "output_per_mtok": 2.0,
+        "source": "https://x",
+        "as_of": "2020-01-01",
+    }
+    prices = parse_prices({"models": [{"provider": "fast", "model": "m1", **old}]}, "prices.toml")
+    fast = Target("fast", "m1", "openai", "http://a/v1", None)
+    state = runner.RunState(done=[(fast, TargetRun([record(0, 100, 10, 11)]), {})])
+    stale = runner.build_result(
+        state, load_workload("chat-short"), LoadSettings(requests=1), None, False, True, prices
+    )
+    note = "fast:m1: priced at rates as of 2020-01-01, older than 90 days: stale"
+    assert note in renderer("table")(stale)
+    assert note in renderer("markdown")(stale)
+    (row,) = list(csv.DictReader(io.StringIO(renderer("csv")(stale))))
+    assert row["stale_price"] == "True"
+    assert (
+        json.loads(renderer("json")(stale))["targets"][0]["summary"]["cost"]["stale_price"] is True
+    )

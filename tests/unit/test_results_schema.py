@@ -19,7 +19,9 @@ from costcli.metrics import SLO, RequestRecord
 from costcli.results import (
     SCHEMA_FILE,
     SCHEMA_VERSION,
+    RequestRecordDoc,
     RunResult,
+    check_writable,
     dumps,
     json_schema,
     read_result,
@@ -170,3 +172,71 @@ def test_the_schema_requires_the_version_scripts_rely_on() -> None:
     del doc["schema_version"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, shipped_schema())
+
+
+def test_a_record_document_has_exactly_the_fields_to_json_writes() -> None:
+    for record in records():
+        written = record.to_json()
+        assert set(RequestRecordDoc.model_fields) == set(written)
+        assert RequestRecordDoc.model_validate(written).model_dump() == written
+
+
+def test_to_json_records_the_decode_rate_of_the_request() -> None:
+    ok, failed = records()
+    # 3 tokens, first at 100 ms, end at 130 ms: (3 - 1) / 0.030 s
+    assert ok.to_json()["decode_tokens_per_s"] == pytest.approx(2 / 0.030)
+    assert ok.to_json()["decode_tokens_per_s"] == ok.decode_tokens_per_s
+    assert failed.to_json()["decode_tokens_per_s"] is None
+    doc = json.loads(dumps(sample_result()))
+    assert doc["targets"][0]["records"][0]["decode_tokens_per_s"] == pytest.approx(2 / 0.030)
+
+
+def test_records_written_before_the_decode_rate_still_read() -> None:
+    written = records()[0].to_json()
+    del written["decode_tokens_per_s"]
+    assert RequestRecordDoc.model_validate(written).decode_tokens_per_s is None
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda r: r.update(e2e_ms="slow"), r"key 'targets\.0\.records\.0\.e2e_ms'"),
+        (lambda r: r.update(surprise=1), r"key 'targets\.0\.records\.0\.surprise'"),
+        (lambda r: r.pop("ok"), r"key 'targets\.0\.records\.0\.ok'"),
+        (lambda r: r.update(itl_ms=["x"]), r"key 'targets\.0\.records\.0\.itl_ms\.0'"),
+    ],
+)
+def test_reading_malformed_records_is_bad_input_naming_the_key(
+    tmp_path: Path, change: Any, key: str
+) -> None:
+    doc = json.loads(dumps(sample_result()))
+    change(doc["targets"][0]["records"][0])
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(BadInputError, match=key):
+        read_result(path)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, shipped_schema())
+
+
+def test_reading_records_that_are_not_objects_is_bad_input(tmp_path: Path) -> None:
+    doc = json.loads(dumps(sample_result()))
+    doc["targets"][0]["records"] = [1, 2]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(BadInputError, match=r"key 'targets\.0\.records\.0'"):
+        read_result(path)
+
+
+def test_check_writable_creates_the_folder_and_refuses_what_cannot_be_a_file(
+    tmp_path: Path,
+) -> None:
+    check_writable(tmp_path / "new" / "deeper" / "out.xml", "--junit")
+    assert (tmp_path / "new" / "deeper").is_dir()
+    assert not (tmp_path / "new" / "deeper" / "out.xml").exists()
+    with pytest.raises(BadInputError, match=r"--junit .*: not a writable file path"):
+        check_writable(tmp_path, "--junit")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(BadInputError, match=r"--html .*x\.html: cannot create the folder"):
+        check_writable(blocker / "x.html", "--html")

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
 import pytest
 
+from costcli import runner
+from costcli.adapters.base import Finish, FirstByte, StreamEvent, TextDelta, Usage
+from costcli.catalog import Target
 from costcli.errors import BadInputError
-from costcli.load import LoadSettings
+from costcli.load import LoadSettings, SilentObserver, TargetRun
 from costcli.metrics import SLO, RequestRecord, summarize
 from costcli.results import SweepPoint
-from costcli.sweep import capacity, meets, parse_sweep
+from costcli.sweep import capacity, meets, parse_sweep, run_sweep
+from costcli.workload import load_workload
 
 MS = 1_000_000
 
@@ -77,3 +85,88 @@ def test_the_capacity_is_the_highest_load_that_meets_the_slo() -> None:
     assert best is not None
     assert best.load == "concurrency=2"
     assert capacity(points[2:]) is None
+
+
+class Crowded:
+    """A server whose TTFT grows with the requests in flight: 20 ms per concurrent request."""
+
+    name = "crowded"
+
+    def __init__(self, target: object, transport: object) -> None:
+        self.in_flight = 0
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def describe(self) -> dict[str, object]:
+        return {}
+
+    async def stream(self, spec: object) -> AsyncIterator[StreamEvent]:
+        self.in_flight += 1
+        try:
+            await asyncio.sleep(0.02 * self.in_flight)
+            now = time.perf_counter_ns
+            yield FirstByte(now())
+            for _ in range(3):
+                yield TextDelta(now(), "x ")
+            yield Usage(now(), input_tokens=5, output_tokens=3)
+            yield Finish(now(), "stop")
+        finally:
+            self.in_flight -= 1
+
+
+def test_the_targets_summary_and_records_come_from_the_capacity_point_not_the_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runner.registry, "create", Crowded)
+    target = Target("crowded", "m", "crowded", None, None)
+    state = runner.RunState()
+    result = run_sweep(
+        [target],
+        load_workload("chat-short"),
+        LoadSettings(requests=6),
+        parse_sweep("concurrency=1,4"),
+        SLO(ttft_ms=50),
+        SilentObserver(),
+        state,
+        with_records=True,
+    )
+    (t,) = result.targets
+    one, four = t.sweep or []
+    assert (one.meets_slo, four.meets_slo) == (True, False)  # ~20 ms vs ~80 ms
+    assert t.capacity_load == "concurrency=1"
+    assert t.summary.ttft_ms == one.summary.ttft_ms
+    assert t.records is not None
+    assert max(r.ttft_ms or 0 for r in t.records) < 50  # the records are concurrency=1's
+
+
+def test_an_interrupted_sweep_keeps_the_targets_it_finished(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runner.registry, "create", Crowded)
+    target = Target("crowded", "m", "crowded", None, None)
+    workload, settings = load_workload("chat-short"), LoadSettings(requests=2)
+    state = runner.RunState()
+    run_sweep(
+        [target],
+        workload,
+        settings,
+        parse_sweep("concurrency=1"),
+        None,
+        SilentObserver(),
+        state,
+        False,
+    )
+    # Ctrl-C while the second target ran: the CLI builds the result from the state
+    second = TargetRun()
+    second.add(records([30.0])[0])
+    state.current = (Target("other", "m", "crowded", None, None), second, {})
+    partial = runner.build_result(state, workload, settings, None, False, complete=False)
+    assert [(t.provider, t.stopped) for t in partial.targets] == [
+        ("crowded", None),
+        ("other", "interrupted"),
+    ]
+    assert partial.complete is False
