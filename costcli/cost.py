@@ -26,6 +26,7 @@ from costcli.prices import (
     HardwareProfile,
     ModelPrice,
     Prices,
+    PriceTier,
     is_stale,
 )
 
@@ -62,37 +63,21 @@ class Rates:
 
 
 def rates_for(price: ModelPrice, input_tokens: float) -> Rates:
-    """The base rates, or the highest tier whose threshold the prompt is strictly above."""
-    tier = None
+    """The base rates, or the highest tier whose threshold the prompt is strictly above.
+
+    A tier carries the same rate fields as the base price, so one rule fills both: cached
+    input defaults to the input rate, reasoning to the output rate.
+    """
+    rates: ModelPrice | PriceTier = price
     for candidate in sorted(price.tiers, key=lambda t: t.above_input_tokens):
         if input_tokens > candidate.above_input_tokens:
-            tier = candidate
-    if tier is None:
-        return Rates(
-            input=price.input_per_mtok,
-            cached_input=(
-                price.input_per_mtok
-                if price.cached_input_per_mtok is None
-                else price.cached_input_per_mtok
-            ),
-            output=price.output_per_mtok,
-            reasoning=(
-                price.output_per_mtok
-                if price.reasoning_per_mtok is None
-                else price.reasoning_per_mtok
-            ),
-        )
+            rates = candidate
+    cached, reasoning = rates.cached_input_per_mtok, rates.reasoning_per_mtok
     return Rates(
-        input=tier.input_per_mtok,
-        cached_input=(
-            tier.input_per_mtok
-            if tier.cached_input_per_mtok is None
-            else tier.cached_input_per_mtok
-        ),
-        output=tier.output_per_mtok,
-        reasoning=tier.output_per_mtok
-        if tier.reasoning_per_mtok is None
-        else tier.reasoning_per_mtok,
+        input=rates.input_per_mtok,
+        cached_input=rates.input_per_mtok if cached is None else cached,
+        output=rates.output_per_mtok,
+        reasoning=rates.output_per_mtok if reasoning is None else reasoning,
     )
 
 

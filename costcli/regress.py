@@ -297,7 +297,7 @@ class Verdict:
 
 
 def target_key(t: TargetResult) -> str:
-    return f"{t.provider}:{t.model}"
+    return f"{t.label}"
 
 
 def same_workload(

@@ -340,7 +340,7 @@ def default_projection_text(
         how = "sweep" if t.capacity_rps else "measured rate"
         capacity = t.capacity_rps or t.summary.throughput.requests_per_s
         if profile is None or capacity <= 0:
-            notes.append(f"{t.provider}:{t.model}: no hardware profile; pass --hardware NAME")
+            notes.append(f"{t.label}: no hardware profile; pass --hardware NAME")
             continue
         notes.append(capacity_note(t.label, profile.name, capacity, how, t.capacity_load))
         boxes.append(

@@ -46,7 +46,7 @@ def render(result: RunResult, width: int | None = None) -> str:
         if s.output_check:
             oc = s.output_check
             console.print(
-                f"{t.provider}:{t.model}: {oc.valid}/{oc.checked} answers matched the JSON schema "
+                f"{t.label}: {oc.valid}/{oc.checked} answers matched the JSON schema "
                 f"({oc.valid_share:.0%})"
             )
         if s.server:
@@ -59,10 +59,10 @@ def render(result: RunResult, width: int | None = None) -> str:
                 )
                 if p is not None
             ]
-            console.print(f"{t.provider}:{t.model}: server reports " + ", ".join(parts))
+            console.print(f"{t.label}: server reports " + ", ".join(parts))
         if s.goodput:
             console.print(
-                f"{t.provider}:{t.model}: goodput {s.goodput.requests_per_s:.2f} req/s "
+                f"{t.label}: goodput {s.goodput.requests_per_s:.2f} req/s "
                 f"({s.goodput.attainment:.0%} of requests met the SLO)"
             )
         if t.sweep:
@@ -71,17 +71,17 @@ def render(result: RunResult, width: int | None = None) -> str:
                 ttft = f"{ps.ttft_ms.p95:.0f}" if ps.ttft_ms else "-"
                 mark = "meets SLO" if point.meets_slo else "misses SLO"
                 console.print(
-                    f"{t.provider}:{t.model} @ {point.load}: {ps.throughput.requests_per_s:.2f} req/s, "
+                    f"{t.label} @ {point.load}: {ps.throughput.requests_per_s:.2f} req/s, "
                     f"TTFT p95 {ttft} ms, errors {ps.error_rate:.0%} · {mark}"
                 )
             if t.capacity_rps is not None:
                 console.print(
-                    f"{t.provider}:{t.model}: capacity {t.capacity_rps:.2f} req/s at {t.capacity_load}"
+                    f"{t.label}: capacity {t.capacity_rps:.2f} req/s at {t.capacity_load}"
                 )
             else:
-                console.print(f"{t.provider}:{t.model}: no load point met the SLO")
+                console.print(f"{t.label}: no load point met the SLO")
         if t.stopped:
-            console.print(f"{t.provider}:{t.model}: stopped early ({t.stopped})")
+            console.print(f"{t.label}: stopped early ({t.stopped})")
     if not result.complete:
         console.print("incomplete run: interrupted; what was measured is kept")
     return buf.getvalue()

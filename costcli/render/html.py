@@ -48,7 +48,7 @@ def _series(runs: Sequence[tuple[str, RunResult]]) -> list[Series]:
     out: list[Series] = []
     for name, result in runs:
         for t in result.targets:
-            label = f"{t.provider}:{t.model}"
+            label = f"{t.label}"
             if len(runs) > 1:
                 label = f"{name} · {label}"
             out.append(Series(label, t, PALETTE[len(out) % len(PALETTE)]))

@@ -36,7 +36,7 @@ def target_row(t: TargetResult) -> dict[str, Any]:
     s = t.summary
     cost = s.cost or {}
     return {
-        "target": f"{t.provider}:{t.model}",
+        "target": f"{t.label}",
         "requests": f"{s.requests.ok}/{s.requests.total}",
         "error_rate": s.error_rate,
         "ttft_p50_ms": _p(s.ttft_ms, "p50"),
@@ -79,7 +79,7 @@ def fmt(value: Any, key: str = "") -> str:
 def price_lines(result: RunResult) -> list[str]:
     """One line per target priced from a stale price (DESIGN.md: flag it in every output)."""
     return [
-        f"{t.provider}:{t.model}: priced at rates as of {(t.summary.cost or {}).get('price_as_of')}, "
+        f"{t.label}: priced at rates as of {(t.summary.cost or {}).get('price_as_of')}, "
         "older than 90 days: stale; refresh prices.toml (costcli prices check)"
         for t in result.targets
         if (t.summary.cost or {}).get("stale_price")
@@ -93,5 +93,5 @@ def error_lines(result: RunResult) -> list[str]:
         errs = {k: v for k, v in t.summary.errors.items() if v}
         if errs:
             detail = ", ".join(f"{k} {v}" for k, v in errs.items())
-            out.append(f"{t.provider}:{t.model}: {detail}")
+            out.append(f"{t.label}: {detail}")
     return out
