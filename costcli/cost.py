@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any, Literal, Protocol
 
+from costcli.metrics import RunCost, Unpriced
 from costcli.prices import (
     DEFAULT_HARDWARE_MAX_AGE_DAYS,
     DEFAULT_MAX_AGE_DAYS,
@@ -107,24 +108,13 @@ def request_cost(
     return tokens_usd + price.per_request_usd
 
 
-@dataclass(frozen=True)
-class RunCost:
-    """What a measured run cost, from the usage the server reported."""
-
-    requests: int
-    total_usd: float
-    per_request_usd: float | None
-    per_1k_requests_usd: float | None
-    per_1m_output_tokens_usd: float | None
-    stale: bool
-
-
 def run_cost(
     price: ModelPrice,
     usages: Iterable[Usage],
     today: date | None = None,
     max_age_days: int = DEFAULT_MAX_AGE_DAYS,
 ) -> RunCost:
+    """What a measured run cost at `price`, from each request's reported usage."""
     total = 0.0
     requests = 0
     output_tokens = 0.0
@@ -134,12 +124,13 @@ def run_cost(
         output_tokens += output_t
     per_request = total / requests if requests else None
     return RunCost(
-        requests=requests,
-        total_usd=total,
         per_request_usd=per_request,
         per_1k_requests_usd=per_request * 1000 if per_request is not None else None,
         per_1m_output_tokens_usd=total / output_tokens * MTOK if output_tokens else None,
-        stale=is_stale(price.as_of, today or date.today(), max_age_days),
+        total_usd=total,
+        price_as_of=price.as_of.isoformat(),
+        price_source=price.source,
+        stale_price=is_stale(price.as_of, today or date.today(), max_age_days),
     )
 
 
@@ -152,27 +143,17 @@ def cost_summary(
     self_hosted: bool = False,
     today: date | None = None,
     max_age_days: int = DEFAULT_MAX_AGE_DAYS,
-) -> dict[str, Any]:
-    """The results file's `summary.cost` object; a target with no price says so, never 0."""
+) -> RunCost | Unpriced:
+    """The results file's `summary.cost`; a target with no price says so, never 0."""
     if self_hosted:
-        return {
-            "unpriced": True,
-            "reason": "self-hosted: priced by hardware, not per token; see `costcli project`",
-        }
+        return Unpriced(
+            reason="self-hosted: priced by hardware, not per token; see `costcli project`"
+        )
     price = prices.get_model(provider, model)
     if price is None:
         where = prices.path or "prices.toml"
-        return {"unpriced": True, "reason": f"no price for {provider}:{model} in {where}"}
-    rc = run_cost(price, usages, today, max_age_days)
-    return {
-        "per_request_usd": rc.per_request_usd,
-        "per_1k_requests_usd": rc.per_1k_requests_usd,
-        "per_1m_output_tokens_usd": rc.per_1m_output_tokens_usd,
-        "total_usd": rc.total_usd,
-        "price_as_of": price.as_of.isoformat(),
-        "price_source": price.source,
-        "stale_price": rc.stale,
-    }
+        return Unpriced(reason=f"no price for {provider}:{model} in {where}")
+    return run_cost(price, usages, today, max_age_days)
 
 
 @dataclass(frozen=True)
@@ -230,6 +211,7 @@ class Projection:
     utilization: float | None = None
     energy_kwh_per_month: float | None = None
     capacity_rps: float | None = None
+    capacity_basis: str | None = None  # "sweep", "measured rate" (a floor) or "flag"
 
     @property
     def label(self) -> str:
@@ -244,7 +226,13 @@ class Projection:
         out["price_as_of"] = self.price_as_of.isoformat()
         out["deprecated"] = self.deprecated.isoformat() if self.deprecated else None
         if self.kind == "api":
-            for key in ("replicas", "utilization", "energy_kwh_per_month", "capacity_rps"):
+            for key in (
+                "replicas",
+                "utilization",
+                "energy_kwh_per_month",
+                "capacity_rps",
+                "capacity_basis",
+            ):
                 out.pop(key)
         else:
             for key in ("peak_rpm", "peak_tpm", "tier_needed", "deprecated"):
@@ -411,6 +399,17 @@ class BreakEven:
     hardware: str
     api: str
     requests_per_month: float | None
+    monthly_cost_usd: float | None = None  # what both cost at that volume
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Monthly cost of one row at each volume of `CURVE_VOLUMES` x the scenario's volume."""
+
+    label: str
+    kind: str
+    requests_per_month: tuple[float, ...]
+    monthly_cost_usd: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -445,6 +444,7 @@ class ProjectionReport:
     break_even: tuple[BreakEven, ...] = ()
     growth: tuple[GrowthRow, ...] = ()
     notes: tuple[str, ...] = ()
+    curves: tuple[Curve, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -453,6 +453,7 @@ class ProjectionReport:
             "break_even": [asdict(b) for b in self.break_even],
             "growth": [asdict(g) for g in self.growth],
             "notes": list(self.notes),
+            "curves": [asdict(c) for c in self.curves],
         }
 
 
@@ -528,9 +529,41 @@ def project_report(
         sh_projectors[project_hw(scenario).label] = project_hw
     projections = tuple(proj(scenario) for proj in [*projectors.values(), *sh_projectors.values()])
     crossings = tuple(
-        BreakEven(hw_label, api_label, break_even(_monthly(api, scenario), _monthly(hw, scenario)))
+        _crossing(hw_label, api_label, _monthly(api, scenario), _monthly(hw, scenario))
         for hw_label, hw in sh_projectors.items()
         for api_label, api in projectors.items()
     )
-    rows = growth_table(scenario, months, growth, {**projectors, **sh_projectors}) if months else []
-    return ProjectionReport(scenario, projections, crossings, tuple(rows))
+    everyone = {**projectors, **sh_projectors}
+    rows = growth_table(scenario, months, growth, everyone) if months else []
+    curves = cost_curves(scenario, everyone, crossings)
+    return ProjectionReport(scenario, projections, crossings, tuple(rows), curves=curves)
+
+
+def _crossing(
+    hw_label: str, api_label: str, api: Callable[[float], float], hw: Callable[[float], float]
+) -> BreakEven:
+    volume = break_even(api, hw)
+    return BreakEven(hw_label, api_label, volume, api(volume) if volume is not None else None)
+
+
+CURVE_POINTS = 240
+
+
+def cost_curves(
+    scenario: Scenario,
+    projectors: Mapping[str, Callable[[Scenario], Projection]],
+    crossings: Sequence[BreakEven] = (),
+) -> tuple[Curve, ...]:
+    """Monthly cost against volume for each row, from the same projectors as the table:
+    from 1/100 of the scenario's volume to 100x it (or twice the farthest break-even)."""
+    base = scenario.requests_per_month or 1.0
+    evens = [b.requests_per_month for b in crossings if b.requests_per_month]
+    top = max([base * 100, *(2 * v for v in evens)])
+    low = max(1.0, base / 100)
+    volumes = tuple(low * (top / low) ** (i / (CURVE_POINTS - 1)) for i in range(CURVE_POINTS))
+    curves = []
+    for label, proj in projectors.items():
+        rows = [proj(scenario.with_volume(v)) for v in volumes]
+        costs = tuple(r.monthly_cost_usd for r in rows)
+        curves.append(Curve(label, rows[0].kind, volumes, costs))
+    return tuple(curves)

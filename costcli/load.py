@@ -17,7 +17,9 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from costcli.adapters.base import (
     Adapter,
@@ -28,32 +30,45 @@ from costcli.adapters.base import (
     TextDelta,
     Usage,
 )
-from costcli.metrics import RequestRecord
+from costcli.metrics import NS_PER_MS, RequestRecord
 from costcli.schema_check import check_answer
 from costcli.workload import RequestSpec, Workload
 
 perf_ns = time.perf_counter_ns
 ARRIVALS = ("constant", "poisson", "gamma")
 MIN_REQUESTS_FOR_ERROR_STOP = 10
+DEFAULT_REQUESTS = 16  # measured requests when neither a count nor a duration is given
 
 
-@dataclass(frozen=True)
-class LoadSettings:
-    concurrency: int = 1
-    rate: float | None = None  # requests/s; None = closed loop at `concurrency`
-    arrival: str = "constant"
-    burstiness: float = 1.0  # gamma shape; 1.0 = poisson
-    requests: int | None = None
-    duration_s: float | None = None
-    warmup: int = 0
-    timeout_s: float = 120.0
-    max_retries: int = 0
-    max_error_rate: float | None = None
-    max_concurrency: int | None = None  # cap on in-flight requests in an open loop
+class LoadSettings(BaseModel):
+    """How one load point is driven. Part of the serialisable RunPlan (costcli/api.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    concurrency: int = Field(1, ge=1)
+    rate: float | None = Field(None, gt=0, allow_inf_nan=False)  # None: closed loop
+    arrival: Literal["constant", "poisson", "gamma"] = "constant"
+    burstiness: float = Field(1.0, gt=0, allow_inf_nan=False)  # gamma shape; 1.0 = poisson
+    requests: int | None = Field(None, ge=1)
+    duration_s: float | None = Field(None, gt=0, allow_inf_nan=False)
+    warmup: int = Field(0, ge=0)
+    timeout_s: float = Field(120.0, gt=0, allow_inf_nan=False)
+    max_retries: int = Field(0, ge=0)
+    max_error_rate: float | None = Field(None, ge=0, le=1)
+    max_concurrency: int | None = Field(None, ge=1)  # cap on in-flight requests (open loop)
     seed: int = 0
 
+    @model_validator(mode="before")
+    @classmethod
+    def _some_stop(cls, data: Any) -> Any:
+        """Neither a request count nor a duration: DEFAULT_REQUESTS measured requests."""
+        unbounded = isinstance(data, dict) and data.get("requests") is None
+        if unbounded and data.get("duration_s") is None:
+            return {**data, "requests": DEFAULT_REQUESTS}
+        return data
+
     def describe(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items()}
+        return self.model_dump(mode="json")
 
 
 class ProgressObserver(Protocol):
@@ -80,6 +95,7 @@ class TargetRun:
     records: list[RequestRecord] = field(default_factory=list)
     stopped: str | None = None  # why it stopped early: "max_error_rate", "interrupted"
     failed: int = field(init=False)  # how many of `records` failed, kept as they come
+    epoch_ns: int = 0  # start of the measured phase; records' `scheduled_ms` count from it
 
     def __post_init__(self) -> None:
         self.failed = sum(1 for r in self.records if not r.ok)
@@ -95,7 +111,91 @@ class TargetRun:
 # --- one request -------------------------------------------------------------------------
 
 
-async def _consume(adapter: Adapter, spec: RequestSpec, rec: RequestRecord) -> str:
+@dataclass(slots=True)
+class Measurement:
+    """One request while it is in flight. Times are perf_counter_ns; None where none came."""
+
+    index: int
+    scheduled_ns: int
+    tags: tuple[str, ...] = ()
+    sent_ns: int = 0
+    first_byte_ns: int | None = None
+    first_token_ns: int | None = None
+    end_ns: int = 0
+    chunk_ns: list[int] = field(default_factory=list)  # arrival of each text-bearing chunk
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    tokens_estimated: bool = False
+    cached_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    error_message: str | None = None
+    status: int | None = None
+    retries: int = 0
+    output_valid: bool | None = None
+    queue_ms: float | None = None
+    prefill_ms: float | None = None
+    decode_ms: float | None = None
+
+    def since_scheduled_ms(self, t_ns: int | None) -> float | None:
+        return None if t_ns is None else (t_ns - self.scheduled_ns) / NS_PER_MS
+
+    def record(self, epoch_ns: int) -> RequestRecord:
+        """The finished request as the one record model (DESIGN.md's definitions)."""
+        ttft = self.since_scheduled_ms(self.first_token_ns)
+        e2e = (self.end_ns - self.scheduled_ns) / NS_PER_MS
+        out = self.output_tokens
+        decoding = ttft is not None and out is not None and out >= 2
+        span_ms = e2e - ttft if decoding and ttft is not None else 0.0
+        c = self.chunk_ns
+        return RequestRecord.model_construct(
+            index=self.index,
+            ok=self.error is None,
+            error=self.error,
+            error_message=self.error_message,
+            status=self.status,
+            retries=self.retries,
+            scheduled_ms=(self.scheduled_ns - epoch_ns) / NS_PER_MS,
+            ttft_ms=ttft,
+            ttfb_ms=self.since_scheduled_ms(self.first_byte_ns),
+            e2e_ms=e2e,
+            client_delay_ms=(self.sent_ns - self.scheduled_ns) / NS_PER_MS,
+            tpot_ms=span_ms / (out - 1) if decoding and out else None,
+            decode_tokens_per_s=(out - 1) / (span_ms / 1000.0)
+            if decoding and out and span_ms > 0
+            else None,
+            itl_ms=[round((c[i] - c[i - 1]) / NS_PER_MS, 4) for i in range(1, len(c))],
+            input_tokens=self.input_tokens,
+            output_tokens=out,
+            tokens_estimated=self.tokens_estimated,
+            cached_input_tokens=self.cached_input_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+            finish_reason=self.finish_reason,
+            output_valid=self.output_valid,
+            queue_ms=self.queue_ms,
+            prefill_ms=self.prefill_ms,
+            decode_ms=self.decode_ms,
+            tags=list(self.tags),
+        )
+
+
+def _apply(rec: Measurement, event: Usage | Telemetry) -> None:
+    """Fold a usage or telemetry event into the measurement (later figures win)."""
+    if isinstance(event, Usage):
+        if event.input_tokens is not None:
+            rec.input_tokens = event.input_tokens
+        if event.output_tokens is not None:
+            rec.output_tokens = event.output_tokens
+        rec.cached_input_tokens = event.cached_input_tokens
+        rec.reasoning_tokens = event.reasoning_tokens
+        return
+    rec.queue_ms = event.queue_ms if event.queue_ms is not None else rec.queue_ms
+    rec.prefill_ms = event.prefill_ms if event.prefill_ms is not None else rec.prefill_ms
+    rec.decode_ms = event.decode_ms if event.decode_ms is not None else rec.decode_ms
+
+
+async def _consume(adapter: Adapter, spec: RequestSpec, rec: Measurement) -> str:
     """Read one attempt's events into `rec`; returns the answer text (kept only for checks)."""
     keep_text = spec.schema is not None
     parts: list[str] = []
@@ -112,19 +212,8 @@ async def _consume(adapter: Adapter, spec: RequestSpec, rec: RequestRecord) -> s
         elif isinstance(event, FirstByte):
             if rec.first_byte_ns is None:
                 rec.first_byte_ns = event.t_ns
-        elif isinstance(event, Usage):
-            rec.input_tokens = (
-                event.input_tokens if event.input_tokens is not None else rec.input_tokens
-            )
-            rec.output_tokens = (
-                event.output_tokens if event.output_tokens is not None else rec.output_tokens
-            )
-            rec.cached_input_tokens = event.cached_input_tokens
-            rec.reasoning_tokens = event.reasoning_tokens
-        elif isinstance(event, Telemetry):
-            rec.queue_ms = event.queue_ms if event.queue_ms is not None else rec.queue_ms
-            rec.prefill_ms = event.prefill_ms if event.prefill_ms is not None else rec.prefill_ms
-            rec.decode_ms = event.decode_ms if event.decode_ms is not None else rec.decode_ms
+        elif isinstance(event, Usage | Telemetry):
+            _apply(rec, event)
         else:  # Finish
             rec.finish_reason = event.reason
             rec.end_ns = event.t_ns
@@ -134,7 +223,7 @@ async def _consume(adapter: Adapter, spec: RequestSpec, rec: RequestRecord) -> s
     return "".join(parts)
 
 
-def _reset_attempt(rec: RequestRecord) -> None:
+def _reset_attempt(rec: Measurement) -> None:
     """Forget a failed attempt: only `retries` and the original schedule carry over."""
     rec.first_byte_ns = rec.first_token_ns = None
     rec.chunk_ns = []
@@ -145,43 +234,43 @@ def _reset_attempt(rec: RequestRecord) -> None:
     rec.end_ns = 0
 
 
+def _check_answer(rec: Measurement, spec: RequestSpec, answer: str) -> None:
+    if spec.schema is not None:
+        problem = check_answer(answer, spec.schema)
+        rec.output_valid = problem is None
+        if problem:
+            rec.error, rec.error_message = "invalid_output", problem
+
+
 async def measure(
     adapter: Adapter, spec: RequestSpec, scheduled_ns: int, settings: LoadSettings
-) -> RequestRecord:
+) -> Measurement:
     """Send one request (with retries on rate limits) and record what happened."""
-    rec = RequestRecord(index=spec.index, scheduled_ns=scheduled_ns, tags=spec.tags)
+    rec = Measurement(index=spec.index, scheduled_ns=scheduled_ns, tags=spec.tags)
     rec.sent_ns = perf_ns()
     for attempt in range(settings.max_retries + 1):
         try:
             answer = await asyncio.wait_for(_consume(adapter, spec, rec), settings.timeout_s)
             rec.end_ns = rec.end_ns or perf_ns()
-            if spec.schema is not None:
-                problem = check_answer(answer, spec.schema)
-                rec.output_valid = problem is None
-                if problem:
-                    rec.error, rec.error_message = "invalid_output", problem
+            _check_answer(rec, spec, answer)
             return rec
         except RateLimitedError as exc:
             rec.end_ns, rec.status = perf_ns(), exc.status
             rec.error, rec.error_message = exc.error_class, str(exc)
-            if attempt < settings.max_retries:
-                rec.retries += 1
-                _reset_attempt(rec)
-                await asyncio.sleep(
-                    exc.retry_after_s if exc.retry_after_s is not None else 2**attempt
-                )
-                continue
-            return rec
+            if attempt == settings.max_retries:
+                return rec
+            rec.retries += 1
+            _reset_attempt(rec)
+            await asyncio.sleep(exc.retry_after_s if exc.retry_after_s is not None else 2**attempt)
         except ProviderError as exc:
             rec.error, rec.error_message, rec.status = exc.error_class, str(exc), exc.status
+            break
         except (asyncio.TimeoutError, TimeoutError):
-            rec.error, rec.error_message = (
-                "timeout",
-                f"no complete answer within {settings.timeout_s:g} s",
-            )
-        rec.end_ns = perf_ns()
-        return rec
-    return rec  # pragma: no cover - the loop always returns
+            rec.error = "timeout"
+            rec.error_message = f"no complete answer within {settings.timeout_s:g} s"
+            break
+    rec.end_ns = perf_ns()
+    return rec
 
 
 @contextlib.contextmanager
@@ -229,7 +318,7 @@ class _Phase:
         adapter: Adapter,
         specs: Iterator[RequestSpec],
         settings: LoadSettings,
-        on_record: Callable[[RequestRecord], None],
+        on_record: Callable[[Measurement], None],
         limit: int | None,
         duration_s: float | None,
     ) -> None:
@@ -305,7 +394,8 @@ async def run_target(
 
     phase: _Phase
 
-    def on_record(record: RequestRecord) -> None:
+    def on_record(measurement: Measurement) -> None:
+        record = measurement.record(run.epoch_ns)
         run.add(record)
         observer.request_done(label, record)
         limit = settings.max_error_rate
@@ -319,6 +409,7 @@ async def run_target(
             run.stopped = "max_error_rate"
 
     observer.target_started(label, settings.requests)
+    run.epoch_ns = perf_ns()
     phase = _Phase(adapter, measured(), settings, on_record, settings.requests, settings.duration_s)
     try:
         with quiet_gc():

@@ -1,7 +1,7 @@
 """RequestRecords -> Summary, exactly as DESIGN.md defines every figure. Pure functions.
 
-Clock: perf_counter_ns. Latencies are measured from `scheduled_ns` (no coordinated
-omission) and reported in milliseconds. Failed requests are counted by error class and
+Clock: perf_counter_ns, in the scheduler. Latencies are measured from the scheduled time
+(no coordinated omission) and reported in milliseconds. Failed requests are counted by error class and
 kept out of the latency percentiles.
 """
 
@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,113 +18,48 @@ from costcli.adapters.base import ERROR_CLASSES
 NS_PER_MS = 1_000_000
 
 
-@dataclass(slots=True)
-class RequestRecord:
-    """What happened to one request. Times are perf_counter_ns; None where it never came."""
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RequestRecord(_Model):
+    """One measured request, as the scheduler produced it and as `--records` writes it.
+
+    The one record model: the scheduler freezes each finished request into it, `summarize`
+    reads it, the results file stores it and `check` reads it back. Latencies are
+    milliseconds from the request's scheduled time; `scheduled_ms` is that time as an
+    offset from the start of the target's measured phase (absent in 0.1 files).
+    """
 
     index: int
-    scheduled_ns: int
-    sent_ns: int = 0
-    first_byte_ns: int | None = None
-    first_token_ns: int | None = None
-    end_ns: int = 0
-    chunk_ns: list[int] = field(default_factory=list)  # arrival of each text-bearing chunk
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    tokens_estimated: bool = False
-    cached_input_tokens: int | None = None
-    reasoning_tokens: int | None = None
-    finish_reason: str | None = None
-    error: str | None = None
-    error_message: str | None = None
-    status: int | None = None
-    retries: int = 0
-    output_valid: bool | None = None
-    queue_ms: float | None = None
-    prefill_ms: float | None = None
-    decode_ms: float | None = None
-    tags: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def ttft_ms(self) -> float | None:
-        if self.first_token_ns is None:
-            return None
-        return (self.first_token_ns - self.scheduled_ns) / NS_PER_MS
-
-    @property
-    def ttfb_ms(self) -> float | None:
-        if self.first_byte_ns is None:
-            return None
-        return (self.first_byte_ns - self.scheduled_ns) / NS_PER_MS
-
-    @property
-    def e2e_ms(self) -> float:
-        return (self.end_ns - self.scheduled_ns) / NS_PER_MS
-
-    @property
-    def client_delay_ms(self) -> float:
-        return (self.sent_ns - self.scheduled_ns) / NS_PER_MS
-
-    @property
-    def itl_ms(self) -> list[float]:
-        c = self.chunk_ns
-        return [(c[i] - c[i - 1]) / NS_PER_MS for i in range(1, len(c))]
-
-    @property
-    def tpot_ms(self) -> float | None:
-        """(E2E - TTFT) / (output_tokens - 1)."""
-        ttft = self.ttft_ms
-        if ttft is None or not self.output_tokens or self.output_tokens < 2:
-            return None
-        return (self.e2e_ms - ttft) / (self.output_tokens - 1)
-
-    @property
-    def decode_tokens_per_s(self) -> float | None:
-        """(output_tokens - 1) / (E2E - TTFT)."""
-        ttft = self.ttft_ms
-        if ttft is None or not self.output_tokens or self.output_tokens < 2:
-            return None
-        span_ms = self.e2e_ms - ttft
-        return (self.output_tokens - 1) / (span_ms / 1000.0) if span_ms > 0 else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "ok": self.ok,
-            "error": self.error,
-            "error_message": self.error_message,
-            "status": self.status,
-            "retries": self.retries,
-            "ttft_ms": self.ttft_ms,
-            "ttfb_ms": self.ttfb_ms,
-            "e2e_ms": self.e2e_ms,
-            "client_delay_ms": self.client_delay_ms,
-            "tpot_ms": self.tpot_ms,
-            "decode_tokens_per_s": self.decode_tokens_per_s,
-            "itl_ms": [round(x, 4) for x in self.itl_ms],
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "tokens_estimated": self.tokens_estimated,
-            "cached_input_tokens": self.cached_input_tokens,
-            "reasoning_tokens": self.reasoning_tokens,
-            "finish_reason": self.finish_reason,
-            "output_valid": self.output_valid,
-            "queue_ms": self.queue_ms,
-            "prefill_ms": self.prefill_ms,
-            "decode_ms": self.decode_ms,
-            "tags": list(self.tags),
-        }
+    ok: bool
+    error: str | None
+    error_message: str | None
+    status: int | None
+    retries: int
+    scheduled_ms: float | None = None
+    ttft_ms: float | None
+    ttfb_ms: float | None
+    e2e_ms: float
+    client_delay_ms: float
+    tpot_ms: float | None
+    # absent in files written before it was recorded; None there, as for a one-token answer
+    decode_tokens_per_s: float | None = None
+    itl_ms: list[float]
+    input_tokens: int | None
+    output_tokens: int | None
+    tokens_estimated: bool
+    cached_input_tokens: int | None
+    reasoning_tokens: int | None
+    finish_reason: str | None
+    output_valid: bool | None
+    queue_ms: float | None
+    prefill_ms: float | None
+    decode_ms: float | None
+    tags: list[str]
 
 
 # --- the summary document (part of the results file) ---------------------------------
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Percentiles(_Model):
@@ -182,6 +116,25 @@ class OutputCheck(_Model):
     valid_share: float
 
 
+class RunCost(_Model):
+    """What a measured run cost, from the usage the server reported (`summary.cost`)."""
+
+    per_request_usd: float | None
+    per_1k_requests_usd: float | None
+    per_1m_output_tokens_usd: float | None
+    total_usd: float
+    price_as_of: str
+    price_source: str
+    stale_price: bool
+
+
+class Unpriced(_Model):
+    """`summary.cost` of a target with no per-token price: never a zero."""
+
+    unpriced: Literal[True] = True
+    reason: str
+
+
 class Summary(_Model):
     requests: RequestCounts
     error_rate: float
@@ -201,7 +154,7 @@ class Summary(_Model):
     server: ServerTelemetry | None = None
     output_check: OutputCheck | None = None
     retries: int = 0
-    cost: dict[str, Any] | None = None
+    cost: RunCost | Unpriced | None = None
 
 
 # --- arithmetic ----------------------------------------------------------------------------
@@ -255,9 +208,12 @@ def window_s(records: Sequence[RequestRecord]) -> float:
     """From the first scheduled request to the last completion, in seconds."""
     if not records:
         return 0.0
-    start = min(r.scheduled_ns for r in records)
-    end = max(r.end_ns for r in records)
-    return max(0.0, (end - start) / 1e9)
+    timed = [r for r in records if r.scheduled_ms is not None]
+    if not timed:
+        return 0.0
+    start = min(r.scheduled_ms or 0.0 for r in timed)
+    end = max((r.scheduled_ms or 0.0) + r.e2e_ms for r in timed)
+    return max(0.0, (end - start) / 1000.0)
 
 
 def summarize(records: Sequence[RequestRecord], slo: SLO | None = None) -> Summary:

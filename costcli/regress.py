@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from costcli.errors import BadInputError
-from costcli.metrics import percentile
-from costcli.results import RequestRecordDoc, RunResult, TargetResult
+from costcli.metrics import RequestRecord, RunCost, percentile
+from costcli.results import RunResult, TargetResult
 
 LATENCY_METRICS = ("ttft", "ttfb", "itl", "tpot", "e2e")
 LATENCY_STATS = ("p50", "p90", "p95", "p99", "mean", "max")
@@ -43,7 +43,7 @@ class Metric:
     from_summary: Callable[[TargetResult], float | None]
     # Values per request (each request gives a list) and the statistic over the pooled
     # values; None where the metric cannot be recomputed from records.
-    per_request: Callable[[RequestRecordDoc], list[float]] | None = None
+    per_request: Callable[[RequestRecord], list[float]] | None = None
     statistic: Callable[[list[float]], float] | None = None
 
 
@@ -64,8 +64,8 @@ def _summary_pct(attr: str, stat: str) -> Callable[[TargetResult], float | None]
     return get
 
 
-def _record_values(key: str) -> Callable[[RequestRecordDoc], list[float]]:
-    def get(record: RequestRecordDoc) -> list[float]:
+def _record_values(key: str) -> Callable[[RequestRecord], list[float]]:
+    def get(record: RequestRecord) -> list[float]:
         if not record.ok:
             return []  # failed requests stay out of latency percentiles
         value: float | list[float] | None = getattr(record, key)
@@ -76,7 +76,7 @@ def _record_values(key: str) -> Callable[[RequestRecordDoc], list[float]]:
     return get
 
 
-def _failed(record: RequestRecordDoc) -> list[float]:
+def _failed(record: RequestRecord) -> list[float]:
     return [0.0 if record.ok else 1.0]
 
 
@@ -313,7 +313,7 @@ def same_workload(
         )
 
 
-def _pooled(records: Sequence[RequestRecordDoc], metric: Metric) -> list[list[float]]:
+def _pooled(records: Sequence[RequestRecord], metric: Metric) -> list[list[float]]:
     assert metric.per_request is not None
     return [metric.per_request(r) for r in records]
 
@@ -465,7 +465,7 @@ def _unpriced(m: Metric, t: TargetResult) -> bool:
     if not m.name.startswith("cost"):
         return False
     cost = t.summary.cost
-    return cost is None or bool(cost.get("unpriced"))
+    return not isinstance(cost, RunCost)
 
 
 def _why_no_value(m: Metric, t: TargetResult) -> str:

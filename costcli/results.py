@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from costcli.errors import BadInputError
-from costcli.metrics import Summary
+from costcli.metrics import RequestRecord, RunCost, Summary
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).parent / "schema" / "results.schema.json"
@@ -46,36 +46,6 @@ class Meta(_Model):
     stopped: str | None = None
 
 
-class RequestRecordDoc(_Model):
-    """One request as `RequestRecord.to_json()` writes it (`--records`)."""
-
-    index: int
-    ok: bool
-    error: str | None
-    error_message: str | None
-    status: int | None
-    retries: int
-    ttft_ms: float | None
-    ttfb_ms: float | None
-    e2e_ms: float
-    client_delay_ms: float
-    tpot_ms: float | None
-    # absent in files written before it was recorded; None there, as for a one-token answer
-    decode_tokens_per_s: float | None = None
-    itl_ms: list[float]
-    input_tokens: int | None
-    output_tokens: int | None
-    tokens_estimated: bool
-    cached_input_tokens: int | None
-    reasoning_tokens: int | None
-    finish_reason: str | None
-    output_valid: bool | None
-    queue_ms: float | None
-    prefill_ms: float | None
-    decode_ms: float | None
-    tags: list[str]
-
-
 class SweepPoint(_Model):
     load: str  # "concurrency=4" or "rate=2.0"
     summary: Summary
@@ -95,7 +65,7 @@ class TargetResult(_Model):
     capacity_load: str | None = None
     sweep: list[SweepPoint] | None = None
     stopped: str | None = None
-    records: list[RequestRecordDoc] | None = None
+    records: list[RequestRecord] | None = None
 
     @property
     def label(self) -> str:
@@ -104,11 +74,8 @@ class TargetResult(_Model):
     @property
     def cost_per_1k_requests_usd(self) -> float | None:
         """The run's measured cost per 1,000 requests; None where the target is unpriced."""
-        cost = self.summary.cost or {}
-        value = cost.get("per_1k_requests_usd")
-        if cost.get("unpriced") or not isinstance(value, int | float):
-            return None
-        return float(value)
+        cost = self.summary.cost
+        return cost.per_1k_requests_usd if isinstance(cost, RunCost) else None
 
 
 class RunResult(_Model):

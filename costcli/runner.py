@@ -1,12 +1,14 @@
-"""One benchmark run: targets one after another, the same requests in the same order.
+"""The engine of one run: targets one after another, each over the plan's load points, the
+same requests in the same order. A plain run is a sweep of one load point.
 
 Builds adapters through the registry, drives the scheduler, summarises, prices and
-assembles the RunResult. Interrupted runs keep what was measured (`complete: false`).
+assembles the RunResult. An interrupted run keeps what was measured (`complete: false`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
 import socket
 from collections.abc import Sequence
@@ -21,7 +23,8 @@ from costcli.catalog import Target
 from costcli.errors import UnreachableError
 from costcli.load import LoadSettings, ProgressObserver, TargetRun, run_target
 from costcli.metrics import SLO, RequestRecord, summarize
-from costcli.results import Meta, RequestRecordDoc, RunResult, TargetResult, WorkloadInfo
+from costcli.results import Meta, RunResult, SweepPoint, TargetResult, WorkloadInfo
+from costcli.sweep import LoadPoint, SweepSpec, capacity_index, load_points, meets
 from costcli.workload import Workload
 
 if TYPE_CHECKING:
@@ -41,25 +44,48 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-@dataclass
-class RunState:
-    """Live state of a run; the CLI summarises it even after Ctrl-C."""
-
-    started_at: str = field(default_factory=now_iso)
-    done: list[tuple[Target, TargetRun, dict[str, Any]]] = field(default_factory=list)
-    current: tuple[Target, TargetRun, dict[str, Any]] | None = None
-    sweeps: list[TargetResult] = field(default_factory=list)
-
-
 def host_info() -> dict[str, Any]:
-    import os
-
     return {
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """Everything a run needs, resolved from a RunPlan (files read, targets found)."""
+
+    targets: tuple[Target, ...]
+    workload: Workload
+    load: LoadSettings
+    sweep: SweepSpec | None
+    slo: SLO | None
+    with_records: bool
+    prices: Prices | None
+
+    @property
+    def points(self) -> tuple[LoadPoint, ...]:
+        return load_points(self.load, self.sweep)
+
+
+@dataclass
+class TargetProgress:
+    """One target while it runs: its load points so far and the server's facts."""
+
+    target: Target
+    runs: list[tuple[LoadPoint, TargetRun]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunState:
+    """Live state of a run; what it holds is summarised even after Ctrl-C."""
+
+    started_at: str = field(default_factory=now_iso)
+    finished: list[TargetResult] = field(default_factory=list)
+    current: TargetProgress | None = None
 
 
 def transport_for(settings: LoadSettings) -> TransportOptions:
@@ -72,9 +98,7 @@ def transport_for(settings: LoadSettings) -> TransportOptions:
 def create_adapter(target: Target, settings: LoadSettings, workload: Workload) -> Adapter:
     """The target's adapter, sized for the load and (where it cares) the workload."""
     adapter = registry.create(target, transport_for(settings))
-    fit = getattr(adapter, "fit_workload", None)  # optional hook (adapters/base.py)
-    if callable(fit):
-        fit(workload)
+    adapter.fit_workload(workload)
     return adapter
 
 
@@ -86,71 +110,82 @@ async def start(adapter: Adapter, target: Target) -> None:
         raise UnreachableError(f"{target.label}: cannot start: {exc}") from exc
 
 
+def _widest(points: Sequence[LoadPoint]) -> LoadSettings:
+    """The settings that size the adapter's pools: the most demanding load point."""
+    return max((p.settings for p in points), key=lambda s: (s.rate or 0, s.concurrency))
+
+
 async def measure_target(
-    target: Target,
-    workload: Workload,
-    settings: LoadSettings,
-    observer: ProgressObserver,
-    run: TargetRun,
-    info: dict[str, Any],
+    setup: RunSetup, target: Target, progress: TargetProgress, observer: ProgressObserver
 ) -> None:
-    adapter = create_adapter(target, settings, workload)
+    """Every load point of one target through one adapter; stops at a point that stopped."""
+    adapter = create_adapter(target, _widest(setup.points), setup.workload)
     try:
         await start(adapter, target)
-        info.update(adapter.describe())
-        await run_target(adapter, workload, settings, target.label, observer, run)
-        info.update(adapter.describe())
+        await adapter.refresh_facts()
+        progress.info.update(adapter.describe())
+        for point in setup.points:
+            run = TargetRun()
+            progress.runs.append((point, run))
+            label = f"{target.label} @ {point.label}" if point.label else target.label
+            await run_target(adapter, setup.workload, point.settings, label, observer, run)
+            if run.stopped:
+                break
+        await adapter.refresh_facts()
+        progress.info.update(adapter.describe())
     finally:
         await adapter.close()
 
 
-async def run_all(
-    targets: Sequence[Target],
-    workload: Workload,
-    settings: LoadSettings,
-    observer: ProgressObserver,
-    state: RunState,
-) -> None:
-    for target in targets:
-        run, info = TargetRun(), dict[str, Any]()
-        state.current = (target, run, info)
-        await measure_target(target, workload, settings, observer, run, info)
-        state.done.append(state.current)
+async def run_all(setup: RunSetup, state: RunState, observer: ProgressObserver) -> None:
+    for target in setup.targets:
+        state.current = progress = TargetProgress(target)
+        await measure_target(setup, target, progress, observer)
+        result = target_result(setup, progress, interrupted=False)
+        state.finished.append(result)
         state.current = None
-        if run.stopped:
+        if result.stopped:
             break
 
 
-def target_result(
-    target: Target,
-    records: Sequence[RequestRecord],
-    info: dict[str, Any],
-    slo: SLO | None,
-    with_records: bool,
-    stopped: str | None = None,
-    prices: Prices | None = None,
-) -> TargetResult:
-    summary = summarize(records, slo)
-    summary.cost = run_cost(target, records, prices)
+def _records(records: Sequence[RequestRecord], with_records: bool) -> list[RequestRecord] | None:
+    return list(records) if with_records else None
+
+
+def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: bool) -> TargetResult:
+    """The target's entry in the results: a sweep's summary, cost and records are its
+    capacity point's (else the last point's); a plain run's are its one point's."""
+    runs = [(p, r) for p, r in progress.runs if r.records]
+    summaries = [summarize(r.records, setup.slo) for _, r in runs]
+    points = [
+        SweepPoint(load=p.label or "", summary=s, meets_slo=meets(s, setup.slo))
+        for (p, _), s in zip(runs, summaries, strict=True)
+    ]
+    best = capacity_index([p.meets_slo for p in points]) if setup.sweep else None
+    chosen = best if best is not None else len(runs) - 1
+    records = runs[chosen][1].records if runs else []
+    summary = summaries[chosen] if runs else summarize([], setup.slo)
+    summary.cost = run_cost(progress.target, records, setup.prices)
+    stopped = next((r.stopped for _, r in progress.runs if r.stopped), None)
+    t = progress.target
     return TargetResult(
-        provider=target.provider,
-        model=target.model,
-        adapter=target.adapter,
-        base_url=redact_url(target.base_url),
-        self_hosted=target.self_hosted,
-        hardware=target.settings.hardware if target.settings else None,
+        provider=t.provider,
+        model=t.model,
+        adapter=t.adapter,
+        base_url=redact_url(t.base_url),
+        self_hosted=t.self_hosted,
+        hardware=t.settings.hardware if t.settings else None,
         summary=summary,
-        server_info=info,
-        stopped=stopped,
-        records=[RequestRecordDoc.model_validate(r.to_json()) for r in records]
-        if with_records
-        else None,
+        server_info=dict(progress.info),
+        capacity_rps=points[best].summary.throughput.requests_per_s if best is not None else None,
+        capacity_load=points[best].load if best is not None else None,
+        sweep=points if setup.sweep else None,
+        stopped=stopped or ("interrupted" if interrupted else None),
+        records=_records(records, setup.with_records),
     )
 
 
-def run_cost(
-    target: Target, records: Sequence[RequestRecord], prices: Prices | None
-) -> dict[str, Any] | None:
+def run_cost(target: Target, records: Sequence[RequestRecord], prices: Prices | None) -> Any:
     """The summary's `cost` from the usage the server reported (None without a prices file)."""
     if prices is None:
         return None
@@ -172,32 +207,15 @@ def run_cost(
     )
 
 
-def build_result(
-    state: RunState,
-    workload: Workload,
-    settings: LoadSettings,
-    slo: SLO | None,
-    with_records: bool,
-    complete: bool,
-    prices: Prices | None = None,
-) -> RunResult:
-    entries = list(state.done)
-    if state.current is not None and state.current[1].records:
-        entries.append(state.current)
-    # finished sweeps first (a sweep builds its own), then targets measured in one pass
-    targets = list(state.sweeps) + [
-        target_result(
-            t,
-            run.records,
-            info,
-            slo,
-            with_records,
-            run.stopped or (None if complete else "interrupted"),
-            prices,
-        )
-        for t, run, info in entries
-    ]
-    stopped = next((t.stopped for t in targets if t.stopped), None)
+def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResult:
+    targets = list(state.finished)
+    live = state.current
+    if live is not None and any(r.records for _, r in live.runs):
+        targets.append(target_result(setup, live, interrupted=True))
+    load = setup.load.describe()
+    if setup.sweep is not None:
+        load["sweep"] = setup.sweep.describe()
+    workload = setup.workload
     meta = Meta(
         costcli_version=__version__,
         started_at=state.started_at,
@@ -206,22 +224,17 @@ def build_result(
             name=workload.name,
             sha256=workload.sha256,
             requests_per_cycle=len(workload.items),
-            seed=settings.seed,
+            seed=setup.load.seed,
             unique_prefix=workload.unique_prefix,
             max_tokens=workload.max_tokens,
         ),
-        load=settings.describe(),
+        load=load,
         host=host_info(),
-        stopped=stopped,
+        stopped=next((t.stopped for t in targets if t.stopped), None),
     )
     return RunResult(complete=complete, meta=meta, targets=targets)
 
 
-def run_sync(
-    targets: Sequence[Target],
-    workload: Workload,
-    settings: LoadSettings,
-    observer: ProgressObserver,
-    state: RunState,
-) -> None:
-    asyncio.run(run_all(targets, workload, settings, observer, state))
+def run(setup: RunSetup, state: RunState, observer: ProgressObserver) -> None:
+    """Measure every target; Ctrl-C propagates once `state` holds what was measured."""
+    asyncio.run(run_all(setup, state, observer))

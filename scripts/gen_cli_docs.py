@@ -11,23 +11,15 @@ import sys
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
-COMMANDS = (
-    (),
-    ("run",),
-    ("project",),
-    ("check",),
-    ("report",),
-    ("prices",),
-    ("prices", "list"),
-    ("prices", "show"),
-    ("prices", "check"),
-    ("prices", "import-litellm"),
-    ("workloads", "list"),
-    ("workloads", "show"),
-    ("providers", "list"),
-    ("providers", "show"),
-    ("mock-server",),
-)
+
+
+def commands(group: object, words: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command of the app, walked from its command tree (never a hand-kept list)."""
+    out = [words]
+    children = getattr(group, "commands", None) or {}
+    for name in sorted(children):
+        out += commands(children[name], (*words, name))
+    return out
 
 
 def render() -> str:
@@ -45,7 +37,9 @@ def render() -> str:
         "Generated from `--help` by `scripts/gen_cli_docs.py`; a test fails when it drifts.",
         "",
     ]
-    for words in COMMANDS:
+    import typer.main
+
+    for words in commands(typer.main.get_command(app)):
         result = runner.invoke(app, [*words, "--help"], env={"COLUMNS": "100", "NO_COLOR": "1"})
         if result.exit_code != 0:
             raise SystemExit(f"costcli {' '.join(words)} --help failed: {result.output}")

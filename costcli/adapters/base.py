@@ -8,8 +8,10 @@ produced it were read from the network, so several events parsed from one read s
 Adapters never raise transport exceptions at the scheduler: they raise `ProviderError`
 subclasses, each of which names its error class from DESIGN.md.
 
-Optional hook: an adapter may define `fit_workload(workload)`; the runner calls it before
-`start()` so a managed server can size itself (llama.cpp's per-slot context) for the run.
+Two hooks have defaults in `AdapterBase` (subclass it, or define them yourself):
+`fit_workload(workload)` is called before `start()` so a managed server can size itself
+(llama.cpp's per-slot context); `refresh_facts()` is awaited after `start()` and after the
+measured phase, the place for any I/O behind `describe()`, which must not block.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from costcli.catalog import Target
-    from costcli.workload import RequestSpec
+    from costcli.workload import RequestSpec, Workload
 
 # --- error classes (DESIGN.md, "Errors, by class") -------------------------------------
 
@@ -162,8 +164,30 @@ class Adapter(Protocol):
         """Release everything `start` acquired. Safe to call twice."""
 
     def describe(self) -> dict[str, Any]:
-        """Facts about the serving side for the results file (server build, model file...)."""
+        """Facts about the serving side for the results file (server build, model file...).
+        No I/O here: `refresh_facts` gathers what needs it."""
         ...
+
+    def fit_workload(self, workload: Workload) -> None:
+        """Size the serving side for this workload, before `start()`."""
+
+    async def refresh_facts(self) -> None:
+        """Gather what `describe()` reports that needs I/O (after start and after the run)."""
+
+
+class AdapterBase:
+    """The Adapter protocol's defaults, for adapters to subclass (built-ins do)."""
+
+    name = "base"
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+    def fit_workload(self, workload: Workload) -> None:
+        return None
+
+    async def refresh_facts(self) -> None:
+        return None
 
 
 class AdapterFactory(Protocol):

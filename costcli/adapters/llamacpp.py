@@ -385,15 +385,17 @@ class LlamaCppAdapter(OpenAIAdapter):
             if server is not None:
                 await server.stop()
 
+    async def refresh_facts(self) -> None:
+        """After the run: what /metrics counted since start (best effort)."""
+        if self._metrics_before is None or not self._requests_sent:
+            return
+        async with httpx.AsyncClient(timeout=2.0, headers=self.headers()) as client:
+            text = await _get_text(client, self.root + "/metrics")
+        if text is not None:
+            delta = metrics_delta(self._metrics_before, parse_metrics(text))
+            self._info["metrics"] = {"since": "start (warmup included)", **delta}
+
     def describe(self) -> dict[str, Any]:
-        if self._metrics_before is not None and self._requests_sent:
-            try:
-                resp = httpx.get(self.root + "/metrics", timeout=2.0, headers=self.headers())
-                if resp.status_code == 200:
-                    delta = metrics_delta(self._metrics_before, parse_metrics(resp.text))
-                    self._info["metrics"] = {"since": "start (warmup included)", **delta}
-            except httpx.HTTPError:
-                pass
         return {**self._info, "stale_connection_retries": self.stale_connection_retries}
 
     # --- one request ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from costcli.adapters.base import (
+    AdapterBase,
     ConnectError,
     Finish,
     FirstByte,
@@ -118,7 +119,7 @@ def in_stream_status(err: Any) -> int:
     return 500
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(AdapterBase):
     """Chat completions, streamed. Subclasses add what their dialect adds (see `chunk_events`)."""
 
     name = "openai"

@@ -23,6 +23,7 @@ BUILTINS = {
     "llamacpp": "costcli.adapters.llamacpp:LlamaCppAdapter",
 }
 GROUP = "costcli.adapters"
+PROTOCOL_MEMBERS = ("name", "start", "stream", "close", "describe", "fit_workload", "refresh_facts")
 
 
 @dataclass(frozen=True)
@@ -65,4 +66,11 @@ def create(target: Target, transport: TransportOptions) -> Adapter:
             f"{entry.origin} as {entry.reference}, which cannot be loaded ({exc}); "
             "reinstall that package or pick another adapter"
         ) from None
-    return factory(target, transport)
+    adapter = factory(target, transport)
+    if not isinstance(adapter, Adapter):
+        missing = [m for m in PROTOCOL_MEMBERS if not hasattr(adapter, m)]
+        raise BadInputError(
+            f"{target.source_file}: key 'adapter' is '{target.adapter}', whose class lacks "
+            f"{', '.join(missing)}; subclass costcli.adapters.base.AdapterBase for the defaults"
+        )
+    return adapter

@@ -35,64 +35,18 @@ class ListFormat(str, Enum):
     json = "json"
 
 
-def _per_mtok(value: float | None) -> str:
-    return "-" if value is None else f"{value:g}"
-
-
 @prices_app.command("list")
 def list_command(
     fmt: ListFormat = typer.Option(ListFormat.table, "--format", "-f", help="table or json."),
     prices_file: Path | None = PricesOption,
 ) -> None:
     """Every model price and hardware profile in force."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from costcli.prices import entry_dicts, is_stale, load_prices
+    from costcli.prices import load_prices
+    from costcli.render.prices import render_json, render_table
 
     prices = load_prices(prices_file)
-    if fmt is ListFormat.json:
-        doc = {"models": entry_dicts(prices.models), "hardware": entry_dicts(prices.hardware)}
-        typer.echo(json.dumps(doc, indent=2))
-        return
-    today = date.today()
-    models = Table(title=f"models · {prices.path}", title_justify="left")
-    for col in ("model", "in $/1M", "cached $/1M", "out $/1M", "batch off", "as of", "note"):
-        models.add_column(col, justify="left" if col in ("model", "note") else "right")
-    for p in prices.models:
-        note = []
-        if is_stale(p.as_of, today):
-            note.append("stale")
-        if p.deprecated:
-            note.append(f"shuts down {p.deprecated}")
-        if p.tiers:
-            note.append(f"{len(p.tiers)} long-context tier(s)")
-        models.add_row(
-            p.label,
-            _per_mtok(p.input_per_mtok),
-            _per_mtok(p.cached_input_per_mtok),
-            _per_mtok(p.output_per_mtok),
-            f"{p.batch_discount:.0%}" if p.batch_discount else "-",
-            p.as_of.isoformat(),
-            ", ".join(note),
-        )
-    hardware = Table(title="hardware", title_justify="left")
-    for col in ("name", "$/hour", "capex", "watts", "idle W", "PUE", "$/kWh", "as of"):
-        hardware.add_column(col, justify="left" if col == "name" else "right")
-    for h in prices.hardware:
-        hardware.add_row(
-            h.name,
-            "-" if h.hourly_usd is None else f"{h.hourly_usd:g}",
-            "-" if h.capex_usd is None else f"{h.capex_usd:g} / {h.amortization_months:g} mo",
-            f"{h.watts:g}",
-            f"{h.idle:g}",
-            f"{h.pue:g}",
-            f"{h.electricity_usd_per_kwh:g}",
-            h.as_of.isoformat(),
-        )
-    console = Console(width=160, highlight=False)
-    console.print(models)
-    console.print(hardware)
+    render = render_json if fmt is ListFormat.json else render_table
+    typer.echo(render(prices, date.today()), nl=False)
 
 
 @prices_app.command("show")

@@ -10,11 +10,11 @@ import typer
 
 from costcli.cli.options import live_display_allowed, parse_slo, stderr_console
 from costcli.errors import BadInputError, CheckFailedError, UnreachableError
+from costcli.render import FORMATS
 
 if TYPE_CHECKING:
+    from costcli.api import RunPlan
     from costcli.results import RunResult
-
-from costcli.render import FORMATS
 
 DEFAULT_TARGET = "llamacpp"
 
@@ -116,81 +116,93 @@ def run_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final output."),
 ) -> None:
     """Send the same workload to each target and measure latency, throughput and cost."""
-    from costcli import runner
-    from costcli.catalog import load_catalog
-    from costcli.load import ARRIVALS, LoadSettings
-    from costcli.prices import load_prices
+    from costcli.api import RunInterrupted, RunPlan, execute
     from costcli.render import renderer
     from costcli.results import check_writable
-    from costcli.workload import load_workload
+    from costcli.sweep import parse_sweep
 
     if fmt not in FORMATS:
         raise BadInputError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
-    if arrival not in ARRIVALS:
-        raise BadInputError(f"--arrival {arrival}: use one of {', '.join(ARRIVALS)}")
-    if requests is None and duration is None:
-        requests = 16
-    slo_spec = parse_slo(slo)
-    catalog = load_catalog(providers)
-    targets = [catalog.resolve(spec) for spec in (target or [DEFAULT_TARGET])]
-    wl = load_workload(workload, seed=seed, unique_prefix=unique_prefix, max_tokens=max_tokens)
-    settings = LoadSettings(
-        concurrency=concurrency,
-        rate=rate,
-        arrival=arrival,
-        burstiness=burstiness,
-        requests=requests,
-        duration_s=duration,
-        warmup=warmup,
-        timeout_s=timeout,
-        max_retries=max_retries,
-        max_error_rate=max_error_rate,
-        max_concurrency=max_concurrency,
-        seed=seed,
+    plan = RunPlan.parse(
+        targets=tuple(target) or (DEFAULT_TARGET,),
+        workload=workload,
+        unique_prefix=unique_prefix,
+        max_tokens=max_tokens,
+        load=dict(
+            concurrency=concurrency,
+            rate=rate,
+            arrival=arrival,
+            burstiness=burstiness,
+            requests=requests,
+            duration_s=duration,
+            warmup=warmup,
+            timeout_s=timeout,
+            max_retries=max_retries,
+            max_error_rate=max_error_rate,
+            max_concurrency=max_concurrency,
+            seed=seed,
+        ),
+        slo=parse_slo(slo),
+        sweep=parse_sweep(sweep) if sweep else None,
+        records=records,
+        providers=tuple(providers),
+        prices=prices,
     )
-    price_book = load_prices(prices)
     if output is not None:
         check_writable(output, "--output")
     observer = _observer(quiet, no_progress)
-    state = runner.RunState()
-    complete = True
-    result: RunResult | None = None
     try:
-        if sweep:
-            from costcli.sweep import parse_sweep, run_sweep
-
-            spec = parse_sweep(sweep)
-            result = run_sweep(
-                targets, wl, settings, spec, slo_spec, observer, state, records, price_book
-            )
-        else:
-            runner.run_sync(targets, wl, settings, observer, state)
-    except KeyboardInterrupt:
-        complete = False
+        result = execute(plan, observer)
+    except RunInterrupted as stop:
+        result = stop.result
     finally:
         observer.stop()
-    if result is None:
-        result = runner.build_result(state, wl, settings, slo_spec, records, complete, price_book)
-    if output is not None:
-        output = _keep(result, output)
-    text = renderer(fmt)(result)
-    typer.echo(text, nl=not text.endswith("\n"))
-    if fmt == "table" and not quiet and complete:
-        from costcli.cli.project import default_projection_text
-
-        text = default_projection_text(
-            result, price_book, hardware, requests_per_month, catalog=catalog
-        )
-        if text:
-            typer.echo(text, nl=not text.endswith("\n"))
-    if output is not None and not quiet:
-        stderr_console().print(f"results written to {output}")
-    if not complete:
+    _emit(result, output, renderer(fmt)(result), quiet)
+    if fmt == "table" and not quiet and result.complete:
+        echo(projection_after_run(result, plan, hardware, requests_per_month))
+    if not result.complete:
         raise typer.Exit(130)
-    _exit_status(result)
+    exit_status(result)
 
 
-def _keep(result: RunResult, output: Path) -> Path:
+def _emit(result: RunResult, output: Path | None, text: str, quiet: bool) -> None:
+    """Keep the results (also after Ctrl-C), then print the rendered comparison."""
+    kept = keep(result, output) if output is not None else None
+    echo(text)
+    if kept is not None and not quiet:
+        stderr_console().print(f"results written to {kept}")
+
+
+def echo(text: str) -> None:
+    if text:
+        typer.echo(text, nl=not text.endswith("\n"))
+
+
+def projection_after_run(
+    result: RunResult, plan: RunPlan, hardware: str | None, volume: float | None
+) -> str:
+    """The run's projection: every catalogued API model at the measured shape, and the
+    measured self-hosted box; the same call as `costcli project RESULTS --all-models`."""
+    from costcli.api import project
+    from costcli.projection import DEFAULT_REQUESTS_PER_MONTH, ProjectionPlan
+    from costcli.render.projection import render_table, run_heading
+
+    if not any(t.summary.requests.ok for t in result.targets):
+        return ""
+    report = project(
+        result,
+        ProjectionPlan(
+            requests_per_month=volume or DEFAULT_REQUESTS_PER_MONTH,
+            all_models=True,
+            hardware=hardware,
+            providers=plan.providers,
+            prices=plan.prices,
+        ),
+    )
+    return run_heading(report) + "\n" + render_table(report)
+
+
+def keep(result: RunResult, output: Path) -> Path:
     """Write the results; if that fails after all, keep them in the temp folder instead."""
     import tempfile
 
@@ -209,7 +221,7 @@ def _keep(result: RunResult, output: Path) -> Path:
         return fallback
 
 
-def _exit_status(result: RunResult) -> None:
+def exit_status(result: RunResult) -> None:
     """Exit 1 past --max-error-rate; 2 when every request was refused as a client error (a
     wrong key or model name); 3 when no request got an answer at all."""
     for t in result.targets:

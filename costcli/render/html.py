@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -21,7 +21,6 @@ from costcli.metrics import Percentiles
 from costcli.render.rows import COLUMNS, fmt, target_row
 from costcli.results import RunResult, TargetResult
 
-SECONDS_PER_MONTH = 730.0 * 3600  # as costcli.cost: 730 hours a month
 CDF_MAX_POINTS = 2000
 PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -194,51 +193,23 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-def _stepped(per_replica: float, capacity_rps: float, peak: float) -> Callable[[float], float]:
-    def cost(v: float) -> float:
-        peak_rps = v / SECONDS_PER_MONTH * peak
-        return max(1, math.ceil(round(peak_rps / capacity_rps, 9))) * per_replica
-
-    return cost
-
-
-def _linear(per_request: float) -> Callable[[float], float]:
-    return lambda v: v * per_request
-
-
-def projection_curves(projection: dict[str, Any], volumes: Sequence[float]) -> list[dict[str, Any]]:
-    """Monthly cost at each volume per projection; tolerant of missing keys (skipped).
-
-    API cost is linear in volume (cost per request x volume). Self-hosted cost steps with
-    the replicas the peak load needs: replicas x the projected cost of one replica.
-    """
-    scenario = projection.get("scenario") or {}
-    peak = _number(scenario.get("peak_factor")) or 1.0
+def projection_curves(projection: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cost-against-volume curves of `costcli project --format json` (its `curves`),
+    computed by the same projectors as its table; malformed entries are skipped."""
     curves = []
-    for p in projection.get("projections") or ():
-        if not isinstance(p, dict):
+    for c in projection.get("curves") or ():
+        if not isinstance(c, dict):
             continue
-        label = str(p.get("label") or p.get("hardware") or f"{p.get('provider')}:{p.get('model')}")
-        monthly, volume = _number(p.get("monthly_cost_usd")), _number(p.get("requests_per_month"))
-        if p.get("kind") == "self_hosted":
-            replicas, capacity = _number(p.get("replicas")), _number(p.get("capacity_rps"))
-            if monthly is None or not replicas or not capacity:
-                continue
-            cost = _stepped(monthly / replicas, capacity, peak)
-        else:
-            per_request = _number(p.get("cost_per_request_usd"))
-            if per_request is None and monthly is not None and volume:
-                per_request = monthly / volume
-            if per_request is None:
-                continue
-            cost = _linear(per_request)
+        xs, ys = c.get("requests_per_month"), c.get("monthly_cost_usd")
+        if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
+            continue
+        points = [(x, y) for x, y in zip(xs, ys, strict=True) if _number(x) and _number(y)]
         curves.append(
             {
-                "label": label,
-                "kind": p.get("kind"),
-                "hardware": p.get("hardware"),
-                "cost": cost,
-                "y": [cost(v) for v in volumes],
+                "label": str(c.get("label")),
+                "kind": c.get("kind"),
+                "x": [x for x, _ in points],
+                "y": [y for _, y in points],
             }
         )
     return curves
@@ -257,18 +228,14 @@ def projection_figure(projection: dict[str, Any]) -> Any:
     base = _number(scenario.get("requests_per_month")) or 1_000_000.0
     evens = [
         b for b in projection.get("break_even") or () if isinstance(b, dict)
-        and _number(b.get("requests_per_month"))
+        and _number(b.get("requests_per_month")) and _number(b.get("monthly_cost_usd"))
     ]  # fmt: skip
-    top = max([base * 100, *(2 * float(b["requests_per_month"]) for b in evens)])
-    low = max(1.0, base / 100)
-    n = 240
-    volumes = [low * (top / low) ** (i / (n - 1)) for i in range(n)]
-    curves = projection_curves(projection, volumes)
+    curves = projection_curves(projection)
     fig = go.Figure()
     for i, c in enumerate(curves):
         fig.add_trace(
             go.Scatter(
-                x=volumes,
+                x=c["x"],
                 y=c["y"],
                 name=c["label"],
                 mode="lines",
@@ -278,16 +245,12 @@ def projection_figure(projection: dict[str, Any]) -> Any:
                 },
             )
         )
-    by_label = {c["label"]: c for c in curves}
     for b in evens:
-        api = by_label.get(str(b.get("api")))
-        if api is None:
-            continue
         v = float(b["requests_per_month"])
         fig.add_trace(
             go.Scatter(
                 x=[v],
-                y=[api["cost"](v)],
+                y=[float(b["monthly_cost_usd"])],
                 mode="markers+text",
                 marker={"symbol": "diamond", "size": 12, "color": "black"},
                 text=[f"break-even {_volume(v)}/month"],

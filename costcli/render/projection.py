@@ -1,8 +1,4 @@
-"""`costcli project` output as text: JSON, CSV, Markdown. Pure `render_*(report) -> str`.
-
-The Rich console table lives in `costcli/cli/project.py`; it uses `table_rows` from here so
-every format shows the same cells.
-"""
+"""`costcli project` output as text: table, JSON, CSV, Markdown. Pure `render_*(report) -> str`."""
 
 from __future__ import annotations
 
@@ -11,8 +7,13 @@ import io
 import json
 
 from costcli.cost import Projection, ProjectionReport
+from costcli.render.numbers import count as number
+from costcli.render.numbers import usd
+from costcli.render.text import rich_text
 
 API_BASIS = "priced from token shape"
+# the console's short words for tier_needed (JSON/CSV keep the full phrase)
+SHORT_TIER = {"": "no tier data", "exceeds the highest tier": "over known tiers"}
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("label", "target"),
@@ -49,20 +50,6 @@ CSV_FIELDS = (
     "energy_kwh_per_month",
     "capacity_rps",
 )
-
-
-def usd(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value == 0:
-        return "$0"
-    if abs(value) < 0.01:
-        return f"${value:.6f}"
-    return f"${value:,.2f}"
-
-
-def number(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def basis(p: Projection) -> str:
@@ -158,3 +145,81 @@ def render_markdown(report: ProjectionReport) -> str:
         ]
         lines += _md_table(["month", "requests", *labels], rows)
     return "\n".join(lines) + "\n"
+
+
+def render_table(report: ProjectionReport, width: int | None = None) -> str:
+    """The Rich table as text (so it is testable without a terminal)."""
+    from rich.table import Table
+
+    # compact for a terminal: cheapest first; Markdown/CSV/JSON carry every column
+    table = Table(
+        title="costcli project · monthly cost, cheapest first",
+        title_justify="left",
+        caption="* API rows are priced from the token shape, not measured",
+        caption_justify="left",
+    )
+    for title in (
+        "target",
+        "$/month",
+        "$/request",
+        "$/1M out tok",
+        "peak RPM",
+        "fits",
+        "price as of",
+    ):
+        table.add_column(
+            title,
+            justify="left" if title in ("target", "fits") else "right",
+            no_wrap=True,
+        )
+    retiring: list[str] = []
+    for p in sorted(report.projections, key=lambda p: p.monthly_cost_usd):
+        if p.kind == "api":
+            label, fits = p.label + " *", SHORT_TIER.get(p.tier_needed or "", p.tier_needed or "")
+        else:
+            util = "-" if p.utilization is None else f"{p.utilization:.0%}"
+            on = f" ({p.provider})" if p.provider else ""
+            label, fits = f"{p.hardware}{on}", f"{number(p.replicas)} x {util} busy"
+        as_of = p.price_as_of.isoformat() + (" stale" if p.stale_price else "")
+        if p.deprecated:
+            retiring.append(f"{p.label} shuts down on {p.deprecated.isoformat()}")
+        table.add_row(
+            label,
+            usd(p.monthly_cost_usd),
+            usd(p.cost_per_request_usd),
+            usd(p.cost_per_1m_output_tokens_usd),
+            number(p.peak_rpm, 1) if p.kind == "api" else "-",
+            fits,
+            as_of,
+        )
+    parts: list[object] = [table, *retiring, *summary_lines(report)]
+    if report.growth:
+        growth = Table(title="month by month", title_justify="left")
+        labels = list(report.growth[0].monthly_cost_usd)
+        for col in ("month", "requests", *labels):
+            growth.add_column(col, justify="right")
+        for g in report.growth:
+            cells = [usd(g.monthly_cost_usd[label]) for label in labels]
+            growth.add_row(str(g.month), f"{g.requests_per_month:,.0f}", *cells)
+        parts.append(growth)
+    return rich_text(*parts, width=width, min_width=120)
+
+
+def run_heading(report: ProjectionReport) -> str:
+    """The line above the projection that `costcli run` prints after its table."""
+    s = report.scenario
+    return (
+        f"Projection at {s.requests_per_month:,.0f} requests/month, "
+        f"peak load = mean x {s.peak_factor:g}, "
+        f"{s.input_tokens:.0f} input + {s.output_tokens:.0f} output tokens per request "
+        "(measured); API rows are priced from that shape, not measured. "
+        "`costcli project RESULTS.json` for other scenarios."
+    )
+
+
+RENDERERS = {
+    "table": render_table,
+    "json": render_json,
+    "csv": render_csv,
+    "markdown": render_markdown,
+}

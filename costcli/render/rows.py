@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from costcli.metrics import Percentiles
+from costcli.metrics import Percentiles, RunCost
+from costcli.render.numbers import metric as fmt
 from costcli.results import RunResult, TargetResult
+
+__all__ = ["CAPTION", "COLUMNS", "error_lines", "fmt", "price_lines", "rows", "target_row"]
 
 # (key, title): keys are the CSV header; titles are short so the table fits a terminal.
 # Latencies are milliseconds; the titles say so once, in the table's caption.
@@ -34,7 +37,7 @@ def _p(p: Percentiles | None, q: str) -> float | None:
 
 def target_row(t: TargetResult) -> dict[str, Any]:
     s = t.summary
-    cost = s.cost or {}
+    cost = s.cost if isinstance(s.cost, RunCost) else None
     return {
         "target": f"{t.label}",
         "requests": f"{s.requests.ok}/{s.requests.total}",
@@ -49,10 +52,8 @@ def target_row(t: TargetResult) -> dict[str, Any]:
         "decode_tps_p50": _p(s.decode_tokens_per_s, "p50"),
         "output_tokens_per_s": s.throughput.output_tokens_per_s,
         "requests_per_s": s.throughput.requests_per_s,
-        "cost_per_1k_requests_usd": "unpriced"
-        if cost.get("unpriced") or not cost
-        else cost.get("per_1k_requests_usd"),
-        "stale_price": bool(cost.get("stale_price")),
+        "cost_per_1k_requests_usd": "unpriced" if cost is None else cost.per_1k_requests_usd,
+        "stale_price": bool(cost and cost.stale_price),
     }
 
 
@@ -60,29 +61,13 @@ def rows(result: RunResult) -> list[dict[str, Any]]:
     return [target_row(t) for t in result.targets]
 
 
-def fmt(value: Any, key: str = "") -> str:
-    if value is None:
-        return "-"
-    if key == "error_rate" and isinstance(value, float):
-        return f"{value:.0%}" if value in (0.0, 1.0) else f"{value:.1%}"
-    if key == "cost_per_1k_requests_usd" and isinstance(value, float):
-        return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
-    if isinstance(value, float):
-        if abs(value) >= 100:
-            return f"{value:,.0f}"
-        if abs(value) >= 1:
-            return f"{value:.1f}"
-        return f"{value:.4f}".rstrip("0").rstrip(".") if value else "0"
-    return str(value)
-
-
 def price_lines(result: RunResult) -> list[str]:
     """One line per target priced from a stale price (DESIGN.md: flag it in every output)."""
     return [
-        f"{t.label}: priced at rates as of {(t.summary.cost or {}).get('price_as_of')}, "
+        f"{t.label}: priced at rates as of {t.summary.cost.price_as_of}, "
         "older than 90 days: stale; refresh prices.toml (costcli prices check)"
         for t in result.targets
-        if (t.summary.cost or {}).get("stale_price")
+        if isinstance(t.summary.cost, RunCost) and t.summary.cost.stale_price
     ]
 
 

@@ -14,7 +14,8 @@ import pytest
 
 pytest.importorskip("plotly")
 
-from costcli.cli.report import read_projection, run_names
+from costcli.cli.report import run_names
+from costcli.projection import read_projection
 from costcli.render.html import render
 from costcli.results import read_result
 

@@ -142,6 +142,7 @@ def test_project_from_a_results_file_with_a_self_hosted_target(
             "hardware": "box (mock:mock-model)",
             "api": "openai:gpt-4o-mini",
             "requests_per_month": None,
+            "monthly_cost_usd": None,
         }
     ]
 

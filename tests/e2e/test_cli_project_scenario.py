@@ -10,10 +10,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from costcli.catalog import load_catalog
-from costcli.cli.project import DEFAULT_PEAK_FACTOR, default_projection_text, project_command
-from costcli.prices import load_prices
-from costcli.render.projection import usd
+from costcli.api import RunPlan
+from costcli.cli.project import DEFAULT_PEAK_FACTOR, project_command
+from costcli.cli.run import projection_after_run
+from costcli.render.numbers import usd
 from costcli.results import read_result
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -199,12 +199,8 @@ def test_run_and_project_price_the_same_run_the_same(
     doc = json.loads(invoke(*common, "--model", "acme:fast-1", "-f", "json").stdout)
     api, box = doc["projections"]
     assert box["replicas"] == math.ceil(40 * 3 / 22.38432736965066) == 6
-    text = default_projection_text(
-        read_result(results),
-        load_prices(prices_file),
-        requests_per_month=volume,
-        catalog=load_catalog([acme_file]),
-    )
+    plan = RunPlan(targets=["mock"], providers=[acme_file], prices=prices_file)
+    text = projection_after_run(read_result(results), plan, None, volume)
     assert "peak load = mean x 3," in text
     assert (
         "mock:mock-model on box: capacity taken from this run's 22.38 req/s, a floor; "
@@ -221,6 +217,7 @@ def test_default_projection_text_names_the_sweeps_capacity(
     prices_file: Path, tmp_path: Path
 ) -> None:
     results = results_file(tmp_path, capacity_rps=5.0, capacity_load="concurrency=4")
-    text = default_projection_text(read_result(results), load_prices(prices_file))
+    plan = RunPlan(targets=["mock"], prices=prices_file)
+    text = projection_after_run(read_result(results), plan, None, None)
     assert "mock:mock-model on box: one replica carries 5.00 req/s (sweep at concurrency=4)" in text
     assert "a floor" not in text

@@ -24,6 +24,7 @@ from costcli.cost import (
     request_cost,
     run_cost,
 )
+from costcli.metrics import RunCost, Unpriced
 from costcli.prices import HardwareProfile, ModelPrice, Prices, PriceTier
 
 TODAY = date(2026, 11, 26)
@@ -140,35 +141,35 @@ def test_cache_hit_share_moves_input_to_the_cached_rate() -> None:
 def test_run_cost_totals_what_the_server_reported() -> None:
     # 0.00045 + 0.0009 = 0.00135 over 2 requests and 1500 output tokens
     rc = run_cost(price(), [(1000, 500, 0, 0), (2000, 1000, 0, 0)], today=TODAY)
-    assert rc.requests == 2
     assert rc.total_usd == pytest.approx(0.00135)
     assert rc.per_request_usd == pytest.approx(0.000675)
     assert rc.per_1k_requests_usd == pytest.approx(0.675)
     assert rc.per_1m_output_tokens_usd == pytest.approx(0.9)
-    assert rc.stale is False
+    assert rc.stale_price is False
 
 
 def test_a_price_older_than_90_days_is_stale() -> None:
     rc = run_cost(price(as_of=date(2026, 8, 1)), [(1, 1, 0, 0)], today=TODAY)
-    assert rc.stale is True
+    assert rc.stale_price is True
 
 
 def test_cost_summary_of_an_unpriced_target_says_unpriced_never_zero() -> None:
     prices = Prices((price(),), ())
     got = cost_summary("groq", "nope", [(1, 1, 0, 0)], prices, today=TODAY)
-    assert got["unpriced"] is True
-    assert "groq:nope" in got["reason"]
-    assert "total_usd" not in got
+    assert isinstance(got, Unpriced)
+    assert got.unpriced is True
+    assert "groq:nope" in got.reason
 
 
 def test_cost_summary_carries_provenance() -> None:
     prices = Prices((price(),), ())
     got = cost_summary("openai", "m", [(1000, 500, 0, 0)], prices, today=TODAY)
-    assert got["total_usd"] == pytest.approx(0.00045)
-    assert got["per_1k_requests_usd"] == pytest.approx(0.45)
-    assert got["price_as_of"] == "2026-11-26"
-    assert got["price_source"] == "https://example.com/pricing"
-    assert got["stale_price"] is False
+    assert isinstance(got, RunCost)
+    assert got.total_usd == pytest.approx(0.00045)
+    assert got.per_1k_requests_usd == pytest.approx(0.45)
+    assert got.price_as_of == "2026-11-26"
+    assert got.price_source == "https://example.com/pricing"
+    assert got.stale_price is False
 
 
 def test_api_projection_monthly_cost_and_peak_load() -> None:

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from costcli.load import Measurement
 from costcli.metrics import SLO, RequestRecord, percentile, percentiles, summarize, window_s
 
 MS = 1_000_000  # ns per ms
@@ -22,8 +23,8 @@ def rec(
     first_byte: float | None = None,
     error: str | None = None,
 ) -> RequestRecord:
-    """A record from millisecond timestamps."""
-    return RequestRecord(
+    """A record from millisecond timestamps (the phase started at 0)."""
+    return Measurement(
         index=index,
         scheduled_ns=int(scheduled * MS),
         sent_ns=int((scheduled if sent is None else sent) * MS),
@@ -34,7 +35,7 @@ def rec(
         input_tokens=inp,
         output_tokens=out,
         error=error,
-    )
+    ).record(epoch_ns=0)
 
 
 # A: scheduled 0, sent 1, first byte 10, text at 100/110/125/130, end 140, 5 tokens
@@ -215,7 +216,7 @@ def test_an_empty_run_summarises_to_zeros() -> None:
 
 
 def test_record_json_carries_the_derived_figures() -> None:
-    data = A.to_json()
+    data = A.model_dump()
     assert data["ttft_ms"] == 100.0
     assert data["itl_ms"] == [10.0, 15.0, 5.0]
     assert data["tpot_ms"] == 10.0

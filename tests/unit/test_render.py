@@ -8,23 +8,22 @@ import json
 
 import pytest
 
-from costcli import runner
 from costcli.catalog import Target
-from costcli.load import LoadSettings, TargetRun
-from costcli.metrics import RequestRecord
+from costcli.load import LoadSettings, Measurement
 from costcli.render import FORMATS, renderer
 from costcli.render.rows import COLUMNS, fmt
 from costcli.results import RunResult
 from costcli.workload import load_workload
+from tests.builders import result_of
 
 MS = 1_000_000
 
 
 def record(
     index: int, ttft: float, itl: float, tokens: int, error: str | None = None
-) -> RequestRecord:
+) -> Measurement:
     """Scheduled at 0; text every `itl` ms from `ttft`; ends with the last chunk."""
-    r = RequestRecord(index, 0, sent_ns=0, first_byte_ns=MS)
+    r = Measurement(index, 0, sent_ns=0, first_byte_ns=MS)
     if error:
         r.error, r.end_ns = error, 2 * MS
         return r
@@ -38,13 +37,10 @@ def result() -> RunResult:
     fast = Target("fast", "m1", "openai", "http://a/v1", None)
     slow = Target("slow", "m2", "groq", "http://b/v1", None)
     # fast: TTFT 100 and 200 ms, ITL 10 ms, 11 tokens -> E2E 200 and 300, TPOT 10
-    fast_run = TargetRun([record(0, 100, 10, 11), record(1, 200, 10, 11)])
+    fast_run = [record(0, 100, 10, 11), record(1, 200, 10, 11)]
     # slow: one ok (TTFT 400, ITL 20, 6 tokens -> E2E 500) and one server error
-    slow_run = TargetRun([record(0, 400, 20, 6), record(1, 0, 0, 0, error="server")])
-    state = runner.RunState(done=[(fast, fast_run, {}), (slow, slow_run, {})])
-    return runner.build_result(
-        state, load_workload("chat-short"), LoadSettings(requests=2), None, False, True
-    )
+    slow_run = [record(0, 400, 20, 6), record(1, 0, 0, 0, error="server")]
+    return result_of([(fast, fast_run), (slow, slow_run)], workload=load_workload("chat-short"))
 
 
 def test_csv_has_one_row_per_target_with_raw_figures() -> None:
@@ -120,9 +116,8 @@ def test_a_stale_price_is_flagged_in_every_tabular_output() -> None:
     }
     prices = parse_prices({"models": [{"provider": "fast", "model": "m1", **old}]}, "prices.toml")
     fast = Target("fast", "m1", "openai", "http://a/v1", None)
-    state = runner.RunState(done=[(fast, TargetRun([record(0, 100, 10, 11)]), {})])
-    stale = runner.build_result(
-        state, load_workload("chat-short"), LoadSettings(requests=1), None, False, True, prices
+    stale = result_of(
+        [(fast, [record(0, 100, 10, 11)])], load=LoadSettings(requests=1), prices=prices
     )
     note = "fast:m1: priced at rates as of 2020-01-01, older than 90 days: stale"
     assert note in renderer("table")(stale)

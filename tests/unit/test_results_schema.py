@@ -11,15 +11,13 @@ from typing import Any
 import jsonschema
 import pytest
 
-from costcli import runner
 from costcli.catalog import Target
 from costcli.errors import BadInputError
-from costcli.load import LoadSettings, TargetRun
+from costcli.load import LoadSettings, Measurement
 from costcli.metrics import SLO, RequestRecord
 from costcli.results import (
     SCHEMA_FILE,
     SCHEMA_VERSION,
-    RequestRecordDoc,
     RunResult,
     check_writable,
     dumps,
@@ -28,32 +26,32 @@ from costcli.results import (
     write_atomic,
 )
 from costcli.workload import load_workload
+from tests.builders import frozen, result_of
 
 REPO = Path(__file__).resolve().parents[2]
 MS = 1_000_000
 
 
 def records() -> list[RequestRecord]:
-    ok = RequestRecord(0, 0, sent_ns=0, first_byte_ns=5 * MS, first_token_ns=100 * MS)
+    ok = Measurement(0, 0, sent_ns=0, first_byte_ns=5 * MS, first_token_ns=100 * MS)
     ok.chunk_ns, ok.end_ns = [100 * MS, 110 * MS, 120 * MS], 130 * MS
     ok.input_tokens, ok.output_tokens, ok.finish_reason = 12, 3, "stop"
     ok.queue_ms, ok.prefill_ms, ok.decode_ms = 5.0, 90.0, 20.0
-    failed = RequestRecord(1, 10 * MS, sent_ns=10 * MS, end_ns=12 * MS)
+    failed = Measurement(1, 10 * MS, sent_ns=10 * MS, end_ns=12 * MS)
     failed.error, failed.status, failed.error_message = "rate_limited", 429, "HTTP 429"
-    return [ok, failed]
+    return [frozen(ok), frozen(failed)]
 
 
 def sample_result(with_records: bool = True, complete: bool = True) -> RunResult:
     target = Target("mock", "mock-model", "openai", "http://127.0.0.1:1/v1", None)
-    run = TargetRun(records=records())
-    state = runner.RunState(done=[(target, run, {"server": "mock"})])
-    return runner.build_result(
-        state,
-        load_workload("chat-short"),
-        LoadSettings(requests=2),
-        SLO(ttft_ms=500),
-        with_records,
-        complete,
+    return result_of(
+        [(target, records())],
+        complete=complete,
+        info={"server": "mock"},
+        workload=load_workload("chat-short"),
+        load=LoadSettings(requests=2),
+        slo=SLO(ttft_ms=500),
+        with_records=with_records,
     )
 
 
@@ -174,27 +172,29 @@ def test_the_schema_requires_the_version_scripts_rely_on() -> None:
         jsonschema.validate(doc, shipped_schema())
 
 
-def test_a_record_document_has_exactly_the_fields_to_json_writes() -> None:
+def test_one_record_model_serves_the_scheduler_the_file_and_the_reader() -> None:
     for record in records():
-        written = record.to_json()
-        assert set(RequestRecordDoc.model_fields) == set(written)
-        assert RequestRecordDoc.model_validate(written).model_dump() == written
+        written = json.loads(record.model_dump_json())
+        assert set(RequestRecord.model_fields) == set(written)
+        assert RequestRecord.model_validate(written) == record
 
 
-def test_to_json_records_the_decode_rate_of_the_request() -> None:
+def test_a_record_carries_the_decode_rate_of_the_request() -> None:
     ok, failed = records()
     # 3 tokens, first at 100 ms, end at 130 ms: (3 - 1) / 0.030 s
-    assert ok.to_json()["decode_tokens_per_s"] == pytest.approx(2 / 0.030)
-    assert ok.to_json()["decode_tokens_per_s"] == ok.decode_tokens_per_s
-    assert failed.to_json()["decode_tokens_per_s"] is None
+    assert ok.decode_tokens_per_s == pytest.approx(2 / 0.030)
+    assert ok.tpot_ms == pytest.approx(15.0)  # (130 - 100) / (3 - 1)
+    assert ok.scheduled_ms == 0.0 and failed.scheduled_ms == 10.0
+    assert failed.decode_tokens_per_s is None
     doc = json.loads(dumps(sample_result()))
     assert doc["targets"][0]["records"][0]["decode_tokens_per_s"] == pytest.approx(2 / 0.030)
 
 
 def test_records_written_before_the_decode_rate_still_read() -> None:
-    written = records()[0].to_json()
-    del written["decode_tokens_per_s"]
-    assert RequestRecordDoc.model_validate(written).decode_tokens_per_s is None
+    written = records()[0].model_dump()
+    del written["decode_tokens_per_s"], written["scheduled_ms"]
+    old = RequestRecord.model_validate(written)
+    assert old.decode_tokens_per_s is None and old.scheduled_ms is None
 
 
 @pytest.mark.parametrize(

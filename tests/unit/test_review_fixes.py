@@ -14,7 +14,8 @@ from costcli.adapters.base import ConnectError, TransportOptions
 from costcli.adapters.openai import OpenAIAdapter
 from costcli.catalog import Target, load_catalog
 from costcli.errors import BadInputError, UnreachableError
-from costcli.metrics import RequestRecord
+from costcli.load import Measurement
+from costcli.metrics import RequestRecord, RunCost
 from costcli.prices import parse_prices
 
 PRICES = parse_prices(
@@ -38,14 +39,14 @@ ACME = Target("acme", "m1", "openai", "http://127.0.0.1:9/v1", None)
 def record(
     i: int, out: int | None, *, error: str | None = None, estimated: bool = False
 ) -> RequestRecord:
-    rec = RequestRecord(index=i, scheduled_ns=0, sent_ns=0, end_ns=1)
+    rec = Measurement(index=i, scheduled_ns=0, sent_ns=0, end_ns=1)
     rec.input_tokens, rec.output_tokens, rec.tokens_estimated, rec.error = (
         100,
         out,
         estimated,
         error,
     )
-    return rec
+    return rec.record(epoch_ns=0)
 
 
 def test_an_answer_that_failed_its_schema_is_still_billed_but_an_estimate_is_not() -> None:
@@ -55,9 +56,9 @@ def test_an_answer_that_failed_its_schema_is_still_billed_but_an_estimate_is_not
         record(2, 3, error="stream_aborted", estimated=True),  # no usage from the server
     ]
     cost = runner.run_cost(ACME, records, PRICES)
-    assert cost is not None
+    assert isinstance(cost, RunCost)
     # (100 x 1 + 10 x 2) + (100 x 1 + 20 x 2) = 260 USD per 1M tokens -> 0.00026 USD
-    assert cost["total_usd"] == pytest.approx(260 / 1e6)
+    assert cost.total_usd == pytest.approx(260 / 1e6)
 
 
 def test_a_target_that_cannot_start_is_unreachable_in_one_line() -> None:

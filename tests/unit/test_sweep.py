@@ -9,14 +9,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from costcli import runner
-from costcli.adapters.base import Finish, FirstByte, StreamEvent, TextDelta, Usage
+from costcli.adapters.base import AdapterBase, Finish, FirstByte, StreamEvent, TextDelta, Usage
 from costcli.catalog import Target
 from costcli.errors import BadInputError
-from costcli.load import LoadSettings, SilentObserver, TargetRun
+from costcli.load import LoadSettings, Measurement, SilentObserver, TargetRun
 from costcli.metrics import SLO, RequestRecord, summarize
-from costcli.results import SweepPoint
-from costcli.sweep import capacity, meets, parse_sweep, run_sweep
-from costcli.workload import load_workload
+from costcli.sweep import LoadPoint, capacity_index, meets, parse_sweep
+from tests.builders import frozen, setup_for
 
 MS = 1_000_000
 
@@ -25,16 +24,16 @@ def records(ttfts_ms: list[float], failed: int = 0) -> list[RequestRecord]:
     out = []
     for i, ttft in enumerate(ttfts_ms):
         start = i * 1000 * MS
-        rec = RequestRecord(index=i, scheduled_ns=start, sent_ns=start)
+        rec = Measurement(index=i, scheduled_ns=start, sent_ns=start)
         rec.first_token_ns = start + int(ttft * MS)
         rec.chunk_ns = [rec.first_token_ns, rec.first_token_ns + 10 * MS]
         rec.end_ns = rec.first_token_ns + 10 * MS
         rec.output_tokens = 2
-        out.append(rec)
+        out.append(frozen(rec))
     for j in range(failed):
-        rec = RequestRecord(index=100 + j, scheduled_ns=0, sent_ns=0, end_ns=MS)
+        rec = Measurement(index=100 + j, scheduled_ns=0, sent_ns=0, end_ns=MS)
         rec.error = "server"
-        out.append(rec)
+        out.append(frozen(rec))
     return out
 
 
@@ -76,18 +75,13 @@ def test_a_point_meets_the_slo_when_nine_in_ten_requests_do_and_errors_stay_unde
 def test_the_capacity_is_the_highest_load_that_meets_the_slo() -> None:
     slo = SLO(ttft_ms=100)
     good, bad = summarize(records([50] * 10), slo), summarize(records([500] * 10), slo)
-    points = [
-        SweepPoint(load="concurrency=1", summary=good, meets_slo=True),
-        SweepPoint(load="concurrency=2", summary=good, meets_slo=True),
-        SweepPoint(load="concurrency=4", summary=bad, meets_slo=False),
-    ]
-    best = capacity(points)
-    assert best is not None
-    assert best.load == "concurrency=2"
-    assert capacity(points[2:]) is None
+    verdicts = [meets(good, slo), meets(good, slo), meets(bad, slo)]
+    assert verdicts == [True, True, False]
+    assert capacity_index(verdicts) == 1  # concurrency=2 of 1, 2, 4
+    assert capacity_index(verdicts[2:]) is None
 
 
-class Crowded:
+class Crowded(AdapterBase):
     """A server whose TTFT grows with the requests in flight: 20 ms per concurrent request."""
 
     name = "crowded"
@@ -123,17 +117,16 @@ def test_the_targets_summary_and_records_come_from_the_capacity_point_not_the_la
 ) -> None:
     monkeypatch.setattr(runner.registry, "create", Crowded)
     target = Target("crowded", "m", "crowded", None, None)
-    state = runner.RunState()
-    result = run_sweep(
+    setup = setup_for(
         [target],
-        load_workload("chat-short"),
-        LoadSettings(requests=6),
-        parse_sweep("concurrency=1,4"),
-        SLO(ttft_ms=50),
-        SilentObserver(),
-        state,
+        load=LoadSettings(requests=6),
+        sweep=parse_sweep("concurrency=1,4"),
+        slo=SLO(ttft_ms=50),
         with_records=True,
     )
+    state = runner.RunState()
+    runner.run(setup, state, SilentObserver())
+    result = runner.build_result(setup, state, complete=True)
     (t,) = result.targets
     one, four = t.sweep or []
     assert (one.meets_slo, four.meets_slo) == (True, False)  # ~20 ms vs ~80 ms
@@ -148,23 +141,15 @@ def test_an_interrupted_sweep_keeps_the_targets_it_finished(
 ) -> None:
     monkeypatch.setattr(runner.registry, "create", Crowded)
     target = Target("crowded", "m", "crowded", None, None)
-    workload, settings = load_workload("chat-short"), LoadSettings(requests=2)
+    setup = setup_for([target], load=LoadSettings(requests=2), sweep=parse_sweep("concurrency=1"))
     state = runner.RunState()
-    run_sweep(
-        [target],
-        workload,
-        settings,
-        parse_sweep("concurrency=1"),
-        None,
-        SilentObserver(),
-        state,
-        False,
-    )
-    # Ctrl-C while the second target ran: the CLI builds the result from the state
+    runner.run(setup, state, SilentObserver())
+    # Ctrl-C while the second target ran: execute() builds the result from the state
     second = TargetRun()
     second.add(records([30.0])[0])
-    state.current = (Target("other", "m", "crowded", None, None), second, {})
-    partial = runner.build_result(state, workload, settings, None, False, complete=False)
+    state.current = runner.TargetProgress(Target("other", "m", "crowded", None, None))
+    state.current.runs.append((LoadPoint(setup.load, "concurrency=1"), second))
+    partial = runner.build_result(setup, state, complete=False)
     assert [(t.provider, t.stopped) for t in partial.targets] == [
         ("crowded", None),
         ("other", "interrupted"),

@@ -1,0 +1,188 @@
+"""The public API: one entry point per use-case, shared by the CLI, scripts and pytest.
+
+    import costcli
+
+    plan = costcli.RunPlan(targets=["mock"], requests=20, concurrency=4, slo={"ttft_ms": 500})
+    result = costcli.execute(plan)                      # -> RunResult (the results document)
+    report = costcli.project(result, costcli.ProjectionPlan(requests_per_month=2e6))
+    verdict = costcli.check(result, baseline, budgets=["ttft_p95_ms=+10%"])
+
+Every command of the CLI is options -> plan -> one of these calls -> one renderer. They
+raise `CostcliError` subclasses (costcli.errors) and never exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from costcli.cost import ProjectionReport
+from costcli.errors import BadInputError, CostcliError
+from costcli.load import LoadSettings, ProgressObserver, SilentObserver
+from costcli.metrics import SLO
+from costcli.projection import ProjectionPlan
+from costcli.projection import project as _project
+from costcli.regress import Budget, Limit, Verdict, parse_budget, parse_limit
+from costcli.regress import check as _check
+from costcli.results import RunResult
+from costcli.sweep import SweepSpec
+
+if TYPE_CHECKING:
+    from costcli.runner import RunSetup
+
+DEFAULT_TARGET = "llamacpp"
+_Plan = TypeVar("_Plan", bound=BaseModel)
+EXIT_INTERRUPTED = 130
+_LOAD_FIELDS = frozenset(LoadSettings.model_fields)
+
+
+class RunPlan(BaseModel):
+    """Everything one run needs, validated; serialisable (a worker or launcher receives it).
+
+    Load settings may be given flat (`RunPlan(requests=20, concurrency=4)`) or as `load`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    targets: tuple[str, ...] = Field((DEFAULT_TARGET,), min_length=1)
+    workload: str = "chat-short"
+    unique_prefix: bool = False
+    max_tokens: int | None = Field(None, ge=1)
+    load: LoadSettings = Field(default_factory=LoadSettings)
+    slo: SLO | None = None
+    sweep: SweepSpec | None = None
+    records: bool = False
+    providers: tuple[Path, ...] = ()
+    prices: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_load(cls, data: Any) -> Any:
+        """Lift load settings given at the top level into `load`."""
+        if not isinstance(data, dict) or not _LOAD_FIELDS & data.keys():
+            return data
+        flat = {k: v for k, v in data.items() if k in _LOAD_FIELDS}
+        rest = {k: v for k, v in data.items() if k not in _LOAD_FIELDS}
+        load = rest.get("load") or {}
+        if isinstance(load, LoadSettings):
+            load = load.model_dump(exclude_unset=True)
+        return {**rest, "load": {**load, **flat}}
+
+    @classmethod
+    def parse(cls, **options: Any) -> RunPlan:
+        """A plan from keyword options; every problem is one line of a BadInputError."""
+        return parse_options(cls, **options)
+
+
+def parse_options(model: type[_Plan], **options: Any) -> _Plan:
+    """A plan model from keyword options; every problem is one line of a BadInputError."""
+    try:
+        return model(**options)
+    except ValidationError as exc:
+        raise BadInputError(plan_problems(exc)) from None
+
+
+# plan fields whose command-line option is spelled otherwise
+OPTION_NAMES = {"targets": "--target", "duration_s": "--duration", "timeout_s": "--timeout"}
+
+
+def plan_problems(exc: ValidationError) -> str:
+    """One problem per line, naming the option (`load.concurrency` -> --concurrency)."""
+    lines = []
+    for err in exc.errors():
+        path = [str(p) for p in err["loc"] if p != "load"]
+        head = path[0] if path else ""
+        option = OPTION_NAMES.get(head, "--" + head.replace("_", "-")) if head else "plan"
+        rest = "." + ".".join(path[1:]) if len(path) > 1 else ""
+        lines.append(f"{option}{rest}: {err['msg']}; fix that option")
+    return "\n".join(lines)
+
+
+class RunInterrupted(CostcliError):
+    """Ctrl-C (or SIGINT) during a run; `result` holds what was measured (complete=False)."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__("interrupted; what was measured is kept")
+        self.result = result
+
+
+def resolve(plan: RunPlan) -> RunSetup:
+    """The plan's files read and targets found: a `runner.RunSetup` (bad input exits 2)."""
+    from costcli.catalog import load_catalog
+    from costcli.prices import load_prices
+    from costcli.runner import RunSetup
+    from costcli.workload import load_workload
+
+    catalog = load_catalog(plan.providers)
+    targets = tuple(catalog.resolve(spec) for spec in plan.targets)
+    workload = load_workload(
+        plan.workload,
+        seed=plan.load.seed,
+        unique_prefix=plan.unique_prefix,
+        max_tokens=plan.max_tokens,
+    )
+    return RunSetup(
+        targets=targets,
+        workload=workload,
+        load=plan.load,
+        sweep=plan.sweep,
+        slo=plan.slo,
+        with_records=plan.records,
+        prices=load_prices(plan.prices),
+    )
+
+
+def execute(plan: RunPlan, observer: ProgressObserver | None = None) -> RunResult:
+    """Run the plan: every target over every load point. Raises RunInterrupted on Ctrl-C
+    (with the partial result), UnreachableError when a target cannot start."""
+    from costcli import runner
+
+    setup = resolve(plan)
+    state = runner.RunState()
+    try:
+        runner.run(setup, state, observer or SilentObserver())
+    except KeyboardInterrupt:
+        raise RunInterrupted(runner.build_result(setup, state, complete=False)) from None
+    return runner.build_result(setup, state, complete=True)
+
+
+def project(result: RunResult | None, plan: ProjectionPlan | None = None) -> ProjectionReport:
+    """A month of the plan's traffic on each option -> `cost.ProjectionReport`.
+
+    `result` gives the token shape and self-hosted capacity; without one, the plan's
+    `input_tokens`/`output_tokens` do.
+    """
+    return _project(result, plan or ProjectionPlan())
+
+
+def check(
+    result: RunResult,
+    baseline: RunResult | None = None,
+    budgets: Sequence[str | Budget] = (),
+    limits: Sequence[str | Limit] = (),
+    **options: Any,
+) -> Verdict:
+    """Gate a run: budgets against a baseline ("ttft_p95_ms=+10%"), limits on the run alone
+    ("error_rate=0.01"). `options`: current_name, baseline_name, resamples, seed."""
+    parsed_budgets = [parse_budget(b) if isinstance(b, str) else b for b in budgets]
+    parsed_limits = [parse_limit(v) if isinstance(v, str) else v for v in limits]
+    return _check(result, baseline, parsed_budgets, parsed_limits, **options)
+
+
+def read_result(path: Path | str) -> RunResult:
+    """A results file, validated (BadInputError naming the file and key)."""
+    from costcli.results import read_result as _read
+
+    return _read(Path(path))
+
+
+def write_result(result: RunResult, path: Path | str) -> None:
+    """Write the results document atomically: the same bytes as `costcli run -o`."""
+    from costcli.results import dumps, write_atomic
+
+    write_atomic(Path(path), dumps(result))

@@ -1,0 +1,301 @@
+"""From a measured run (or a token shape alone) to a month of traffic on each option.
+
+The one path that `costcli run` (its projection after the table), `costcli project` and
+the HTML report share: `measured_targets` reads what a results document measured,
+`project` turns it and a `ProjectionPlan` into a `ProjectionReport` through cost.py.
+
+- The scenario's token shape is the mean over the measured targets that succeeded; each
+  measured target is then priced at its own measured shape. Flags override both.
+- A self-hosted target's capacity per replica is `--capacity-rps`, else the sweep's
+  capacity, else the run's sustained rate: a floor, said so in a note.
+- `all_models` adds every priced model of the catalogue's API providers that has not shut
+  down (what `costcli run` shows); `models` adds named ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from costcli.catalog import Catalog, load_catalog
+from costcli.cost import ApiTarget, HardwareTarget, ProjectionReport, Scenario, project_report
+from costcli.errors import BadInputError
+from costcli.prices import Prices, is_retired, load_prices
+from costcli.results import RunResult
+
+DEFAULT_REQUESTS_PER_MONTH = 1_000_000
+DEFAULT_PEAK_FACTOR = 3.0
+
+
+class ProjectionPlan(BaseModel):
+    """A month of traffic and what to price for it: the options of `costcli project`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests_per_month: float = Field(DEFAULT_REQUESTS_PER_MONTH, gt=0, allow_inf_nan=False)
+    peak_factor: float = Field(DEFAULT_PEAK_FACTOR, ge=1, allow_inf_nan=False)
+    cache_hit: float = Field(0.0, ge=0, le=1)
+    batch_share: float = Field(0.0, ge=0, le=1)
+    input_tokens: float | None = Field(None, ge=0, allow_inf_nan=False)
+    output_tokens: float | None = Field(None, ge=0, allow_inf_nan=False)
+    models: tuple[str, ...] = ()
+    all_models: bool = False
+    hardware: str | None = None
+    capacity_rps: float | None = Field(None, gt=0, allow_inf_nan=False)
+    months: int | None = Field(None, ge=1, le=120)
+    growth: float = Field(0.0, ge=-1, allow_inf_nan=False)
+    prices: Path | None = None
+    providers: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class MeasuredTarget:
+    """What a results document measured of one target, as the projection needs it."""
+
+    provider: str
+    model: str
+    self_hosted: bool
+    hardware: str | None
+    capacity_rps: float | None
+    capacity_load: str | None
+    measured_rps: float
+    input_tokens: float | None  # mean per successful request; None when none succeeded
+    output_tokens: float | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
+def measured_targets(result: RunResult | None) -> list[MeasuredTarget]:
+    """The one reading of a results document for projections."""
+    if result is None:
+        return []
+    out = []
+    for t in result.targets:
+        ok = t.summary.requests.ok > 0
+        out.append(
+            MeasuredTarget(
+                provider=t.provider,
+                model=t.model,
+                self_hosted=t.self_hosted,
+                hardware=t.hardware,
+                capacity_rps=t.capacity_rps,
+                capacity_load=t.capacity_load,
+                measured_rps=t.summary.throughput.requests_per_s,
+                input_tokens=t.summary.input_tokens.mean if ok else None,
+                output_tokens=t.summary.output_tokens.mean if ok else None,
+            )
+        )
+    return out
+
+
+def scenario_for(plan: ProjectionPlan, measured: Sequence[MeasuredTarget]) -> Scenario:
+    """The plan's volume and shares; its token shape, else the mean measured shape."""
+    shapes = [t for t in measured if t.input_tokens is not None and t.output_tokens is not None]
+    tokens_in, tokens_out = plan.input_tokens, plan.output_tokens
+    if shapes and tokens_in is None:
+        tokens_in = sum(t.input_tokens or 0.0 for t in shapes) / len(shapes)
+    if shapes and tokens_out is None:
+        tokens_out = sum(t.output_tokens or 0.0 for t in shapes) / len(shapes)
+    if tokens_in is None or tokens_out is None:
+        raise BadInputError(
+            "no token shape: pass --input-tokens and --output-tokens, or a results file "
+            "with successful requests"
+        )
+    return Scenario(
+        plan.requests_per_month,
+        tokens_in,
+        tokens_out,
+        plan.peak_factor,
+        plan.cache_hit,
+        plan.batch_share,
+    )
+
+
+def capacity_note(box: HardwareTarget, how: str, load: str | None) -> str:
+    """One line on where a self-hosted row's per-replica capacity came from."""
+    label = f"{box.provider}:{box.model}"
+    on = box.hardware.name
+    if how == "sweep":
+        at = f" at {load}" if load else ""
+        return f"{label} on {on}: one replica carries {box.capacity_rps:.2f} req/s (sweep{at})"
+    if how == "flag":
+        return f"{label} on {on}: one replica carries {box.capacity_rps:.2f} req/s (--capacity-rps)"
+    return (
+        f"{label} on {on}: capacity taken from this run's {box.capacity_rps:.2f} req/s, a floor; "
+        "`costcli run --sweep` measures it"
+    )
+
+
+@dataclass
+class _Targets:
+    apis: list[ApiTarget] = dataclasses.field(default_factory=list)
+    boxes: list[HardwareTarget] = dataclasses.field(default_factory=list)
+    basis: dict[str, str] = dataclasses.field(default_factory=dict)  # hardware row -> basis
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def _box(
+    t: MeasuredTarget, plan: ProjectionPlan, prices: Prices, catalog: Catalog
+) -> tuple[HardwareTarget, str]:
+    prov = catalog.providers.get(t.provider)
+    name = plan.hardware or t.hardware or (prov.hardware if prov else None)
+    if plan.capacity_rps:
+        capacity, how = plan.capacity_rps, "flag"
+    elif t.capacity_rps:
+        capacity, how = t.capacity_rps, "sweep"
+    else:
+        capacity, how = t.measured_rps, "measured rate"
+    if not name or not capacity:
+        raise BadInputError(
+            f"self-hosted target {t.label} needs a hardware profile and a capacity; "
+            "pass --hardware NAME --capacity-rps R"
+        )
+    shape_in = plan.input_tokens if plan.input_tokens is not None else t.input_tokens
+    shape_out = plan.output_tokens if plan.output_tokens is not None else t.output_tokens
+    box = HardwareTarget(
+        prices.find_hardware(name), float(capacity), t.provider, t.model, shape_in, shape_out
+    )
+    return box, how
+
+
+def _rate_limits(catalog: Catalog, provider: str) -> tuple[object, ...]:
+    prov = catalog.providers.get(provider)
+    return tuple(prov.rate_limits) if prov else ()
+
+
+def _api(
+    provider: str, model: str, prices: Prices, catalog: Catalog, shape: tuple[float | None, ...]
+) -> ApiTarget:
+    price = prices.find_model(provider, model)
+    limits = _rate_limits(catalog, price.provider)
+    return ApiTarget(price, limits, *shape)  # type: ignore[arg-type]
+
+
+def _measured(
+    measured: Sequence[MeasuredTarget], plan: ProjectionPlan, prices: Prices, catalog: Catalog
+) -> _Targets:
+    out = _Targets()
+    for t in measured:
+        if t.input_tokens is None:
+            out.notes.append(f"{t.label}: no request succeeded in the run; not projected")
+            continue
+        if t.self_hosted:
+            box, how = _box(t, plan, prices, catalog)
+            out.boxes.append(box)
+            out.basis[f"{box.hardware.name} ({box.provider}:{box.model})"] = how
+            out.notes.append(capacity_note(box, how, t.capacity_load))
+            continue
+        if prices.get_model(t.provider, t.model) is None:
+            out.notes.append(
+                f"{t.label}: no price in {prices.path or 'prices.toml'}; not projected"
+            )
+            continue
+        shape_in = plan.input_tokens if plan.input_tokens is not None else t.input_tokens
+        shape_out = plan.output_tokens if plan.output_tokens is not None else t.output_tokens
+        out.apis.append(_api(t.provider, t.model, prices, catalog, (shape_in, shape_out)))
+    return out
+
+
+def _named(
+    plan: ProjectionPlan, prices: Prices, catalog: Catalog, have: set[str]
+) -> list[ApiTarget]:
+    apis = []
+    for spec in plan.models:
+        provider, sep, name = spec.partition(":")
+        if not sep or not name:
+            raise BadInputError(f"--model {spec}: use PROVIDER:MODEL, e.g. openai:gpt-4.1-mini")
+        if spec not in have:
+            apis.append(_api(provider, name, prices, catalog, ()))
+            have.add(spec)
+    return apis
+
+
+def catalogue_models(prices: Prices, catalog: Catalog, today: date) -> list[str]:
+    """Every priced model of the catalogue's API providers that has not shut down."""
+    out = []
+    for prov in catalog.providers.values():
+        if prov.self_hosted:
+            continue
+        for model in prov.models or [prov.default_model]:
+            price = prices.get_model(prov.name, model)
+            if price is not None and not is_retired(price, today):
+                out.append(price.label)
+    return out
+
+
+def targets_for(
+    plan: ProjectionPlan,
+    measured: Sequence[MeasuredTarget],
+    prices: Prices,
+    catalog: Catalog,
+    today: date,
+) -> _Targets:
+    """The API and hardware rows to price: measured targets, then named and catalogue ones."""
+    found = _measured(measured, plan, prices, catalog)
+    have = {a.price.label for a in found.apis}
+    names = list(plan.models)
+    if plan.all_models:
+        names += [m for m in catalogue_models(prices, catalog, today) if m not in names]
+    found.apis += _named(plan.model_copy(update={"models": tuple(names)}), prices, catalog, have)
+    if plan.hardware and not any(b.hardware.name == plan.hardware for b in found.boxes):
+        if plan.capacity_rps is None:
+            raise BadInputError(f"--hardware {plan.hardware}: also pass --capacity-rps R (above 0)")
+        box = HardwareTarget(prices.find_hardware(plan.hardware), plan.capacity_rps)
+        found.boxes.append(box)
+        found.basis[box.hardware.name] = "flag"
+    return found
+
+
+def project(
+    result: RunResult | None,
+    plan: ProjectionPlan,
+    *,
+    prices: Prices | None = None,
+    catalog: Catalog | None = None,
+    today: date | None = None,
+) -> ProjectionReport:
+    """Price a month of the plan's traffic on each measured, named or catalogued option."""
+    prices = prices or load_prices(plan.prices)
+    catalog = catalog or load_catalog(plan.providers)
+    today = today or date.today()
+    measured = measured_targets(result)
+    scenario = scenario_for(plan, measured)
+    found = targets_for(plan, measured, prices, catalog, today)
+    if not found.apis and not found.boxes:
+        raise BadInputError("nothing to project: pass a results file, --model P:M or --hardware")
+    report = project_report(
+        scenario, found.apis, found.boxes, months=plan.months, growth=plan.growth, today=today
+    )
+    rows = tuple(
+        dataclasses.replace(p, capacity_basis=found.basis.get(p.label))
+        if p.kind == "self_hosted"
+        else p
+        for p in report.projections
+    )
+    return dataclasses.replace(report, projections=rows, notes=(*report.notes, *found.notes))
+
+
+def read_projection(path: Path) -> dict[str, Any]:
+    """The JSON of `costcli project --format json`; only its general shape is required."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot be read ({exc.strerror}); check the path") from None
+    except ValueError as exc:
+        raise BadInputError(
+            f"{path}: not JSON ({exc}); pass `costcli project --format json` output"
+        ) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("projections"), list):
+        raise BadInputError(
+            f"{path}: key 'projections' is missing; pass the output of `costcli project --format json`"
+        )
+    return doc
