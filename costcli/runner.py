@@ -83,9 +83,12 @@ class TargetProgress:
 class RunState:
     """Live state of a run; what it holds is summarised even after Ctrl-C."""
 
-    started_at: str = field(default_factory=now_iso)
+    started_at: str = ""
     finished: list[TargetResult] = field(default_factory=list)
     current: TargetProgress | None = None
+
+    def __post_init__(self) -> None:
+        self.started_at = self.started_at or now_iso()
 
 
 def transport_for(settings: LoadSettings) -> TransportOptions:

@@ -57,3 +57,6 @@ def cli() -> Callable[..., Result]:
         return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
 
     return invoke
+
+
+pytest_plugins = ["pytester"]

@@ -184,7 +184,8 @@ def test_a_record_carries_the_decode_rate_of_the_request() -> None:
     # 3 tokens, first at 100 ms, end at 130 ms: (3 - 1) / 0.030 s
     assert ok.decode_tokens_per_s == pytest.approx(2 / 0.030)
     assert ok.tpot_ms == pytest.approx(15.0)  # (130 - 100) / (3 - 1)
-    assert ok.scheduled_ms == 0.0 and failed.scheduled_ms == 10.0
+    assert ok.scheduled_ms == 0.0
+    assert failed.scheduled_ms == 10.0
     assert failed.decode_tokens_per_s is None
     doc = json.loads(dumps(sample_result()))
     assert doc["targets"][0]["records"][0]["decode_tokens_per_s"] == pytest.approx(2 / 0.030)
@@ -194,7 +195,8 @@ def test_records_written_before_the_decode_rate_still_read() -> None:
     written = records()[0].model_dump()
     del written["decode_tokens_per_s"], written["scheduled_ms"]
     old = RequestRecord.model_validate(written)
-    assert old.decode_tokens_per_s is None and old.scheduled_ms is None
+    assert old.decode_tokens_per_s is None
+    assert old.scheduled_ms is None
 
 
 @pytest.mark.parametrize(
