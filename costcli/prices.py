@@ -46,6 +46,10 @@ class PriceTier(BaseModel):
     reasoning_per_mtok: float | None = Field(default=None, ge=0)
 
 
+ServiceTier = Literal["default", "flex", "priority"]
+SERVICE_TIERS: tuple[ServiceTier, ...] = ("default", "flex", "priority")
+
+
 class ModelPrice(BaseModel):
     """One API model's price, in USD per 1M tokens."""
 
@@ -57,11 +61,25 @@ class ModelPrice(BaseModel):
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
     output_per_mtok: float = Field(ge=0)
     reasoning_per_mtok: float | None = Field(default=None, ge=0)
+    # a reasoning model spends hidden output tokens; a shape without them under-prices it
+    reasoning: bool = False
+    # cached input is discounted only for prompts of at least this many tokens (OpenAI: 1024)
+    cache_min_input_tokens: int = Field(default=0, ge=0)
+    # input tokens written to the prompt cache are billed at this rate instead of the input rate
+    cache_write_per_mtok: float | None = Field(default=None, ge=0)
+    # service tiers (OpenAI `service_tier`): flex is slower and cheaper, priority dearer
+    flex_input_per_mtok: float | None = Field(default=None, ge=0)
+    flex_cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    flex_output_per_mtok: float | None = Field(default=None, ge=0)
+    priority_input_per_mtok: float | None = Field(default=None, ge=0)
+    priority_cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    priority_output_per_mtok: float | None = Field(default=None, ge=0)
     batch_discount: float = Field(default=0.0, ge=0, le=1)
     per_request_usd: float = Field(default=0.0, ge=0)
     source: str = Field(min_length=1)
     as_of: date
     deprecated: date | None = None
+    replacement: str | None = None  # the model the provider names as its successor
     tiers: list[PriceTier] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -69,11 +87,27 @@ class ModelPrice(BaseModel):
         thresholds = [t.above_input_tokens for t in self.tiers]
         if len(set(thresholds)) != len(thresholds):
             raise ValueError("two tiers share one above_input_tokens threshold")
+        for tier in ("flex", "priority"):
+            given = [
+                getattr(self, f"{tier}_{kind}_per_mtok") is None for kind in ("input", "output")
+            ]
+            if any(given) and not all(given):
+                raise ValueError(f"give both {tier}_input_per_mtok and {tier}_output_per_mtok")
         return self
 
     @property
     def label(self) -> str:
         return f"{self.provider}:{self.model}"
+
+    def offers(self, service_tier: ServiceTier) -> bool:
+        """Whether this model has a price for the service tier (default always has)."""
+        return (
+            service_tier == "default" or getattr(self, f"{service_tier}_input_per_mtok") is not None
+        )
+
+
+HardwarePricing = Literal["on-demand", "spot", "reserved"]
+HARDWARE_PRICINGS: tuple[HardwarePricing, ...] = ("on-demand", "spot", "reserved")
 
 
 class HardwareProfile(BaseModel):
@@ -83,6 +117,8 @@ class HardwareProfile(BaseModel):
 
     name: str = Field(min_length=1)
     hourly_usd: float | None = Field(default=None, ge=0)
+    spot_hourly_usd: float | None = Field(default=None, ge=0)
+    reserved_hourly_usd: float | None = Field(default=None, ge=0)
     capex_usd: float | None = Field(default=None, ge=0)
     amortization_months: float | None = Field(default=None, gt=0)
     watts: float = Field(ge=0)
@@ -108,7 +144,18 @@ class HardwareProfile(BaseModel):
             raise ValueError("give hourly_usd, or both capex_usd and amortization_months")
         if self.idle_watts is not None and self.idle_watts > self.watts:
             raise ValueError("idle_watts is above watts")
+        rented = (self.spot_hourly_usd, self.reserved_hourly_usd)
+        if self.hourly_usd is None and any(v is not None for v in rented):
+            raise ValueError("spot_hourly_usd and reserved_hourly_usd need hourly_usd (a rental)")
         return self
+
+    def rent_per_hour(self, pricing: HardwarePricing = "on-demand") -> float | None:
+        """The hourly rent under a pricing model; None for an owned box or an unpriced model."""
+        if pricing == "spot":
+            return self.spot_hourly_usd
+        if pricing == "reserved":
+            return self.reserved_hourly_usd
+        return self.hourly_usd
 
     @property
     def idle(self) -> float:
@@ -226,6 +273,17 @@ def is_stale(as_of: date, today: date, max_age_days: int = DEFAULT_MAX_AGE_DAYS)
 
 def is_retired(price: ModelPrice, today: date) -> bool:
     return price.deprecated is not None and price.deprecated <= today
+
+
+def require_live(price: ModelPrice, today: date, where: Path | str | None = None) -> ModelPrice:
+    """The price, unless its model has shut down: then a BadInputError naming the date."""
+    if not is_retired(price, today):
+        return price
+    instead = f"; its replacement is {price.replacement}" if price.replacement else ""
+    raise BadInputError(
+        f"{where or PRICES_FILE}: {price.label} shut down on {price.deprecated}{instead}"
+        " (project a current model)"
+    )
 
 
 @dataclass(frozen=True)
