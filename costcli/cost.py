@@ -305,6 +305,19 @@ class Scenario:
         return replace(self, requests_per_month=requests_per_month)
 
 
+def parse_hourly_profile(text: str) -> tuple[float, ...]:
+    """'w0,...,w23' -> 24 weights; a BadInputError naming the option otherwise."""
+    try:
+        weights = tuple(float(w) for w in text.split(","))
+    except ValueError:
+        weights = ()
+    if len(weights) != HOURS_PER_DAY or min(weights) < 0 or sum(weights) <= 0:
+        raise BadInputError(
+            f"--hourly-profile {text}: give 24 comma-separated weights, none negative, not all 0"
+        )
+    return weights
+
+
 def shutdown_note(label: str, day: date, today: date) -> str:
     """'shut down on' for a date passed, 'shuts down on' for one to come."""
     if day <= today:
@@ -821,5 +834,8 @@ def project_report(
         for api_label, api in projectors.items()
     )
     rows = growth_table(scenario, months, growth, {**projectors, **sh_projectors}) if months else []
-    notes = tuple(note for p in projections for note in p.notes)
+    basis_notes = {
+        f"token basis {p.token_basis}: {p.basis_note}": None for p in projections if p.basis_note
+    }
+    notes = tuple([*basis_notes, *(note for p in projections for note in p.notes)])
     return ProjectionReport(scenario, projections, crossings, tuple(rows), notes)

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+from datetime import date
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,18 @@ DEFAULT_REQUESTS_PER_MONTH = 1_000_000
 DEFAULT_PEAK_FACTOR = 3.0
 
 
+class ServiceTierChoice(str, Enum):
+    default = "default"
+    flex = "flex"
+    priority = "priority"
+
+
+class PricingChoice(str, Enum):
+    on_demand = "on-demand"
+    spot = "spot"
+    reserved = "reserved"
+
+
 class ProjectFormat(str, Enum):
     table = "table"
     json = "json"
@@ -50,9 +63,11 @@ def parse_growth(text: str) -> float:
 def read_results_targets(path: Path) -> list[dict[str, Any]]:
     """The targets of a results file: provider, model, self_hosted, shape, capacity."""
     from costcli.results import read_result
+    from costcli.token_basis import measured_shape
 
     return [
         {
+            "label": t.label,
             "provider": t.provider,
             "model": t.model,
             "self_hosted": t.self_hosted,
@@ -61,6 +76,7 @@ def read_results_targets(path: Path) -> list[dict[str, Any]]:
             "measured_rps": t.summary.throughput.requests_per_s,
             "input_tokens": t.summary.input_tokens.mean if t.summary.requests.ok else None,
             "output_tokens": t.summary.output_tokens.mean if t.summary.requests.ok else None,
+            "shape": measured_shape(t.summary),
         }
         for t in read_result(path).targets
     ]
@@ -69,6 +85,11 @@ def read_results_targets(path: Path) -> list[dict[str, Any]]:
 def _rate_limits(catalog: Catalog, provider: str) -> tuple[Any, ...]:
     prov = catalog.providers.get(provider)
     return tuple(prov.rate_limits) if prov else ()
+
+
+def _usage_tiers(catalog: Catalog, provider: str) -> tuple[Any, ...]:
+    prov = catalog.providers.get(provider)
+    return tuple(prov.usage_tiers) if prov else ()
 
 
 def _default_hardware(catalog: Catalog, provider: str) -> str | None:
@@ -108,13 +129,14 @@ def render_console(report: ProjectionReport, width: int | None = None) -> str:
     from rich.console import Console
     from rich.table import Table
 
+    from costcli.cost import BASIS_MEASURED
     from costcli.render.projection import number, summary_lines, usd
 
     # compact for a terminal: cheapest first; Markdown/CSV/JSON carry every column
     table = Table(
         title="costcli project · monthly cost, cheapest first",
         title_justify="left",
-        caption="* API rows are priced from the token shape, not measured",
+        caption="* API rows not measured on that model (token basis in the notes)",
         caption_justify="left",
     )
     for title in (
@@ -131,17 +153,15 @@ def render_console(report: ProjectionReport, width: int | None = None) -> str:
             justify="left" if title in ("target", "fits") else "right",
             no_wrap=True,
         )
-    retiring: list[str] = []
     for p in sorted(report.projections, key=lambda p: p.monthly_cost_usd):
         if p.kind == "api":
-            label, fits = p.label + " *", SHORT_TIER.get(p.tier_needed or "", p.tier_needed or "")
+            star = "" if p.token_basis == BASIS_MEASURED else " *"
+            label, fits = p.label + star, SHORT_TIER.get(p.tier_needed or "", p.tier_needed or "")
         else:
             util = "-" if p.utilization is None else f"{p.utilization:.0%}"
             on = f" ({p.provider})" if p.provider else ""
             label, fits = f"{p.hardware}{on}", f"{number(p.replicas)} x {util} busy"
         as_of = p.price_as_of.isoformat() + (" stale" if p.stale_price else "")
-        if p.deprecated:
-            retiring.append(f"{p.label} shuts down on {p.deprecated.isoformat()}")
         table.add_row(
             label,
             usd(p.monthly_cost_usd),
@@ -161,7 +181,7 @@ def render_console(report: ProjectionReport, width: int | None = None) -> str:
         markup=False,
     )
     console.print(table)
-    for line in [*retiring, *summary_lines(report)]:
+    for line in summary_lines(report):
         console.print(line)
     if report.growth:
         growth = Table(title="month by month", title_justify="left")
@@ -194,6 +214,24 @@ def project_command(
     ),
     cache_hit: float = typer.Option(0.0, "--cache-hit", help="Share of input tokens cached."),
     batch_share: float = typer.Option(0.0, "--batch-share", help="Share sent via batch APIs."),
+    reasoning_tokens: float | None = typer.Option(
+        None, "--reasoning-tokens", help="Hidden reasoning tokens per request, on top of output."
+    ),
+    cache_write: float | None = typer.Option(
+        None,
+        "--cache-write",
+        help="Share of input tokens written to the cache (default: the uncached share).",
+    ),
+    service_tier: ServiceTierChoice = typer.Option(
+        ServiceTierChoice.default, "--service-tier", help="default, flex or priority."
+    ),
+    hourly_profile: str | None = typer.Option(
+        None, "--hourly-profile", help="24 relative weights w0,...,w23 (hour of day load)."
+    ),
+    min_replicas: int = typer.Option(1, "--min-replicas", help="Self-hosted floor per hour."),
+    pricing: PricingChoice = typer.Option(
+        PricingChoice.on_demand, "--pricing", help="Hardware rent: on-demand, spot or reserved."
+    ),
     months: int | None = typer.Option(None, "--months", help="Month-by-month table length."),
     growth: str = typer.Option("0%", "--growth", help="Monthly growth, e.g. 10%."),
     prices_file: Path | None = typer.Option(None, "--prices", help="A prices.toml to use."),
@@ -206,9 +244,18 @@ def project_command(
 ) -> None:
     """Project monthly cost, rate-limit tier, replicas and break-even for a workload."""
     from costcli.catalog import load_catalog
-    from costcli.cost import DAYS_PER_MONTH, ApiTarget, HardwareTarget, Scenario, project_report
-    from costcli.prices import load_prices
+    from costcli.cost import (
+        BASIS_MEASURED,
+        DAYS_PER_MONTH,
+        ApiTarget,
+        HardwareTarget,
+        Scenario,
+        parse_hourly_profile,
+        project_report,
+    )
+    from costcli.prices import load_prices, require_live
     from costcli.render.projection import render_csv, render_markdown
+    from costcli.token_basis import api_shape, results_prompts, scenario_basis
 
     if (requests_per_month is None) == (requests_per_day is None):
         raise BadInputError("give exactly one of --requests-per-month or --requests-per-day")
@@ -219,6 +266,7 @@ def project_command(
     prices = load_prices(prices_file)
     catalog = load_catalog(providers)  # once: rate limits and default hardware come from it
     measured = read_results_targets(results) if results else []
+    prompts = results_prompts(results) if results else None
     shapes = [
         t for t in measured if t["input_tokens"] is not None and t["output_tokens"] is not None
     ]
@@ -231,8 +279,24 @@ def project_command(
         raise BadInputError(
             "no token shape: pass --input-tokens and --output-tokens, or a results file"
         )
+    basis, basis_note = scenario_basis(input_tokens, output_tokens, [t["label"] for t in shapes])
     try:
-        scenario = Scenario(volume, default_in, default_out, peak_factor, cache_hit, batch_share)
+        scenario = Scenario(
+            volume,
+            default_in,
+            default_out,
+            peak_factor,
+            cache_hit,
+            batch_share,
+            reasoning_tokens=reasoning_tokens,
+            cache_write=cache_write,
+            service_tier=service_tier.value,
+            hourly_profile=parse_hourly_profile(hourly_profile) if hourly_profile else None,
+            min_replicas=min_replicas,
+            pricing=pricing.value,
+            token_basis=basis,
+            basis_note=basis_note,
+        )
     except ValueError as exc:
         raise BadInputError(f"scenario: {exc}") from None
 
@@ -241,10 +305,11 @@ def project_command(
 
     apis: list[ApiTarget] = []
     boxes: list[HardwareTarget] = []
-    basis: dict[str, str] = {}  # self-hosted row label -> where its capacity came from
+    basis_of: dict[str, str] = {}  # self-hosted row label -> where its capacity came from
     notes: list[str] = []
     for t in measured:
         t_in, t_out = own(t["input_tokens"], input_tokens), own(t["output_tokens"], output_tokens)
+        t_basis = BASIS_MEASURED if input_tokens is None and output_tokens is None else None
         if t["self_hosted"]:
             name = hardware or t["hardware"] or _default_hardware(catalog, t["provider"])
             # a sweep's capacity, else this run's sustained rate: a floor, since the run may
@@ -267,34 +332,58 @@ def project_command(
                 t["model"],
                 t_in,
                 t_out,
+                token_basis=t_basis,
             )
             boxes.append(box)
-            basis[_row_label(box)] = how
+            basis_of[_row_label(box)] = how
             if how == "measured rate":
                 label = f"{t['provider']}:{t['model']}"
                 notes.append(capacity_note(label, box.hardware.name, box.capacity_rps, how, None))
         else:
             price = prices.find_model(t["provider"], t["model"])
-            apis.append(ApiTarget(price, _rate_limits(catalog, price.provider), t_in, t_out))
+            shape = t["shape"]
+            apis.append(
+                ApiTarget(
+                    price,
+                    _rate_limits(catalog, price.provider),
+                    shape.input_tokens if input_tokens is None and shape else t_in,
+                    shape.output_tokens if output_tokens is None and shape else t_out,
+                    shape.reasoning_tokens if shape else None,
+                    t_basis,
+                    usage_tiers=_usage_tiers(catalog, price.provider),
+                )
+            )
     for spec in model:
         provider, sep, name = spec.partition(":")
         if not sep or not name:
             raise BadInputError(f"--model {spec}: use PROVIDER:MODEL, e.g. openai:gpt-4.1-mini")
-        price = prices.find_model(provider, name)
-        apis.append(ApiTarget(price, _rate_limits(catalog, provider)))
+        price = require_live(prices.find_model(provider, name), date.today(), prices.path)
+        counts = basis == "estimate" and input_tokens is None
+        own_shape = api_shape(provider, scenario, prompts) if counts else None
+        apis.append(
+            ApiTarget(
+                price,
+                _rate_limits(catalog, provider),
+                own_shape.input_tokens if own_shape else None,
+                own_shape.output_tokens if own_shape else None,
+                token_basis=own_shape.basis if own_shape else None,
+                basis_note=own_shape.note if own_shape else None,
+                usage_tiers=_usage_tiers(catalog, provider),
+            )
+        )
     if hardware and not any(b.hardware.name == hardware for b in boxes):
         if capacity_rps is None or capacity_rps <= 0:
             raise BadInputError(f"--hardware {hardware}: also pass --capacity-rps R (above 0)")
         box = HardwareTarget(prices.find_hardware(hardware), capacity_rps)
         boxes.append(box)
-        basis[_row_label(box)] = "flag"
+        basis_of[_row_label(box)] = "flag"
     if not apis and not boxes:
         raise BadInputError("nothing to project: pass a results file, --model P:M or --hardware")
     report = project_report(scenario, apis, boxes, months=months, growth=parse_growth(growth))
     if notes:  # printed under the table (and the Markdown), kept in JSON's "notes"
         report = dataclasses.replace(report, notes=(*report.notes, *notes))
     renderers = {
-        ProjectFormat.json: lambda r: render_json_with_basis(r, basis),
+        ProjectFormat.json: lambda r: render_json_with_basis(r, basis_of),
         ProjectFormat.csv: render_csv,
         ProjectFormat.markdown: render_markdown,
         ProjectFormat.table: render_console,
@@ -317,11 +406,10 @@ def default_projection_text(
     server). API rows are priced from the shape, not measured. `catalog` is the run's own
     (with its --providers); without one the default search path is loaded.
     """
-    from datetime import date
-
     from costcli.catalog import load_catalog
-    from costcli.cost import ApiTarget, HardwareTarget, Scenario, project_report
+    from costcli.cost import BASIS_MEASURED, ApiTarget, HardwareTarget, Scenario, project_report
     from costcli.prices import is_retired
+    from costcli.token_basis import api_shape, scenario_basis, workload_prompts
 
     measured = [t for t in result.targets if t.summary.requests.ok]
     if not measured:
@@ -329,7 +417,12 @@ def default_projection_text(
     shape_in = measured[0].summary.input_tokens.mean
     shape_out = measured[0].summary.output_tokens.mean
     volume = requests_per_month or DEFAULT_REQUESTS_PER_MONTH
-    scenario = Scenario(volume, shape_in, shape_out, DEFAULT_PEAK_FACTOR)
+    basis, basis_note = scenario_basis(None, None, [measured[0].label])
+    scenario = Scenario(
+        volume, shape_in, shape_out, DEFAULT_PEAK_FACTOR, token_basis=basis, basis_note=basis_note
+    )
+    info = result.meta.workload
+    prompts = workload_prompts(info.name, info.seed, info.unique_prefix, info.sha256)
     boxes = []
     notes = []
     for t in measured:
@@ -351,6 +444,7 @@ def default_projection_text(
                 t.model,
                 t.summary.input_tokens.mean,
                 t.summary.output_tokens.mean,
+                token_basis=BASIS_MEASURED,
             )
         )
     if catalog is None:
@@ -363,7 +457,17 @@ def default_projection_text(
         for model in prov.models or [prov.default_model]:
             price = prices.get_model(prov.name, model)
             if price is not None and not is_retired(price, today):
-                apis.append(ApiTarget(price, tuple(prov.rate_limits)))
+                own = api_shape(prov.name, scenario, prompts)
+                apis.append(
+                    ApiTarget(
+                        price,
+                        tuple(prov.rate_limits),
+                        own.input_tokens if own else None,
+                        token_basis=own.basis if own else None,
+                        basis_note=own.note if own else None,
+                        usage_tiers=tuple(prov.usage_tiers),
+                    )
+                )
     if not apis and not boxes:
         return ""
     report = project_report(scenario, apis, boxes)
@@ -371,7 +475,7 @@ def default_projection_text(
         f"Projection at {volume:,.0f} requests/month, "
         f"peak load = mean x {DEFAULT_PEAK_FACTOR:g}, "
         f"{shape_in:.0f} input + {shape_out:.0f} output tokens per request (measured); "
-        "API rows are priced from that shape, not measured. "
+        "API rows are priced from that shape (token basis below), not measured. "
         "`costcli project RESULTS.json` for other scenarios."
     )
     return "\n".join([head, *notes, render_console(report)])

@@ -12,8 +12,6 @@ import json
 
 from costcli.cost import Projection, ProjectionReport
 
-API_BASIS = "priced from token shape"
-
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("label", "target"),
     ("basis", "basis"),
@@ -41,10 +39,20 @@ CSV_FIELDS = (
     "stale_price",
     "price_as_of",
     "price_source",
+    "token_basis",
+    "input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "reasoning_unpriced",
+    "service_tier",
+    "shuts_down",
     "peak_rpm",
     "peak_tpm",
     "tier_needed",
+    "stale_rate_limits",
     "replicas",
+    "replica_hours_per_month",
+    "pricing",
     "utilization",
     "energy_kwh_per_month",
     "capacity_rps",
@@ -67,7 +75,7 @@ def number(value: float | None, digits: int = 0) -> str:
 
 def basis(p: Projection) -> str:
     if p.kind == "api":
-        return API_BASIS
+        return f"tokens: {p.token_basis}"
     return f"capacity {p.capacity_rps:g} req/s per replica"
 
 

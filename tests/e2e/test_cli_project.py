@@ -173,7 +173,7 @@ def test_project_table_marks_api_rows_as_priced_from_token_shape(
     result = cli.invoke(make_app(), args, env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "openai:gpt-4o-mini *" in result.stdout
-    assert "* API rows are priced from the token shape, not measured" in result.stdout
+    assert "* API rows not measured on that model (token basis in the notes)" in result.stdout
     assert "month by month" in result.stdout
     assert "box becomes cheaper than openai:gpt-4o-mini at" in result.stdout
 
