@@ -367,34 +367,160 @@ LITELLM_MAP_URL = (
 _TIER_KEY = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
 
 
-def _per_mtok(value: Any) -> float | None:
+# What the map does not carry, by provider, each from the provider's own page:
+# - OpenAI discounts cached input only for prompts of 1,024 tokens or more
+#   (https://platform.openai.com/docs/guides/prompt-caching).
+# - Groq's Batch API takes 50% off (https://groq.com/pricing, "The Batch API offers a 50%
+#   discount"); the map has no `*_batches` keys for Groq.
+PROVIDER_RULES: dict[str, dict[str, Any]] = {
+    "openai": {"cache_min_input_tokens": 1024},
+    "groq": {"batch_discount": 0.5},
+}
+LITELLM_MODES = ("chat", "responses")
+
+
+def _per_mtok(value: Any, entry: str = "", key: str = "") -> float | None:
+    """USD per token -> per 1M tokens; None when absent; a non-number is an error."""
+    if value is None:
+        return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise BadInputError(f"entry '{entry}' key '{key}': {value} is negative; fix the entry")
         return round(float(value) * MTOK, 9)
-    return None
+    raise BadInputError(
+        f"entry '{entry}' key '{key}': {value!r} is not a number (USD per token); fix the entry"
+    )
 
 
-def _litellm_tiers(entry: Mapping[str, Any]) -> list[PriceTier]:
+def _litellm_tiers(name: str, entry: Mapping[str, Any]) -> list[PriceTier]:
     tiers = []
     for key in entry:
         match = _TIER_KEY.match(key)
         if not match:
             continue
         k = match.group(1)
-        inp = _per_mtok(entry[key])
-        out = _per_mtok(entry.get(f"output_cost_per_token_above_{k}k_tokens"))
+        out_key = f"output_cost_per_token_above_{k}k_tokens"
+        inp = _per_mtok(entry[key], name, key)
+        out = _per_mtok(entry.get(out_key), name, out_key)
         if inp is None or out is None:
             continue
+        cached_key = f"cache_read_input_token_cost_above_{k}k_tokens"
         tiers.append(
             PriceTier(
                 above_input_tokens=int(k) * 1000,
                 input_per_mtok=inp,
                 output_per_mtok=out,
-                cached_input_per_mtok=_per_mtok(
-                    entry.get(f"cache_read_input_token_cost_above_{k}k_tokens")
-                ),
+                cached_input_per_mtok=_per_mtok(entry.get(cached_key), name, cached_key),
             )
         )
     return sorted(tiers, key=lambda t: t.above_input_tokens)
+
+
+def _litellm_date(name: str, entry: Mapping[str, Any], key: str) -> date | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise BadInputError(
+            f"entry '{name}' key '{key}': {value!r} is not a date (YYYY-MM-DD); fix the entry"
+        ) from None
+
+
+def _litellm_price(
+    name: str, entry: Mapping[str, Any], provider: str, as_of: date, source: str
+) -> ModelPrice | None:
+    """One map entry as a ModelPrice; None if it has no per-token prices."""
+
+    def rate(key: str) -> float | None:
+        return _per_mtok(entry.get(key), name, key)
+
+    inp, outp = rate("input_cost_per_token"), rate("output_cost_per_token")
+    if inp is None or outp is None:
+        return None
+    batch = rate("input_cost_per_token_batches")
+    rules = PROVIDER_RULES.get(provider, {})
+    discount = round(1 - batch / inp, 6) if batch is not None and inp > 0 else None
+    if discount is None:
+        discount = rules.get("batch_discount", 0.0)
+    successor = entry.get("successor_model")
+    fields: dict[str, Any] = {
+        "provider": provider,
+        "model": name.removeprefix(f"{provider}/"),
+        "input_per_mtok": inp,
+        "cached_input_per_mtok": rate("cache_read_input_token_cost"),
+        "output_per_mtok": outp,
+        "reasoning_per_mtok": rate("output_cost_per_reasoning_token"),
+        "reasoning": entry.get("supports_reasoning") is True,
+        "cache_min_input_tokens": rules.get("cache_min_input_tokens", 0),
+        "cache_write_per_mtok": rate("cache_creation_input_token_cost"),
+        "batch_discount": min(max(discount, 0.0), 1.0),
+        "source": f"{source} (upstream: {entry['source']})" if entry.get("source") else source,
+        "as_of": as_of,
+        "deprecated": _litellm_date(name, entry, "deprecation_date"),
+        "replacement": successor if isinstance(successor, str) else None,
+        "tiers": _litellm_tiers(name, entry),
+    }
+    for tier in ("flex", "priority"):
+        t_in, t_out = rate(f"input_cost_per_token_{tier}"), rate(f"output_cost_per_token_{tier}")
+        if t_in is not None and t_out is not None:
+            fields[f"{tier}_input_per_mtok"] = t_in
+            fields[f"{tier}_output_per_mtok"] = t_out
+            fields[f"{tier}_cached_input_per_mtok"] = rate(f"cache_read_input_token_cost_{tier}")
+    try:
+        return ModelPrice.model_validate(fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(entry)"
+        raise BadInputError(f"entry '{name}' key '{key}': {err['msg']}; fix the entry") from None
+
+
+LITELLM_WHEEL_MAP = "litellm/model_prices_and_context_window_backup.json"
+
+
+@dataclass(frozen=True)
+class LitellmMap:
+    """LiteLLM's price map as read, and the litellm version it shipped in (from a wheel)."""
+
+    data: dict[str, Any]
+    version: str | None = None
+
+    def source(self, base: str = LITELLM_MAP_URL) -> str:
+        return f"{base} (litellm {self.version} wheel)" if self.version else base
+
+
+def read_litellm_map(path: Path) -> LitellmMap:
+    """The map from its JSON file, or from inside a litellm wheel (which names its version)."""
+    import json
+    import zipfile
+
+    version = None
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as wheel:
+                names = wheel.namelist()
+                if LITELLM_WHEEL_MAP not in names:
+                    raise BadInputError(f"{path}: no {LITELLM_WHEEL_MAP} inside; is it litellm's?")
+                meta = next((n for n in names if n.endswith(".dist-info/METADATA")), None)
+                if meta:
+                    for line in wheel.read(meta).decode("utf-8", "replace").splitlines():
+                        if line.startswith("Version:"):
+                            version = line.partition(":")[2].strip()
+                            break
+                text = wheel.read(LITELLM_WHEEL_MAP).decode("utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot be read ({exc.strerror})") from None
+    except (UnicodeDecodeError, zipfile.BadZipFile) as exc:
+        raise BadInputError(f"{path}: cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise BadInputError(f"{path}: expected a JSON object of model entries")
+    return LitellmMap(data, version)
 
 
 def litellm_to_prices(
@@ -403,43 +529,34 @@ def litellm_to_prices(
     as_of: date | None = None,
     source: str = LITELLM_MAP_URL,
 ) -> list[ModelPrice]:
-    """Chat models of LiteLLM's JSON map as ModelPrice entries (USD per token x 1e6).
+    """Chat and responses models of LiteLLM's JSON map as ModelPrice entries (USD per token
+    x 1e6). `as_of` is required: the map carries no date of its own.
 
     `litellm_provider` becomes `provider`, a `provider/` prefix is taken off the model name,
-    `cache_read_input_token_cost` is the cached rate, `*_above_Nk_tokens` become tiers,
-    `input_cost_per_token_batches` gives the batch discount, `deprecation_date` the shut-down
-    date, and an entry's own `source` wins over `source`.
+    `cache_read_input_token_cost` is the cached rate, `cache_creation_input_token_cost` the
+    cache-write rate, `*_flex` / `*_priority` the service-tier rates, `*_above_Nk_tokens`
+    become tiers, `input_cost_per_token_batches` gives the batch discount,
+    `deprecation_date` the shut-down date, `successor_model` the replacement,
+    `supports_reasoning` marks a reasoning model, and PROVIDER_RULES fills in what the map
+    does not carry. An entry's own `source` is cited beside `source`. A malformed entry of a
+    wanted provider is a BadInputError naming the entry and key: nothing is returned.
     """
+    if as_of is None:
+        raise BadInputError(
+            "import-litellm: pass --as-of YYYY-MM-DD, the day the map was published or read"
+            " (the map carries no date; costcli does not stamp today)"
+        )
     wanted = set(providers)
     out: dict[tuple[str, str], ModelPrice] = {}
     for key, entry in data.items():
-        if not isinstance(entry, Mapping) or entry.get("mode", "chat") != "chat":
+        if not isinstance(entry, Mapping) or entry.get("mode", "chat") not in LITELLM_MODES:
             continue
         provider = entry.get("litellm_provider")
         if not isinstance(provider, str) or (wanted and provider not in wanted):
             continue
-        inp = _per_mtok(entry.get("input_cost_per_token"))
-        outp = _per_mtok(entry.get("output_cost_per_token"))
-        if inp is None or outp is None:
-            continue
-        model = key.removeprefix(f"{provider}/")
-        batch = _per_mtok(entry.get("input_cost_per_token_batches"))
-        discount = round(1 - batch / inp, 6) if batch is not None and inp > 0 else 0.0
-        deprecated = entry.get("deprecation_date")
-        price = ModelPrice(
-            provider=provider,
-            model=model,
-            input_per_mtok=inp,
-            cached_input_per_mtok=_per_mtok(entry.get("cache_read_input_token_cost")),
-            output_per_mtok=outp,
-            reasoning_per_mtok=_per_mtok(entry.get("output_cost_per_reasoning_token")),
-            batch_discount=min(max(discount, 0.0), 1.0),
-            source=f"{source} (upstream: {entry['source']})" if entry.get("source") else source,
-            as_of=as_of or date.today(),
-            deprecated=date.fromisoformat(deprecated) if isinstance(deprecated, str) else None,
-            tiers=_litellm_tiers(entry),
-        )
-        out.setdefault((provider, model), price)
+        price = _litellm_price(key, entry, provider, as_of, source)
+        if price is not None:
+            out.setdefault((provider, price.model), price)
     return sorted(out.values(), key=lambda p: (p.provider, p.model))
 
 
@@ -464,7 +581,12 @@ def _toml_table(header: str, fields: Mapping[str, Any], indent: str = "") -> lis
 
 def prices_to_toml(models: Iterable[ModelPrice], hardware: Iterable[HardwareProfile] = ()) -> str:
     """prices.toml text for the entries (optional fields left at their default are omitted)."""
-    defaults = {"batch_discount": 0.0, "per_request_usd": 0.0}
+    defaults = {
+        "batch_discount": 0.0,
+        "per_request_usd": 0.0,
+        "reasoning": False,
+        "cache_min_input_tokens": 0,
+    }
     lines: list[str] = []
     for price in models:
         fields = {
