@@ -132,6 +132,8 @@ class ProviderFile(BaseModel):
     # llama.cpp managed mode (DESIGN.md: adapters/llamacpp)
     binary: str | None = None
     model_path: str | None = None
+    # llama-server's --chat-template for the managed server (the bundled Gemma gets "gemma")
+    chat_template: str | None = None
     server_args: list[str] = Field(default_factory=list)
     rate_limits: list[RateLimit] = Field(default_factory=list)
     usage_tiers: list[UsageTier] = Field(default_factory=list)
