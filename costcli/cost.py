@@ -474,6 +474,12 @@ def project_api(
 ) -> Projection:
     """One API row. Rate limits are checked at the peak (the busiest hour with a profile)."""
     today = today or date.today()
+    notes: list[str] = []
+    if scenario.reasoning_tokens and not price.reasoning:
+        notes.append(
+            f"{price.label} is not marked reasoning = true: no reasoning tokens priced for it"
+        )
+        scenario = replace(scenario, reasoning_tokens=0.0)
     per_request = mean_request_cost(price, scenario)
     monthly = per_request * scenario.requests_per_month
     reasoning = scenario.reasoning_tokens or 0.0
@@ -484,7 +490,6 @@ def project_api(
     peak_tpm = peak_rpm * tokens_per_request
     day_factor = 1.0 if scenario.hourly_profile is not None else scenario.peak_factor
     peak_rpd = scenario.requests_per_month / DAYS_PER_MONTH * day_factor * sync_share
-    notes: list[str] = []
     if (note := reasoning_note(price, scenario)) is not None:
         notes.append(note)
     tier_priced = scenario.service_tier if price.offers(scenario.service_tier) else "default"

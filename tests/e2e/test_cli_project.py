@@ -282,10 +282,16 @@ class _FixedDate(date):
         return cls(2026, 11, 26)
 
 
+class _RefreshDay(date):
+    @classmethod
+    def today(cls) -> _RefreshDay:
+        return cls(2026, 12, 1)  # the day the bundled catalogue was last read
+
+
 def test_prices_check_passes_on_the_bundled_file(
     cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(prices_cli, "date", _FixedDate)
+    monkeypatch.setattr(prices_cli, "date", _RefreshDay)
     monkeypatch.delenv("COSTCLI_PRICES", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)  # no ./prices.toml: the bundled copy is used

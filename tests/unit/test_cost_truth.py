@@ -78,10 +78,11 @@ def box(**kw: object) -> HardwareProfile:
 def test_reasoning_tokens_are_billed_on_top_of_the_visible_output_at_the_output_rate() -> None:
     # the gpt-5-mini: 200 x 0.25 + 300 x 2.0 = 650 per 1M requests, then
     # + 500 hidden x 2.0 = 1000 -> 1650
+    mini = price(reasoning=True)
     s = Scenario(1_000_000, 200, 300)
-    assert project_api(price(), [], s, TODAY).monthly_cost_usd == pytest.approx(650)
+    assert project_api(mini, [], s, TODAY).monthly_cost_usd == pytest.approx(650)
     s = Scenario(1_000_000, 200, 300, reasoning_tokens=500)
-    row = project_api(price(), [], s, TODAY)
+    row = project_api(mini, [], s, TODAY)
     assert row.monthly_cost_usd == pytest.approx(1650)
     assert row.reasoning_tokens == 500
     assert row.peak_tpm == pytest.approx(1_000_000 / 2_628_000 * 60 * 1000)  # 200+300+500
@@ -90,8 +91,16 @@ def test_reasoning_tokens_are_billed_on_top_of_the_visible_output_at_the_output_
 def test_reasoning_tokens_at_their_own_rate() -> None:
     # 200 x 0.25 + 300 x 2.0 + 500 x 3.0 = 50 + 600 + 1500 = 2150 per 1M requests
     s = Scenario(1_000_000, 200, 300, reasoning_tokens=500)
-    row = project_api(price(reasoning_per_mtok=3.0), [], s, TODAY)
+    row = project_api(price(reasoning=True, reasoning_per_mtok=3.0), [], s, TODAY)
     assert row.monthly_cost_usd == pytest.approx(2150)
+
+
+def test_a_model_not_marked_reasoning_is_not_charged_the_reasoning_tokens() -> None:
+    # gpt-4o-style: 200 x 0.25 + 300 x 2.0 = 650, the 500 hidden tokens are not its own
+    row = project_api(price(), [], Scenario(1_000_000, 200, 300, reasoning_tokens=500), TODAY)
+    assert row.monthly_cost_usd == pytest.approx(650)
+    assert row.reasoning_tokens == 0
+    assert any("not marked reasoning = true" in n for n in row.notes)
 
 
 def test_a_reasoning_model_without_a_reasoning_figure_says_so_instead_of_pricing_zero() -> None:
