@@ -159,3 +159,26 @@ def test_import_litellm_without_as_of_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(make_app(), ["prices", "import-litellm", str(src)])
     assert result.exit_code == 2
     assert "pass --as-of YYYY-MM-DD" in result.output
+
+
+def test_the_default_projection_after_run_leaves_retired_models_out(
+    prices_file: Path, tmp_path: Path
+) -> None:
+    from costcli.catalog import load_catalog
+    from costcli.cli.project import default_projection_text
+    from costcli.prices import load_prices
+    from costcli.results import read_result
+
+    doc = json.loads((FIXTURES / "baseline.json").read_text(encoding="utf-8"))
+    doc["targets"][0].update({"self_hosted": True, "hardware": "box"})
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(doc), encoding="utf-8")
+    provider = tmp_path / "openai.toml"
+    provider.write_text(
+        'name = "openai"\nadapter = "openai"\ndefault_model = "sol"\nmodels = ["old", "sol"]\n'
+    )
+    text = default_projection_text(
+        read_result(results), load_prices(prices_file), catalog=load_catalog([provider])
+    )
+    assert "openai:sol" in text
+    assert "openai:old" not in text  # shut down on 2026-10-23
