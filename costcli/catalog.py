@@ -100,6 +100,17 @@ class RateLimit(BaseModel):
     as_of: date
 
 
+class UsageTier(BaseModel):
+    """One account tier's monthly spend cap (None: no cap published for the tier)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tier: str
+    monthly_spend_cap_usd: float | None = Field(default=None, gt=0)
+    source: str
+    as_of: date
+
+
 class ProviderFile(BaseModel):
     """One providers/*.toml file."""
 
@@ -121,8 +132,11 @@ class ProviderFile(BaseModel):
     # llama.cpp managed mode (DESIGN.md: adapters/llamacpp)
     binary: str | None = None
     model_path: str | None = None
+    # llama-server's --chat-template for the managed server (the bundled Gemma gets "gemma")
+    chat_template: str | None = None
     server_args: list[str] = Field(default_factory=list)
     rate_limits: list[RateLimit] = Field(default_factory=list)
+    usage_tiers: list[UsageTier] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

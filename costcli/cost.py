@@ -20,14 +20,17 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any, Literal, Protocol
 
+from costcli.errors import BadInputError
 from costcli.metrics import RunCost, Unpriced
 from costcli.prices import (
     DEFAULT_HARDWARE_MAX_AGE_DAYS,
     DEFAULT_MAX_AGE_DAYS,
+    HardwarePricing,
     HardwareProfile,
     ModelPrice,
     Prices,
     PriceTier,
+    ServiceTier,
     is_stale,
 )
 
@@ -51,6 +54,7 @@ class RateLimitLike(Protocol):
     tpm: int | None
     rpd: int | None
     tpd: int | None
+    as_of: date
 
 
 @dataclass(frozen=True)
@@ -61,24 +65,47 @@ class Rates:
     cached_input: float
     output: float
     reasoning: float
+    cache_write: float
 
 
-def rates_for(price: ModelPrice, input_tokens: float) -> Rates:
+def rates_for(
+    price: ModelPrice, input_tokens: float, service_tier: ServiceTier = "default"
+) -> Rates:
     """The base rates, or the highest tier whose threshold the prompt is strictly above.
 
     A tier carries the same rate fields as the base price, so one rule fills both: cached
-    input defaults to the input rate, reasoning to the output rate.
+    input defaults to the input rate, reasoning to the output rate, a cache write to the
+    input rate. A cache write keeps its ratio to the input rate in every tier. Under flex or
+    priority processing the base rates are the tier's own figures; a long-context tier is
+    scaled by the same ratio (flex input / input, flex output / output). A service tier the
+    model has no price for bills the default rates (`project` says so on the row).
     """
     rates: ModelPrice | PriceTier = price
     for candidate in sorted(price.tiers, key=lambda t: t.above_input_tokens):
         if input_tokens > candidate.above_input_tokens:
             rates = candidate
     cached, reasoning = rates.cached_input_per_mtok, rates.reasoning_per_mtok
+    r_in, r_out = rates.input_per_mtok, rates.output_per_mtok
+    r_cached = r_in if cached is None else cached
+    r_reason = r_out if reasoning is None else reasoning
+    if service_tier != "default" and price.offers(service_tier):
+        t_in = getattr(price, f"{service_tier}_input_per_mtok")
+        t_out = getattr(price, f"{service_tier}_output_per_mtok")
+        t_cached = getattr(price, f"{service_tier}_cached_input_per_mtok")
+        in_ratio = t_in / price.input_per_mtok if price.input_per_mtok else 1.0
+        out_ratio = t_out / price.output_per_mtok if price.output_per_mtok else 1.0
+        if rates is price:
+            r_cached = t_cached if t_cached is not None else r_cached * in_ratio
+            r_in, r_out, r_reason = t_in, t_out, r_reason * out_ratio
+        else:
+            r_cached, r_in = r_cached * in_ratio, r_in * in_ratio
+            r_out, r_reason = r_out * out_ratio, r_reason * out_ratio
+    write = price.cache_write_per_mtok
+    r_write = (
+        r_in if write is None or not price.input_per_mtok else write * r_in / price.input_per_mtok
+    )
     return Rates(
-        input=rates.input_per_mtok,
-        cached_input=rates.input_per_mtok if cached is None else cached,
-        output=rates.output_per_mtok,
-        reasoning=rates.output_per_mtok if reasoning is None else reasoning,
+        input=r_in, cached_input=r_cached, output=r_out, reasoning=r_reason, cache_write=r_write
     )
 
 
@@ -90,16 +117,34 @@ def request_cost(
     reasoning_tokens: float = 0,
     *,
     batch: bool = False,
+    service_tier: ServiceTier = "default",
+    cache_write_tokens: float = 0,
 ) -> float:
-    """USD for one request. Cached tokens are a part of the input, reasoning of the output."""
-    if min(input_tokens, output_tokens, cached_input_tokens, reasoning_tokens) < 0:
+    """USD for one request. Cached tokens are a part of the input, reasoning of the output.
+
+    A prompt shorter than the model's `cache_min_input_tokens` is neither read from nor
+    written to the cache: every input token pays the input rate. Cache writes are the
+    uncached input tokens that are stored for later requests (at most all of them).
+    Batch requests pay the default rates less the batch discount (a batch is its own tier).
+    """
+    counts = (
+        input_tokens,
+        output_tokens,
+        cached_input_tokens,
+        reasoning_tokens,
+        cache_write_tokens,
+    )
+    if min(counts) < 0:
         raise ValueError("token counts cannot be negative")
-    cached = min(cached_input_tokens, input_tokens)
+    cacheable = input_tokens >= price.cache_min_input_tokens
+    cached = min(cached_input_tokens, input_tokens) if cacheable else 0.0
+    written = min(cache_write_tokens, input_tokens - cached) if cacheable else 0.0
     reasoning = min(reasoning_tokens, output_tokens)
-    rates = rates_for(price, input_tokens)
+    rates = rates_for(price, input_tokens, "default" if batch else service_tier)
     tokens_usd = (
-        (input_tokens - cached) * rates.input
+        (input_tokens - cached - written) * rates.input
         + cached * rates.cached_input
+        + written * rates.cache_write
         + (output_tokens - reasoning) * rates.output
         + reasoning * rates.reasoning
     ) / MTOK
@@ -156,9 +201,25 @@ def cost_summary(
     return run_cost(price, usages, today, max_age_days)
 
 
+HOURS_PER_DAY = 24
+# where a row's token shape came from (Projection.token_basis); the third kind is
+# "tokenizer:NAME" (costcli/token_basis.py)
+BASIS_MEASURED = "measured"  # that model's own usage in a results file
+BASIS_ESTIMATE = "estimate"  # another model's measured shape, converted by a stated factor
+BASIS_GIVEN = "given"  # --input-tokens / --output-tokens
+
+
 @dataclass(frozen=True)
 class Scenario:
-    """A month of traffic and its token shape (tokens per request, means)."""
+    """A month of traffic and its token shape (tokens per request, means).
+
+    `output_tokens` is the visible answer; `reasoning_tokens` are hidden tokens spent on top
+    of it (None: no figure, which under-prices a reasoning model and says so).
+    `cache_write` is the share of input tokens written to the prompt cache per request; None
+    means the uncached share when caching is in play (1 - cache_hit), else none.
+    `hourly_profile` (24 relative weights) spreads the mean load over the day; without one the
+    peak is the mean x `peak_factor`. `token_basis` says where the shape came from.
+    """
 
     requests_per_month: float
     input_tokens: float
@@ -166,26 +227,83 @@ class Scenario:
     peak_factor: float = 1.0
     cache_hit: float = 0.0
     batch_share: float = 0.0
-    reasoning_tokens: float = 0.0
+    reasoning_tokens: float | None = None
+    cache_write: float | None = None
+    service_tier: ServiceTier = "default"
+    hourly_profile: tuple[float, ...] | None = None
+    min_replicas: int = 1
+    pricing: HardwarePricing = "on-demand"
+    token_basis: str = BASIS_GIVEN
+    basis_note: str | None = None
 
     def __post_init__(self) -> None:
         if self.requests_per_month < 0 or self.input_tokens < 0 or self.output_tokens < 0:
             raise ValueError("volume and token counts cannot be negative")
+        if self.reasoning_tokens is not None and self.reasoning_tokens < 0:
+            raise ValueError("reasoning tokens cannot be negative")
         if self.peak_factor < 1:
             raise ValueError("peak factor is peak / mean load, so at least 1")
-        if not (0 <= self.cache_hit <= 1 and 0 <= self.batch_share <= 1):
-            raise ValueError("cache hit and batch share are fractions between 0 and 1")
+        shares = (
+            self.cache_hit,
+            self.batch_share,
+            0.0 if self.cache_write is None else self.cache_write,
+        )
+        if not all(0 <= x <= 1 for x in shares):
+            raise ValueError("cache hit, cache write and batch share are fractions between 0 and 1")
+        if self.min_replicas < 0:
+            raise ValueError("min replicas cannot be negative")
+        profile = self.hourly_profile
+        if profile is not None and (
+            len(profile) != HOURS_PER_DAY or min(profile) < 0 or sum(profile) <= 0
+        ):
+            raise ValueError("an hourly profile is 24 weights, none negative, not all 0")
 
     @property
     def mean_rps(self) -> float:
         return self.requests_per_month / SECONDS_PER_MONTH
 
     @property
+    def hour_loads(self) -> tuple[float, ...] | None:
+        """Requests/s in each hour of the day: mean load x w_h / mean(w); None: no profile."""
+        if self.hourly_profile is None:
+            return None
+        mean_w = sum(self.hourly_profile) / HOURS_PER_DAY
+        return tuple(self.mean_rps * w / mean_w for w in self.hourly_profile)
+
+    @property
     def peak_rps(self) -> float:
-        return self.mean_rps * self.peak_factor
+        """The busiest hour's load with a profile, else the mean x the peak factor."""
+        loads = self.hour_loads
+        return max(loads) if loads is not None else self.mean_rps * self.peak_factor
+
+    @property
+    def written_share(self) -> float:
+        if self.cache_write is not None:
+            return self.cache_write
+        return 1 - self.cache_hit if self.cache_hit > 0 else 0.0
 
     def with_volume(self, requests_per_month: float) -> Scenario:
         return replace(self, requests_per_month=requests_per_month)
+
+
+def parse_hourly_profile(text: str) -> tuple[float, ...]:
+    """'w0,...,w23' -> 24 weights; a BadInputError naming the option otherwise."""
+    try:
+        weights = tuple(float(w) for w in text.split(","))
+    except ValueError:
+        weights = ()
+    if len(weights) != HOURS_PER_DAY or min(weights) < 0 or sum(weights) <= 0:
+        raise BadInputError(
+            f"--hourly-profile {text}: give 24 comma-separated weights, none negative, not all 0"
+        )
+    return weights
+
+
+def shutdown_note(label: str, day: date, today: date) -> str:
+    """'shut down on' for a date passed, 'shuts down on' for one to come."""
+    if day <= today:
+        return f"{label} shut down on {day.isoformat()}"
+    return f"{label} shuts down on {day.isoformat()}, within the projected period"
 
 
 @dataclass(frozen=True)
@@ -203,15 +321,29 @@ class Projection:
     stale_price: bool
     price_as_of: date
     price_source: str
+    token_basis: str = BASIS_GIVEN
+    basis_note: str | None = None
+    input_tokens: float | None = None
+    output_tokens: float | None = None
+    reasoning_tokens: float | None = None
+    reasoning_unpriced: bool = False
     deprecated: date | None = None
+    shuts_down: date | None = None
+    service_tier: str | None = None
     peak_rpm: float | None = None
     peak_tpm: float | None = None
     tier_needed: str | None = None
+    rate_limits_as_of: date | None = None
+    stale_rate_limits: bool = False
     replicas: int | None = None
+    replicas_by_hour: tuple[int, ...] | None = None
+    replica_hours_per_month: float | None = None
+    pricing: str | None = None
     utilization: float | None = None
     energy_kwh_per_month: float | None = None
     capacity_rps: float | None = None
     capacity_basis: str | None = None  # "sweep", "measured rate" (a floor) or "flag"
+    notes: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -223,30 +355,57 @@ class Projection:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["label"] = self.label
-        out["price_as_of"] = self.price_as_of.isoformat()
-        out["deprecated"] = self.deprecated.isoformat() if self.deprecated else None
-        if self.kind == "api":
-            for key in (
-                "replicas",
-                "utilization",
-                "energy_kwh_per_month",
-                "capacity_rps",
-                "capacity_basis",
-            ):
-                out.pop(key)
-        else:
-            for key in ("peak_rpm", "peak_tpm", "tier_needed", "deprecated"):
-                out.pop(key)
+        for key, value in out.items():
+            if isinstance(value, date):
+                out[key] = value.isoformat()
+            elif isinstance(value, tuple):
+                out[key] = list(value)
+        api_only = (
+            "peak_rpm",
+            "peak_tpm",
+            "tier_needed",
+            "deprecated",
+            "shuts_down",
+            "service_tier",
+            "rate_limits_as_of",
+            "stale_rate_limits",
+            "reasoning_tokens",
+            "reasoning_unpriced",
+        )
+        hw_only = (
+            "replicas",
+            "replicas_by_hour",
+            "replica_hours_per_month",
+            "pricing",
+            "utilization",
+            "energy_kwh_per_month",
+            "capacity_rps",
+            "capacity_basis",
+        )
+        for key in hw_only if self.kind == "api" else api_only:
+            out.pop(key)
         return out
 
 
 def mean_request_cost(price: ModelPrice, scenario: Scenario) -> float:
-    """The mean cost of one request under the scenario's cache-hit and batch shares."""
+    """The mean cost of one request under the scenario's cache, batch and service-tier shares.
+
+    Reasoning tokens are billed on top of the visible output, at the reasoning rate.
+    """
+    reasoning = scenario.reasoning_tokens or 0.0
     cached = scenario.input_tokens * scenario.cache_hit
-    args = (price, scenario.input_tokens, scenario.output_tokens, cached, scenario.reasoning_tokens)
-    sync = request_cost(*args)
-    batched = request_cost(*args, batch=True)
+    written = scenario.input_tokens * scenario.written_share
+    args = (price, scenario.input_tokens, scenario.output_tokens + reasoning, cached, reasoning)
+    sync = request_cost(*args, service_tier=scenario.service_tier, cache_write_tokens=written)
+    batched = request_cost(*args, batch=True, cache_write_tokens=written)
     return (1 - scenario.batch_share) * sync + scenario.batch_share * batched
+
+
+class UsageTierLike(Protocol):
+    """What tier fit needs of an account tier's spend cap (catalog.UsageTier fits)."""
+
+    tier: str
+    monthly_spend_cap_usd: float | None
 
 
 def tier_needed(
@@ -257,16 +416,33 @@ def tier_needed(
     peak_tpm: float,
     peak_rpd: float,
     peak_tpd: float,
+    monthly_cost_usd: float = 0.0,
+    usage_tiers: Sequence[UsageTierLike] = (),
 ) -> str | None:
-    """The first (lowest) listed tier whose limits carry the peak; None if none is known."""
+    """The first (lowest) listed tier whose limits AND monthly spend cap carry the projection.
+
+    A tier with no cap in `usage_tiers` has none known; None: no limits known for the model.
+    """
     tiers = [rl for rl in rate_limits if rl.model == model]
     if not tiers:
         return None
+    caps = {t.tier: t.monthly_spend_cap_usd for t in usage_tiers}
     for rl in tiers:
         pairs = ((rl.rpm, peak_rpm), (rl.tpm, peak_tpm), (rl.rpd, peak_rpd), (rl.tpd, peak_tpd))
-        if all(limit is None or need <= limit for limit, need in pairs):
+        cap = caps.get(rl.tier)
+        fits_cap = cap is None or monthly_cost_usd <= cap
+        if fits_cap and all(limit is None or need <= limit for limit, need in pairs):
             return rl.tier
     return EXCEEDS_HIGHEST_TIER
+
+
+def reasoning_note(price: ModelPrice, scenario: Scenario) -> str | None:
+    if price.reasoning and scenario.reasoning_tokens is None:
+        return (
+            f"{price.label} is a reasoning model and the shape has no reasoning figure: its "
+            "hidden tokens are not priced (pass --reasoning-tokens N)"
+        )
+    return None
 
 
 def project_api(
@@ -275,15 +451,44 @@ def project_api(
     scenario: Scenario,
     today: date | None = None,
     max_age_days: int = DEFAULT_MAX_AGE_DAYS,
+    *,
+    usage_tiers: Sequence[UsageTierLike] = (),
+    period_days: float = DAYS_PER_MONTH,
 ) -> Projection:
+    """One API row. Rate limits are checked at the peak (the busiest hour with a profile)."""
+    today = today or date.today()
+    notes: list[str] = []
+    if scenario.reasoning_tokens and not price.reasoning:
+        notes.append(
+            f"{price.label} is not marked reasoning = true: no reasoning tokens priced for it"
+        )
+        scenario = replace(scenario, reasoning_tokens=0.0)
     per_request = mean_request_cost(price, scenario)
     monthly = per_request * scenario.requests_per_month
+    reasoning = scenario.reasoning_tokens or 0.0
     output_total = scenario.requests_per_month * scenario.output_tokens
     sync_share = 1 - scenario.batch_share
-    tokens_per_request = scenario.input_tokens + scenario.output_tokens
+    tokens_per_request = scenario.input_tokens + scenario.output_tokens + reasoning
     peak_rpm = scenario.peak_rps * 60 * sync_share
     peak_tpm = peak_rpm * tokens_per_request
-    peak_rpd = scenario.requests_per_month / DAYS_PER_MONTH * scenario.peak_factor * sync_share
+    day_factor = 1.0 if scenario.hourly_profile is not None else scenario.peak_factor
+    peak_rpd = scenario.requests_per_month / DAYS_PER_MONTH * day_factor * sync_share
+    if (note := reasoning_note(price, scenario)) is not None:
+        notes.append(note)
+    tier_priced = scenario.service_tier if price.offers(scenario.service_tier) else "default"
+    if tier_priced != scenario.service_tier:
+        notes.append(f"{price.label} has no {scenario.service_tier} price; billed at default")
+    shuts_down = None
+    if price.deprecated and (price.deprecated - today).days <= period_days:
+        shuts_down = price.deprecated
+        instead = f"; replacement: {price.replacement}" if price.replacement else ""
+        notes.append(shutdown_note(price.label, price.deprecated, today) + instead)
+    used = [rl for rl in rate_limits if rl.model == price.model]
+    limits_as_of = min((rl.as_of for rl in used), default=None)
+    stale_limits = limits_as_of is not None and is_stale(limits_as_of, today, max_age_days)
+    if stale_limits and limits_as_of is not None:
+        age = (today - limits_as_of).days
+        notes.append(f"{price.label}: rate limits are {age} days old (as_of {limits_as_of})")
     return Projection(
         kind="api",
         provider=price.provider,
@@ -293,10 +498,18 @@ def project_api(
         cost_per_request_usd=per_request,
         monthly_cost_usd=monthly,
         cost_per_1m_output_tokens_usd=monthly / output_total * MTOK if output_total else None,
-        stale_price=is_stale(price.as_of, today or date.today(), max_age_days),
+        stale_price=is_stale(price.as_of, today, max_age_days),
         price_as_of=price.as_of,
         price_source=price.source,
+        token_basis=scenario.token_basis,
+        basis_note=scenario.basis_note,
+        input_tokens=scenario.input_tokens,
+        output_tokens=scenario.output_tokens,
+        reasoning_tokens=scenario.reasoning_tokens,
+        reasoning_unpriced=price.reasoning and scenario.reasoning_tokens is None,
         deprecated=price.deprecated,
+        shuts_down=shuts_down,
+        service_tier=tier_priced,
         peak_rpm=peak_rpm,
         peak_tpm=peak_tpm,
         tier_needed=tier_needed(
@@ -306,15 +519,39 @@ def project_api(
             peak_tpm=peak_tpm,
             peak_rpd=peak_rpd,
             peak_tpd=peak_rpd * tokens_per_request,
+            monthly_cost_usd=monthly,
+            usage_tiers=usage_tiers,
         ),
+        rate_limits_as_of=limits_as_of,
+        stale_rate_limits=stale_limits,
+        notes=tuple(notes),
     )
 
 
-def replicas_needed(peak_rps: float, capacity_rps: float) -> int:
-    """ceil(peak / capacity), at least one box; tolerant of float noise at exact multiples."""
+def replicas_needed(peak_rps: float, capacity_rps: float, min_replicas: int = 1) -> int:
+    """ceil(peak / capacity), at least `min_replicas`; tolerant of float noise at exact multiples."""
     if capacity_rps <= 0:
         raise ValueError("capacity must be above 0 requests/s")
-    return max(1, math.ceil(round(peak_rps / capacity_rps, 9)))
+    return max(min_replicas, math.ceil(round(peak_rps / capacity_rps, 9)))
+
+
+def _rent(hardware: HardwareProfile, pricing: HardwarePricing) -> float | None:
+    """The hourly rent under the pricing model; None for an owned box (capex)."""
+    if hardware.hourly_usd is None:
+        if pricing != "on-demand":
+            raise BadInputError(
+                f"prices.toml: hardware '{hardware.name}' is owned (capex_usd), so it has no "
+                f"{pricing} rate; pass --pricing on-demand"
+            )
+        return None
+    rent = hardware.rent_per_hour(pricing)
+    if rent is None:
+        key = f"{pricing}_hourly_usd"
+        raise BadInputError(
+            f"prices.toml: hardware '{hardware.name}' has no {key}; add it or pass "
+            "--pricing on-demand"
+        )
+    return rent
 
 
 def project_self_hosted(
@@ -327,17 +564,35 @@ def project_self_hosted(
     today: date | None = None,
     max_age_days: int = DEFAULT_HARDWARE_MAX_AGE_DAYS,
 ) -> Projection:
-    replicas = replicas_needed(scenario.peak_rps, capacity_rps)
-    utilization = min(1.0, scenario.mean_rps / (replicas * capacity_rps))
-    idle = hardware.idle
-    kwh_per_replica = (
-        HOURS_PER_MONTH * (idle + (hardware.watts - idle) * utilization) * hardware.pue / 1000
+    """Replicas, rent and energy for a month.
+
+    Without a profile every hour runs the peak's replicas. With one, hour h runs
+    max(min_replicas, ceil(load_h / capacity)) replicas, each drawing idle + (watts - idle) x
+    that hour's utilisation; rent is paid per replica-hour (730/24 of each hour of the day a
+    month). An owned box is bought for the busiest hour and paid off whatever the hour.
+    """
+    loads = scenario.hour_loads or (scenario.mean_rps,) * HOURS_PER_DAY
+    if scenario.hour_loads is None:  # today's model: the peak's replicas around the clock
+        flat = replicas_needed(scenario.peak_rps, capacity_rps, scenario.min_replicas)
+        by_hour = [flat] * HOURS_PER_DAY
+    else:
+        by_hour = [replicas_needed(load, capacity_rps, scenario.min_replicas) for load in loads]
+    hour_share = HOURS_PER_MONTH / HOURS_PER_DAY  # each hour of the day, over a month
+    idle, busy = hardware.idle, hardware.watts - hardware.idle
+    watt_hours = 0.0
+    for load, replicas in zip(loads, by_hour, strict=True):
+        util = min(1.0, load / (replicas * capacity_rps)) if replicas else 0.0
+        watt_hours += replicas * (idle + busy * util) * hour_share
+    energy_kwh = watt_hours * hardware.pue / 1000
+    replica_hours = sum(by_hour) * hour_share
+    rent = _rent(hardware, scenario.pricing)
+    fixed = (
+        rent * replica_hours
+        if rent is not None
+        else max(by_hour) * hardware.fixed_monthly_usd(HOURS_PER_MONTH)
     )
-    energy_kwh = replicas * kwh_per_replica
-    monthly = (
-        replicas * hardware.fixed_monthly_usd(HOURS_PER_MONTH)
-        + energy_kwh * hardware.electricity_usd_per_kwh
-    )
+    monthly = fixed + energy_kwh * hardware.electricity_usd_per_kwh
+    served = sum(loads) * hour_share / capacity_rps  # replica-hours of work
     n = scenario.requests_per_month
     output_total = n * scenario.output_tokens
     return Projection(
@@ -352,8 +607,15 @@ def project_self_hosted(
         stale_price=is_stale(hardware.as_of, today or date.today(), max_age_days),
         price_as_of=hardware.as_of,
         price_source=hardware.source,
-        replicas=replicas,
-        utilization=utilization,
+        token_basis=scenario.token_basis,
+        basis_note=scenario.basis_note,
+        input_tokens=scenario.input_tokens,
+        output_tokens=scenario.output_tokens,
+        replicas=max(by_hour),
+        replicas_by_hour=tuple(by_hour) if scenario.hour_loads is not None else None,
+        replica_hours_per_month=replica_hours,
+        pricing=scenario.pricing if rent is not None else "owned",
+        utilization=min(1.0, served / replica_hours) if replica_hours else None,
         energy_kwh_per_month=energy_kwh,
         capacity_rps=capacity_rps,
     )
@@ -459,12 +721,19 @@ class ProjectionReport:
 
 @dataclass(frozen=True)
 class ApiTarget:
-    """An API model to project; a token shape of its own (measured) overrides the scenario's."""
+    """An API model to project; a token shape of its own (measured) overrides the scenario's.
+
+    `token_basis` and `basis_note` say where that own shape came from.
+    """
 
     price: ModelPrice
     rate_limits: tuple[RateLimitLike, ...] = ()
     input_tokens: float | None = None
     output_tokens: float | None = None
+    reasoning_tokens: float | None = None
+    token_basis: str | None = None
+    basis_note: str | None = None
+    usage_tiers: tuple[UsageTierLike, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -477,6 +746,7 @@ class HardwareTarget:
     model: str | None = None
     input_tokens: float | None = None
     output_tokens: float | None = None
+    token_basis: str | None = None
 
 
 def _monthly(
@@ -486,12 +756,23 @@ def _monthly(
 
 
 def _shaped(
-    scenario: Scenario, input_tokens: float | None, output_tokens: float | None
+    scenario: Scenario,
+    input_tokens: float | None,
+    output_tokens: float | None,
+    reasoning_tokens: float | None = None,
+    token_basis: str | None = None,
+    basis_note: str | None = None,
 ) -> Scenario:
+    """The scenario with a target's own shape; its basis travels with it."""
     return replace(
         scenario,
         input_tokens=scenario.input_tokens if input_tokens is None else input_tokens,
         output_tokens=scenario.output_tokens if output_tokens is None else output_tokens,
+        reasoning_tokens=scenario.reasoning_tokens
+        if reasoning_tokens is None
+        else reasoning_tokens,
+        token_basis=scenario.token_basis if token_basis is None else token_basis,
+        basis_note=scenario.basis_note if token_basis is None else basis_note,
     )
 
 
@@ -504,23 +785,43 @@ def project_report(
     growth: float = 0.0,
     today: date | None = None,
 ) -> ProjectionReport:
-    """Every row, the break-even of each hardware against each API, and the growth table."""
+    """Every row, the break-even of each hardware against each API, and the growth table.
+
+    The projected period is `months` (one when not given): a model shutting down within it
+    carries `shuts_down` and a note.
+    """
+    period_days = DAYS_PER_MONTH * (months or 1)
     projectors: dict[str, Callable[[Scenario], Projection]] = {}
     for api in apis:
-        shape = (api.input_tokens, api.output_tokens)
 
-        def project_one(s: Scenario, api: ApiTarget = api, shape: tuple = shape) -> Projection:
-            return project_api(api.price, api.rate_limits, _shaped(s, *shape), today)
+        def project_one(s: Scenario, api: ApiTarget = api) -> Projection:
+            shaped = _shaped(
+                s,
+                api.input_tokens,
+                api.output_tokens,
+                api.reasoning_tokens,
+                api.token_basis,
+                api.basis_note,
+            )
+            return project_api(
+                api.price,
+                api.rate_limits,
+                shaped,
+                today,
+                usage_tiers=api.usage_tiers,
+                period_days=period_days,
+            )
 
         projectors[api.price.label] = project_one
     sh_projectors: dict[str, Callable[[Scenario], Projection]] = {}
     for hw in hardware:
 
         def project_hw(s: Scenario, hw: HardwareTarget = hw) -> Projection:
+            shaped = _shaped(s, hw.input_tokens, hw.output_tokens, token_basis=hw.token_basis)
             return project_self_hosted(
                 hw.hardware,
                 hw.capacity_rps,
-                _shaped(s, hw.input_tokens, hw.output_tokens),
+                shaped,
                 provider=hw.provider,
                 model=hw.model,
                 today=today,
@@ -535,8 +836,12 @@ def project_report(
     )
     everyone = {**projectors, **sh_projectors}
     rows = growth_table(scenario, months, growth, everyone) if months else []
+    basis_notes = {
+        f"token basis {p.token_basis}: {p.basis_note}": None for p in projections if p.basis_note
+    }
+    notes = tuple([*basis_notes, *(note for p in projections for note in p.notes)])
     curves = cost_curves(scenario, everyone, crossings)
-    return ProjectionReport(scenario, projections, crossings, tuple(rows), curves=curves)
+    return ProjectionReport(scenario, projections, crossings, tuple(rows), notes, curves)
 
 
 def _crossing(

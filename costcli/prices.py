@@ -46,6 +46,10 @@ class PriceTier(BaseModel):
     reasoning_per_mtok: float | None = Field(default=None, ge=0)
 
 
+ServiceTier = Literal["default", "flex", "priority"]
+SERVICE_TIERS: tuple[ServiceTier, ...] = ("default", "flex", "priority")
+
+
 class ModelPrice(BaseModel):
     """One API model's price, in USD per 1M tokens."""
 
@@ -57,11 +61,25 @@ class ModelPrice(BaseModel):
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
     output_per_mtok: float = Field(ge=0)
     reasoning_per_mtok: float | None = Field(default=None, ge=0)
+    # a reasoning model spends hidden output tokens; a shape without them under-prices it
+    reasoning: bool = False
+    # cached input is discounted only for prompts of at least this many tokens (OpenAI: 1024)
+    cache_min_input_tokens: int = Field(default=0, ge=0)
+    # input tokens written to the prompt cache are billed at this rate instead of the input rate
+    cache_write_per_mtok: float | None = Field(default=None, ge=0)
+    # service tiers (OpenAI `service_tier`): flex is slower and cheaper, priority dearer
+    flex_input_per_mtok: float | None = Field(default=None, ge=0)
+    flex_cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    flex_output_per_mtok: float | None = Field(default=None, ge=0)
+    priority_input_per_mtok: float | None = Field(default=None, ge=0)
+    priority_cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    priority_output_per_mtok: float | None = Field(default=None, ge=0)
     batch_discount: float = Field(default=0.0, ge=0, le=1)
     per_request_usd: float = Field(default=0.0, ge=0)
     source: str = Field(min_length=1)
     as_of: date
     deprecated: date | None = None
+    replacement: str | None = None  # the model the provider names as its successor
     tiers: list[PriceTier] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -69,11 +87,27 @@ class ModelPrice(BaseModel):
         thresholds = [t.above_input_tokens for t in self.tiers]
         if len(set(thresholds)) != len(thresholds):
             raise ValueError("two tiers share one above_input_tokens threshold")
+        for tier in ("flex", "priority"):
+            given = [
+                getattr(self, f"{tier}_{kind}_per_mtok") is None for kind in ("input", "output")
+            ]
+            if any(given) and not all(given):
+                raise ValueError(f"give both {tier}_input_per_mtok and {tier}_output_per_mtok")
         return self
 
     @property
     def label(self) -> str:
         return f"{self.provider}:{self.model}"
+
+    def offers(self, service_tier: ServiceTier) -> bool:
+        """Whether this model has a price for the service tier (default always has)."""
+        return (
+            service_tier == "default" or getattr(self, f"{service_tier}_input_per_mtok") is not None
+        )
+
+
+HardwarePricing = Literal["on-demand", "spot", "reserved"]
+HARDWARE_PRICINGS: tuple[HardwarePricing, ...] = ("on-demand", "spot", "reserved")
 
 
 class HardwareProfile(BaseModel):
@@ -83,6 +117,8 @@ class HardwareProfile(BaseModel):
 
     name: str = Field(min_length=1)
     hourly_usd: float | None = Field(default=None, ge=0)
+    spot_hourly_usd: float | None = Field(default=None, ge=0)
+    reserved_hourly_usd: float | None = Field(default=None, ge=0)
     capex_usd: float | None = Field(default=None, ge=0)
     amortization_months: float | None = Field(default=None, gt=0)
     watts: float = Field(ge=0)
@@ -108,7 +144,18 @@ class HardwareProfile(BaseModel):
             raise ValueError("give hourly_usd, or both capex_usd and amortization_months")
         if self.idle_watts is not None and self.idle_watts > self.watts:
             raise ValueError("idle_watts is above watts")
+        rented = (self.spot_hourly_usd, self.reserved_hourly_usd)
+        if self.hourly_usd is None and any(v is not None for v in rented):
+            raise ValueError("spot_hourly_usd and reserved_hourly_usd need hourly_usd (a rental)")
         return self
+
+    def rent_per_hour(self, pricing: HardwarePricing = "on-demand") -> float | None:
+        """The hourly rent under a pricing model; None for an owned box or an unpriced model."""
+        if pricing == "spot":
+            return self.spot_hourly_usd
+        if pricing == "reserved":
+            return self.reserved_hourly_usd
+        return self.hourly_usd
 
     @property
     def idle(self) -> float:
@@ -228,6 +275,17 @@ def is_retired(price: ModelPrice, today: date) -> bool:
     return price.deprecated is not None and price.deprecated <= today
 
 
+def require_live(price: ModelPrice, today: date, where: Path | str | None = None) -> ModelPrice:
+    """The price, unless its model has shut down: then a BadInputError naming the date."""
+    if not is_retired(price, today):
+        return price
+    instead = f"; its replacement is {price.replacement}" if price.replacement else ""
+    raise BadInputError(
+        f"{where or PRICES_FILE}: {price.label} shut down on {price.deprecated}{instead}"
+        " (project a current model)"
+    )
+
+
 @dataclass(frozen=True)
 class PriceProblem:
     """One finding of `check_prices`: errors fail `costcli prices check`, warnings do not."""
@@ -309,34 +367,160 @@ LITELLM_MAP_URL = (
 _TIER_KEY = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
 
 
-def _per_mtok(value: Any) -> float | None:
+# What the map does not carry, by provider, each from the provider's own page:
+# - OpenAI discounts cached input only for prompts of 1,024 tokens or more
+#   (https://platform.openai.com/docs/guides/prompt-caching).
+# - Groq's Batch API takes 50% off (https://groq.com/pricing, "The Batch API offers a 50%
+#   discount"); the map has no `*_batches` keys for Groq.
+PROVIDER_RULES: dict[str, dict[str, Any]] = {
+    "openai": {"cache_min_input_tokens": 1024},
+    "groq": {"batch_discount": 0.5},
+}
+LITELLM_MODES = ("chat", "responses")
+
+
+def _per_mtok(value: Any, entry: str = "", key: str = "") -> float | None:
+    """USD per token -> per 1M tokens; None when absent; a non-number is an error."""
+    if value is None:
+        return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise BadInputError(f"entry '{entry}' key '{key}': {value} is negative; fix the entry")
         return round(float(value) * MTOK, 9)
-    return None
+    raise BadInputError(
+        f"entry '{entry}' key '{key}': {value!r} is not a number (USD per token); fix the entry"
+    )
 
 
-def _litellm_tiers(entry: Mapping[str, Any]) -> list[PriceTier]:
+def _litellm_tiers(name: str, entry: Mapping[str, Any]) -> list[PriceTier]:
     tiers = []
     for key in entry:
         match = _TIER_KEY.match(key)
         if not match:
             continue
         k = match.group(1)
-        inp = _per_mtok(entry[key])
-        out = _per_mtok(entry.get(f"output_cost_per_token_above_{k}k_tokens"))
+        out_key = f"output_cost_per_token_above_{k}k_tokens"
+        inp = _per_mtok(entry[key], name, key)
+        out = _per_mtok(entry.get(out_key), name, out_key)
         if inp is None or out is None:
             continue
+        cached_key = f"cache_read_input_token_cost_above_{k}k_tokens"
         tiers.append(
             PriceTier(
                 above_input_tokens=int(k) * 1000,
                 input_per_mtok=inp,
                 output_per_mtok=out,
-                cached_input_per_mtok=_per_mtok(
-                    entry.get(f"cache_read_input_token_cost_above_{k}k_tokens")
-                ),
+                cached_input_per_mtok=_per_mtok(entry.get(cached_key), name, cached_key),
             )
         )
     return sorted(tiers, key=lambda t: t.above_input_tokens)
+
+
+def _litellm_date(name: str, entry: Mapping[str, Any], key: str) -> date | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise BadInputError(
+            f"entry '{name}' key '{key}': {value!r} is not a date (YYYY-MM-DD); fix the entry"
+        ) from None
+
+
+def _litellm_price(
+    name: str, entry: Mapping[str, Any], provider: str, as_of: date, source: str
+) -> ModelPrice | None:
+    """One map entry as a ModelPrice; None if it has no per-token prices."""
+
+    def rate(key: str) -> float | None:
+        return _per_mtok(entry.get(key), name, key)
+
+    inp, outp = rate("input_cost_per_token"), rate("output_cost_per_token")
+    if inp is None or outp is None:
+        return None
+    batch = rate("input_cost_per_token_batches")
+    rules = PROVIDER_RULES.get(provider, {})
+    discount = round(1 - batch / inp, 6) if batch is not None and inp > 0 else None
+    if discount is None:
+        discount = rules.get("batch_discount", 0.0)
+    successor = entry.get("successor_model")
+    fields: dict[str, Any] = {
+        "provider": provider,
+        "model": name.removeprefix(f"{provider}/"),
+        "input_per_mtok": inp,
+        "cached_input_per_mtok": rate("cache_read_input_token_cost"),
+        "output_per_mtok": outp,
+        "reasoning_per_mtok": rate("output_cost_per_reasoning_token"),
+        "reasoning": entry.get("supports_reasoning") is True,
+        "cache_min_input_tokens": rules.get("cache_min_input_tokens", 0),
+        "cache_write_per_mtok": rate("cache_creation_input_token_cost"),
+        "batch_discount": min(max(discount, 0.0), 1.0),
+        "source": f"{source} (upstream: {entry['source']})" if entry.get("source") else source,
+        "as_of": as_of,
+        "deprecated": _litellm_date(name, entry, "deprecation_date"),
+        "replacement": successor if isinstance(successor, str) else None,
+        "tiers": _litellm_tiers(name, entry),
+    }
+    for tier in ("flex", "priority"):
+        t_in, t_out = rate(f"input_cost_per_token_{tier}"), rate(f"output_cost_per_token_{tier}")
+        if t_in is not None and t_out is not None:
+            fields[f"{tier}_input_per_mtok"] = t_in
+            fields[f"{tier}_output_per_mtok"] = t_out
+            fields[f"{tier}_cached_input_per_mtok"] = rate(f"cache_read_input_token_cost_{tier}")
+    try:
+        return ModelPrice.model_validate(fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(entry)"
+        raise BadInputError(f"entry '{name}' key '{key}': {err['msg']}; fix the entry") from None
+
+
+LITELLM_WHEEL_MAP = "litellm/model_prices_and_context_window_backup.json"
+
+
+@dataclass(frozen=True)
+class LitellmMap:
+    """LiteLLM's price map as read, and the litellm version it shipped in (from a wheel)."""
+
+    data: dict[str, Any]
+    version: str | None = None
+
+    def source(self, base: str = LITELLM_MAP_URL) -> str:
+        return f"{base} (litellm {self.version} wheel)" if self.version else base
+
+
+def read_litellm_map(path: Path) -> LitellmMap:
+    """The map from its JSON file, or from inside a litellm wheel (which names its version)."""
+    import json
+    import zipfile
+
+    version = None
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as wheel:
+                names = wheel.namelist()
+                if LITELLM_WHEEL_MAP not in names:
+                    raise BadInputError(f"{path}: no {LITELLM_WHEEL_MAP} inside; is it litellm's?")
+                meta = next((n for n in names if n.endswith(".dist-info/METADATA")), None)
+                if meta:
+                    for line in wheel.read(meta).decode("utf-8", "replace").splitlines():
+                        if line.startswith("Version:"):
+                            version = line.partition(":")[2].strip()
+                            break
+                text = wheel.read(LITELLM_WHEEL_MAP).decode("utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot be read ({exc.strerror})") from None
+    except (UnicodeDecodeError, zipfile.BadZipFile) as exc:
+        raise BadInputError(f"{path}: cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise BadInputError(f"{path}: expected a JSON object of model entries")
+    return LitellmMap(data, version)
 
 
 def litellm_to_prices(
@@ -345,43 +529,34 @@ def litellm_to_prices(
     as_of: date | None = None,
     source: str = LITELLM_MAP_URL,
 ) -> list[ModelPrice]:
-    """Chat models of LiteLLM's JSON map as ModelPrice entries (USD per token x 1e6).
+    """Chat and responses models of LiteLLM's JSON map as ModelPrice entries (USD per token
+    x 1e6). `as_of` is required: the map carries no date of its own.
 
     `litellm_provider` becomes `provider`, a `provider/` prefix is taken off the model name,
-    `cache_read_input_token_cost` is the cached rate, `*_above_Nk_tokens` become tiers,
-    `input_cost_per_token_batches` gives the batch discount, `deprecation_date` the shut-down
-    date, and an entry's own `source` wins over `source`.
+    `cache_read_input_token_cost` is the cached rate, `cache_creation_input_token_cost` the
+    cache-write rate, `*_flex` / `*_priority` the service-tier rates, `*_above_Nk_tokens`
+    become tiers, `input_cost_per_token_batches` gives the batch discount,
+    `deprecation_date` the shut-down date, `successor_model` the replacement,
+    `supports_reasoning` marks a reasoning model, and PROVIDER_RULES fills in what the map
+    does not carry. An entry's own `source` is cited beside `source`. A malformed entry of a
+    wanted provider is a BadInputError naming the entry and key: nothing is returned.
     """
+    if as_of is None:
+        raise BadInputError(
+            "import-litellm: pass --as-of YYYY-MM-DD, the day the map was published or read"
+            " (the map carries no date; costcli does not stamp today)"
+        )
     wanted = set(providers)
     out: dict[tuple[str, str], ModelPrice] = {}
     for key, entry in data.items():
-        if not isinstance(entry, Mapping) or entry.get("mode", "chat") != "chat":
+        if not isinstance(entry, Mapping) or entry.get("mode", "chat") not in LITELLM_MODES:
             continue
         provider = entry.get("litellm_provider")
         if not isinstance(provider, str) or (wanted and provider not in wanted):
             continue
-        inp = _per_mtok(entry.get("input_cost_per_token"))
-        outp = _per_mtok(entry.get("output_cost_per_token"))
-        if inp is None or outp is None:
-            continue
-        model = key.removeprefix(f"{provider}/")
-        batch = _per_mtok(entry.get("input_cost_per_token_batches"))
-        discount = round(1 - batch / inp, 6) if batch is not None and inp > 0 else 0.0
-        deprecated = entry.get("deprecation_date")
-        price = ModelPrice(
-            provider=provider,
-            model=model,
-            input_per_mtok=inp,
-            cached_input_per_mtok=_per_mtok(entry.get("cache_read_input_token_cost")),
-            output_per_mtok=outp,
-            reasoning_per_mtok=_per_mtok(entry.get("output_cost_per_reasoning_token")),
-            batch_discount=min(max(discount, 0.0), 1.0),
-            source=f"{source} (upstream: {entry['source']})" if entry.get("source") else source,
-            as_of=as_of or date.today(),
-            deprecated=date.fromisoformat(deprecated) if isinstance(deprecated, str) else None,
-            tiers=_litellm_tiers(entry),
-        )
-        out.setdefault((provider, model), price)
+        price = _litellm_price(key, entry, provider, as_of, source)
+        if price is not None:
+            out.setdefault((provider, price.model), price)
     return sorted(out.values(), key=lambda p: (p.provider, p.model))
 
 
@@ -406,7 +581,12 @@ def _toml_table(header: str, fields: Mapping[str, Any], indent: str = "") -> lis
 
 def prices_to_toml(models: Iterable[ModelPrice], hardware: Iterable[HardwareProfile] = ()) -> str:
     """prices.toml text for the entries (optional fields left at their default are omitted)."""
-    defaults = {"batch_discount": 0.0, "per_request_usd": 0.0}
+    defaults = {
+        "batch_discount": 0.0,
+        "per_request_usd": 0.0,
+        "reasoning": False,
+        "cache_min_input_tokens": 0,
+    }
     lines: list[str] = []
     for price in models:
         fields = {

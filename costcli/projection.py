@@ -20,15 +20,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from costcli.catalog import Catalog, load_catalog
-from costcli.cost import ApiTarget, HardwareTarget, ProjectionReport, Scenario, project_report
+from costcli.cost import (
+    BASIS_ESTIMATE,
+    BASIS_MEASURED,
+    ApiTarget,
+    HardwareTarget,
+    ProjectionReport,
+    Scenario,
+    project_report,
+)
 from costcli.errors import BadInputError
-from costcli.prices import Prices, is_retired, load_prices
+from costcli.prices import Prices, is_retired, load_prices, require_live
 from costcli.results import RunResult
+from costcli.token_basis import (
+    TokenShape,
+    api_shape,
+    measured_shape,
+    scenario_basis,
+    workload_prompts,
+)
 
 DEFAULT_REQUESTS_PER_MONTH = 1_000_000
 DEFAULT_PEAK_FACTOR = 3.0
@@ -49,6 +64,12 @@ class ProjectionPlan(BaseModel):
     all_models: bool = False
     hardware: str | None = None
     capacity_rps: float | None = Field(None, gt=0, allow_inf_nan=False)
+    reasoning_tokens: float | None = Field(None, ge=0, allow_inf_nan=False)
+    cache_write: float | None = Field(None, ge=0, le=1)
+    service_tier: Literal["default", "flex", "priority"] = "default"
+    hourly_profile: tuple[float, ...] | None = None  # 24 relative weights, hour of day
+    min_replicas: int = Field(1, ge=1)
+    pricing: Literal["on-demand", "spot", "reserved"] = "on-demand"
     months: int | None = Field(None, ge=1, le=120)
     growth: float = Field(0.0, ge=-1, allow_inf_nan=False)
     prices: Path | None = None
@@ -68,6 +89,7 @@ class MeasuredTarget:
     measured_rps: float
     input_tokens: float | None  # mean per successful request; None when none succeeded
     output_tokens: float | None
+    shape: TokenShape | None = None  # that model's own usage, reasoning split out
 
     @property
     def label(self) -> str:
@@ -92,9 +114,18 @@ def measured_targets(result: RunResult | None) -> list[MeasuredTarget]:
                 measured_rps=t.summary.throughput.requests_per_s,
                 input_tokens=t.summary.input_tokens.mean if ok else None,
                 output_tokens=t.summary.output_tokens.mean if ok else None,
+                shape=measured_shape(t.summary),
             )
         )
     return out
+
+
+def result_prompts(result: RunResult | None) -> list[Any] | None:
+    """The run's workload prompts, rebuilt for tokenizer counts (None if it cannot be)."""
+    if result is None:
+        return None
+    info = result.meta.workload
+    return workload_prompts(info.name, info.seed, info.unique_prefix, info.sha256)
 
 
 def scenario_for(plan: ProjectionPlan, measured: Sequence[MeasuredTarget]) -> Scenario:
@@ -110,14 +141,29 @@ def scenario_for(plan: ProjectionPlan, measured: Sequence[MeasuredTarget]) -> Sc
             "no token shape: pass --input-tokens and --output-tokens, or a results file "
             "with successful requests"
         )
-    return Scenario(
-        plan.requests_per_month,
-        tokens_in,
-        tokens_out,
-        plan.peak_factor,
-        plan.cache_hit,
-        plan.batch_share,
-    )
+    from costcli.cost import parse_hourly_profile
+
+    basis, note = scenario_basis(plan.input_tokens, plan.output_tokens, [t.label for t in shapes])
+    profile = plan.hourly_profile
+    try:
+        return Scenario(
+            plan.requests_per_month,
+            tokens_in,
+            tokens_out,
+            plan.peak_factor,
+            plan.cache_hit,
+            plan.batch_share,
+            reasoning_tokens=plan.reasoning_tokens,
+            cache_write=plan.cache_write,
+            service_tier=plan.service_tier,
+            hourly_profile=parse_hourly_profile(",".join(map(str, profile))) if profile else None,
+            min_replicas=plan.min_replicas,
+            pricing=plan.pricing,
+            token_basis=basis,
+            basis_note=note,
+        )
+    except ValueError as exc:
+        raise BadInputError(f"scenario: {exc}") from None
 
 
 def capacity_note(box: HardwareTarget, how: str, load: str | None) -> str:
@@ -161,23 +207,40 @@ def _box(
         )
     shape_in = plan.input_tokens if plan.input_tokens is not None else t.input_tokens
     shape_out = plan.output_tokens if plan.output_tokens is not None else t.output_tokens
+    flagged = plan.input_tokens is not None or plan.output_tokens is not None
     box = HardwareTarget(
-        prices.find_hardware(name), float(capacity), t.provider, t.model, shape_in, shape_out
+        prices.find_hardware(name),
+        float(capacity),
+        t.provider,
+        t.model,
+        shape_in,
+        shape_out,
+        token_basis=None if flagged else BASIS_MEASURED,
     )
     return box, how
 
 
-def _rate_limits(catalog: Catalog, provider: str) -> tuple[object, ...]:
-    prov = catalog.providers.get(provider)
-    return tuple(prov.rate_limits) if prov else ()
+def _limits(rows: Sequence[Any]) -> tuple[Any, ...]:
+    """Provider-file rows (rate limits, usage tiers) as cost.py's protocols take them."""
+    return tuple(rows)
 
 
 def _api(
-    provider: str, model: str, prices: Prices, catalog: Catalog, shape: tuple[float | None, ...]
+    provider: str, model: str, prices: Prices, catalog: Catalog, shape: TokenShape | None
 ) -> ApiTarget:
+    """An API row; `shape` is its own (measured, or counted with its tokenizer)."""
     price = prices.find_model(provider, model)
-    limits = _rate_limits(catalog, price.provider)
-    return ApiTarget(price, limits, *shape)  # type: ignore[arg-type]
+    prov = catalog.providers.get(price.provider)
+    return ApiTarget(
+        price,
+        _limits(prov.rate_limits if prov else []),
+        shape.input_tokens if shape else None,
+        shape.output_tokens if shape else None,
+        shape.reasoning_tokens if shape else None,
+        token_basis=shape.basis if shape else None,
+        basis_note=shape.note if shape else None,
+        usage_tiers=_limits(prov.usage_tiers if prov else []),
+    )
 
 
 def _measured(
@@ -199,23 +262,41 @@ def _measured(
                 f"{t.label}: no price in {prices.path or 'prices.toml'}; not projected"
             )
             continue
-        shape_in = plan.input_tokens if plan.input_tokens is not None else t.input_tokens
-        shape_out = plan.output_tokens if plan.output_tokens is not None else t.output_tokens
-        out.apis.append(_api(t.provider, t.model, prices, catalog, (shape_in, shape_out)))
+        flagged = plan.input_tokens is not None or plan.output_tokens is not None
+        own = None if flagged or t.shape is None else t.shape
+        if flagged:  # the flags' shape, with the measured count where no flag is given
+            own = TokenShape(
+                plan.input_tokens if plan.input_tokens is not None else t.input_tokens or 0.0,
+                plan.output_tokens if plan.output_tokens is not None else t.output_tokens or 0.0,
+                t.shape.reasoning_tokens if t.shape else None,
+                "given",
+            )
+        out.apis.append(_api(t.provider, t.model, prices, catalog, own))
     return out
 
 
 def _named(
-    plan: ProjectionPlan, prices: Prices, catalog: Catalog, have: set[str]
+    names: Sequence[str],
+    context: tuple[Prices, Catalog, date],
+    scenario: Scenario,
+    prompts: list[Any] | None,
+    have: set[str],
 ) -> list[ApiTarget]:
+    """Rows for named models, not retired; each counted with its own tokenizer where one is
+    installed and the scenario's shape is an estimate from another model."""
+    prices, catalog, today = context
     apis = []
-    for spec in plan.models:
+    for spec in names:
         provider, sep, name = spec.partition(":")
         if not sep or not name:
             raise BadInputError(f"--model {spec}: use PROVIDER:MODEL, e.g. openai:gpt-4.1-mini")
-        if spec not in have:
-            apis.append(_api(provider, name, prices, catalog, ()))
-            have.add(spec)
+        if spec in have:
+            continue
+        require_live(prices.find_model(provider, name), today, prices.path)
+        counts = scenario.token_basis == BASIS_ESTIMATE
+        own = api_shape(provider, scenario, prompts) if counts else None
+        apis.append(_api(provider, name, prices, catalog, own))
+        have.add(spec)
     return apis
 
 
@@ -235,17 +316,18 @@ def catalogue_models(prices: Prices, catalog: Catalog, today: date) -> list[str]
 def targets_for(
     plan: ProjectionPlan,
     measured: Sequence[MeasuredTarget],
-    prices: Prices,
-    catalog: Catalog,
-    today: date,
+    context: tuple[Prices, Catalog, date],
+    scenario: Scenario,
+    prompts: list[Any] | None,
 ) -> _Targets:
     """The API and hardware rows to price: measured targets, then named and catalogue ones."""
+    prices, catalog, today = context
     found = _measured(measured, plan, prices, catalog)
     have = {a.price.label for a in found.apis}
     names = list(plan.models)
     if plan.all_models:
         names += [m for m in catalogue_models(prices, catalog, today) if m not in names]
-    found.apis += _named(plan.model_copy(update={"models": tuple(names)}), prices, catalog, have)
+    found.apis += _named(names, context, scenario, prompts, have)
     if plan.hardware and not any(b.hardware.name == plan.hardware for b in found.boxes):
         if plan.capacity_rps is None:
             raise BadInputError(f"--hardware {plan.hardware}: also pass --capacity-rps R (above 0)")
@@ -269,7 +351,7 @@ def project(
     today = today or date.today()
     measured = measured_targets(result)
     scenario = scenario_for(plan, measured)
-    found = targets_for(plan, measured, prices, catalog, today)
+    found = targets_for(plan, measured, (prices, catalog, today), scenario, result_prompts(result))
     if not found.apis and not found.boxes:
         raise BadInputError("nothing to project: pass a results file, --model P:M or --hardware")
     report = project_report(

@@ -36,7 +36,13 @@ from costcli.adapters.base import StreamEvent, Telemetry, TransportOptions, Usag
 from costcli.adapters.openai import OpenAIAdapter
 from costcli.catalog import Target
 from costcli.errors import BadInputError, UnreachableError
-from costcli.local_model import binary_version, find_binary, find_model, model_fingerprint
+from costcli.local_model import (
+    binary_version,
+    chat_template_args,
+    find_binary,
+    find_model,
+    model_fingerprint,
+)
 from costcli.workload import RequestSpec, Workload
 
 START_TIMEOUT_ENV = "COSTCLI_LLAMA_START_TIMEOUT"
@@ -314,6 +320,11 @@ class LlamaCppAdapter(OpenAIAdapter):
         binary = find_binary(settings.binary if settings else None, source)
         model = find_model(settings.model_path if settings else None, source)
         args = self.server_args()
+        args += chat_template_args(
+            model,
+            settings.chat_template if settings else None,
+            settings.server_args if settings else (),
+        )
         self._info["server"] = {
             "binary": str(binary.path),
             "binary_source": binary.source,

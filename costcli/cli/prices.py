@@ -96,37 +96,38 @@ def check_command(
 
 @prices_app.command("import-litellm")
 def import_litellm_command(
-    file: Path = typer.Argument(..., help="LiteLLM's model_prices_and_context_window.json."),
+    file: Path = typer.Argument(
+        ..., help="LiteLLM's model_prices_and_context_window.json, or a litellm wheel."
+    ),
     provider: list[str] = typer.Option(
         [], "--provider", help="Keep only this litellm_provider (repeatable)."
     ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write here, not stdout."),
-    as_of: str | None = typer.Option(None, "--as-of", help="YYYY-MM-DD (default: today)."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="YYYY-MM-DD the map was published or read (required)."
+    ),
     source: str = typer.Option(
-        LITELLM_MAP_URL, "--source", help="Where the map was read (cite the version)."
+        LITELLM_MAP_URL, "--source", help="Where the map was read (a wheel adds its version)."
     ),
 ) -> None:
-    """Convert LiteLLM's JSON price map into prices.toml [[models]] entries."""
-    from costcli.prices import litellm_to_prices, prices_to_toml
+    """Convert LiteLLM's JSON price map (chat and responses models) into [[models]] entries."""
+    from costcli.prices import litellm_to_prices, prices_to_toml, read_litellm_map
+    from costcli.results import write_atomic
 
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BadInputError(f"{file}: cannot be read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise BadInputError(f"{file}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(data, dict):
-        raise BadInputError(f"{file}: expected a JSON object of model entries")
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
+        day = date.fromisoformat(as_of) if as_of else None
     except ValueError:
         raise BadInputError(f"--as-of {as_of}: use YYYY-MM-DD") from None
-    models = litellm_to_prices(data, provider, day, source)
+    litellm = read_litellm_map(file)
+    try:
+        models = litellm_to_prices(litellm.data, provider, day, litellm.source(source))
+    except BadInputError as exc:
+        raise BadInputError(f"{file}: {exc}") from None
     if not models:
         raise BadInputError(f"{file}: no chat model with per-token prices for {provider or 'any'}")
     text = prices_to_toml(models)
     if output:
-        output.write_text(text, encoding="utf-8")
+        write_atomic(output, text)  # all entries or none
         typer.echo(f"wrote {len(models)} entries to {output}", err=True)
     else:
         typer.echo(text, nl=False)

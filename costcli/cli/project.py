@@ -18,6 +18,18 @@ DAYS_PER_MONTH = 730.0 / 24  # as costcli.cost
 DEFAULT_PEAK_FACTOR = 3.0  # as costcli.projection (kept here so --help imports no pydantic)
 
 
+class ServiceTierChoice(str, Enum):
+    default = "default"
+    flex = "flex"
+    priority = "priority"
+
+
+class PricingChoice(str, Enum):
+    on_demand = "on-demand"
+    spot = "spot"
+    reserved = "reserved"
+
+
 class ProjectFormat(str, Enum):
     table = "table"
     json = "json"
@@ -61,6 +73,24 @@ def project_command(
     ),
     cache_hit: float = typer.Option(0.0, "--cache-hit", help="Share of input tokens cached."),
     batch_share: float = typer.Option(0.0, "--batch-share", help="Share sent via batch APIs."),
+    reasoning_tokens: float | None = typer.Option(
+        None, "--reasoning-tokens", help="Hidden reasoning tokens per request, on top of output."
+    ),
+    cache_write: float | None = typer.Option(
+        None,
+        "--cache-write",
+        help="Share of input tokens written to the cache (default: the uncached share).",
+    ),
+    service_tier: ServiceTierChoice = typer.Option(
+        ServiceTierChoice.default, "--service-tier", help="default, flex or priority."
+    ),
+    hourly_profile: str | None = typer.Option(
+        None, "--hourly-profile", help="24 relative weights w0,...,w23 (hour of day load)."
+    ),
+    min_replicas: int = typer.Option(1, "--min-replicas", help="Self-hosted floor per hour."),
+    pricing: PricingChoice = typer.Option(
+        PricingChoice.on_demand, "--pricing", help="Hardware rent: on-demand, spot or reserved."
+    ),
     months: int | None = typer.Option(None, "--months", help="Month-by-month table length."),
     growth: str = typer.Option("0%", "--growth", help="Monthly growth, e.g. 10%."),
     prices_file: Path | None = typer.Option(None, "--prices", help="A prices.toml to use."),
@@ -73,6 +103,7 @@ def project_command(
 ) -> None:
     """Project monthly cost, rate-limit tier, replicas and break-even for a workload."""
     from costcli.api import parse_options, project, read_result
+    from costcli.cost import parse_hourly_profile
     from costcli.projection import ProjectionPlan
     from costcli.render.projection import RENDERERS
 
@@ -82,6 +113,12 @@ def project_command(
         peak_factor=peak_factor,
         cache_hit=cache_hit,
         batch_share=batch_share,
+        reasoning_tokens=reasoning_tokens,
+        cache_write=cache_write,
+        service_tier=service_tier.value,
+        hourly_profile=parse_hourly_profile(hourly_profile) if hourly_profile else None,
+        min_replicas=min_replicas,
+        pricing=pricing.value,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         models=tuple(model),

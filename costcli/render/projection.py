@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from costcli.cost import Projection, ProjectionReport
+from costcli.cost import BASIS_MEASURED, Projection, ProjectionReport
 from costcli.render.numbers import count as number
 from costcli.render.numbers import usd
 from costcli.render.text import rich_text
@@ -42,10 +42,20 @@ CSV_FIELDS = (
     "stale_price",
     "price_as_of",
     "price_source",
+    "token_basis",
+    "input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "reasoning_unpriced",
+    "service_tier",
+    "shuts_down",
     "peak_rpm",
     "peak_tpm",
     "tier_needed",
+    "stale_rate_limits",
     "replicas",
+    "replica_hours_per_month",
+    "pricing",
     "utilization",
     "energy_kwh_per_month",
     "capacity_rps",
@@ -54,7 +64,7 @@ CSV_FIELDS = (
 
 def basis(p: Projection) -> str:
     if p.kind == "api":
-        return API_BASIS
+        return f"tokens: {p.token_basis}"
     return f"capacity {p.capacity_rps:g} req/s per replica"
 
 
@@ -155,7 +165,7 @@ def render_table(report: ProjectionReport, width: int | None = None) -> str:
     table = Table(
         title="costcli project · monthly cost, cheapest first",
         title_justify="left",
-        caption="* API rows are priced from the token shape, not measured",
+        caption="* API rows not measured on that model (token basis in the notes)",
         caption_justify="left",
     )
     for title in (
@@ -172,17 +182,15 @@ def render_table(report: ProjectionReport, width: int | None = None) -> str:
             justify="left" if title in ("target", "fits") else "right",
             no_wrap=True,
         )
-    retiring: list[str] = []
     for p in sorted(report.projections, key=lambda p: p.monthly_cost_usd):
         if p.kind == "api":
-            label, fits = p.label + " *", SHORT_TIER.get(p.tier_needed or "", p.tier_needed or "")
+            star = "" if p.token_basis == BASIS_MEASURED else " *"
+            label, fits = p.label + star, SHORT_TIER.get(p.tier_needed or "", p.tier_needed or "")
         else:
             util = "-" if p.utilization is None else f"{p.utilization:.0%}"
             on = f" ({p.provider})" if p.provider else ""
             label, fits = f"{p.hardware}{on}", f"{number(p.replicas)} x {util} busy"
         as_of = p.price_as_of.isoformat() + (" stale" if p.stale_price else "")
-        if p.deprecated:
-            retiring.append(f"{p.label} shuts down on {p.deprecated.isoformat()}")
         table.add_row(
             label,
             usd(p.monthly_cost_usd),
@@ -192,7 +200,7 @@ def render_table(report: ProjectionReport, width: int | None = None) -> str:
             fits,
             as_of,
         )
-    parts: list[object] = [table, *retiring, *summary_lines(report)]
+    parts: list[object] = [table, *summary_lines(report)]
     if report.growth:
         growth = Table(title="month by month", title_justify="left")
         labels = list(report.growth[0].monthly_cost_usd)

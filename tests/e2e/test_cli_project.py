@@ -174,7 +174,7 @@ def test_project_table_marks_api_rows_as_priced_from_token_shape(
     result = cli.invoke(make_app(), args, env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "openai:gpt-4o-mini *" in result.stdout
-    assert "* API rows are priced from the token shape, not measured" in result.stdout
+    assert "* API rows not measured on that model (token basis in the notes)" in result.stdout
     assert "month by month" in result.stdout
     assert "box becomes cheaper than openai:gpt-4o-mini at" in result.stdout
 
@@ -283,10 +283,16 @@ class _FixedDate(date):
         return cls(2026, 11, 26)
 
 
+class _RefreshDay(date):
+    @classmethod
+    def today(cls) -> _RefreshDay:
+        return cls(2026, 12, 1)  # the day the bundled catalogue was last read
+
+
 def test_prices_check_passes_on_the_bundled_file(
     cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(prices_cli, "date", _FixedDate)
+    monkeypatch.setattr(prices_cli, "date", _RefreshDay)
     monkeypatch.delenv("COSTCLI_PRICES", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)  # no ./prices.toml: the bundled copy is used

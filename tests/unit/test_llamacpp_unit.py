@@ -443,3 +443,33 @@ def test_a_refused_connection_or_a_second_stale_one_is_an_error(
     with pytest.raises(ConnectError):
         asyncio.run(_collect(adapter(tmp_path)))
     assert len(calls) == 2
+
+
+# --- the chat template the managed server gets ----------------------------------------------
+
+
+def test_the_bundled_gemma_gets_the_gemma_chat_template(tmp_path: Path) -> None:
+    bundled = local_model.Found(tmp_path / "g.gguf", local_model.BUNDLED_MODEL_SOURCE)
+    assert local_model.chat_template_args(bundled) == ["--chat-template", "gemma"]
+    # another model keeps its GGUF's own template unless the provider file names one
+    mine = local_model.Found(tmp_path / "mine.gguf", "$COSTCLI_LLAMA_MODEL")
+    assert local_model.chat_template_args(mine) == []
+    assert local_model.chat_template_args(mine, "chatml") == ["--chat-template", "chatml"]
+    # server_args that choose a template win
+    assert local_model.chat_template_args(bundled, None, ["--jinja"]) == []
+    assert local_model.chat_template_args(bundled, "x", ["--chat-template-file=t.jinja"]) == []
+
+
+def test_the_managed_server_is_launched_with_the_chat_template(
+    clean_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a fake server that prints its arguments and exits: they come back in the log tail
+    fake = executable(tmp_path / "fake-server", '#!/bin/sh\necho "args: $*"\nexit 3\n')
+    bundled = tmp_path / "bundled.gguf"
+    bundled.write_bytes(b"GGUF")
+    monkeypatch.setattr(local_model, "_bundled_model", lambda: bundled)
+    a = adapter(tmp_path, binary=str(fake))
+    with pytest.raises(UnreachableError) as info:
+        asyncio.run(a.start())
+    assert "--chat-template gemma" in info.value.message
+    asyncio.run(a.close())

@@ -158,8 +158,25 @@ def test_check_warns_about_a_shut_down_model_without_calling_it_stale() -> None:
 
 def test_the_bundled_file_passes_the_check() -> None:
     prices = load_prices(bundled_path("prices.toml"))
-    errors = [p for p in check_prices(prices, TODAY) if p.level == "error"]
+    refreshed = date(2026, 12, 1)  # the day the catalogue was last read
+    errors = [p for p in check_prices(prices, refreshed) if p.level == "error"]
     assert errors == []
+    for label in (
+        "openai:gpt-6.1-sol",
+        "openai:gpt-6.1-terra",
+        "openai:gpt-6-luna",
+        "openai:gpt-5.6-luna",
+        "groq:openai/gpt-oss-safeguard-20b",
+    ):
+        provider, _, model = label.partition(":")
+        assert prices.find_model(provider, model).as_of == refreshed, label
+    sol = prices.find_model("openai", "gpt-6.1-sol")
+    assert (sol.flex_input_per_mtok, sol.priority_input_per_mtok, sol.cache_write_per_mtok) == (
+        1.0,
+        4.0,
+        2.5,
+    )
+    assert prices.find_model("groq", "openai/gpt-oss-20b").batch_discount == 0.5
     assert prices.find_model("openai", "gpt-4.1-mini").input_per_mtok == 0.4
     assert prices.find_model("groq", "llama-3.1-8b-instant").deprecated == date(2026, 8, 16)
     assert {"cpu-2vcpu-vm", "l4-rent", "a10g-rent", "h100-sxm-rent"} <= {
