@@ -1,7 +1,13 @@
 """`costcli check` and `costcli report` on fresh runs against the mock server, as a user runs them.
 
 Each run: `costcli run --target mock -n 40 -c 4 --records -o FILE` in a subprocess against
-a mock server subprocess (TTFT 120 ms, or 192 ms for the +60% run).
+a mock server subprocess (TTFT 120 ms, or 600 ms for the five-times-slower run).
+
+A loaded machine makes every latency later, never earlier, so a verdict asserted here must be
+one that no load can flip: the slower run's server is five times slower (a 120 ms run would
+need its tail stretched past 545 ms to hide that). Where timing alone decides (two runs of the
+same server), the test asserts the verdict's structure; tests/unit/test_regress.py pins the
+verdicts on committed fixture files.
 """
 
 from __future__ import annotations
@@ -69,7 +75,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     return {
         "baseline": measure(folder, "baseline", 120),
         "same": measure(folder, "same", 120),
-        "slower": measure(folder, "slower", 192),
+        "slower": measure(folder, "slower", 600, "-c", "8"),
         "other": measure(folder, "other", 120, "-w", "json-extract"),
     }
 
@@ -78,23 +84,48 @@ def verdict(done: subprocess.CompletedProcess[str]) -> dict:  # type: ignore[typ
     return json.loads(done.stdout)
 
 
-def test_same_server_twice_passes_a_ten_percent_ttft_budget(runs: dict[str, Path]) -> None:
+def test_same_server_twice_gets_a_bootstrap_verdict_that_follows_its_interval(
+    runs: dict[str, Path],
+) -> None:
     done = costcli(
         "check", str(runs["same"]), "--baseline", str(runs["baseline"]),
         "--budget", "ttft_p95_ms=+10%", "--budget", "e2e_p95_ms=+10%", "--format", "json",
     )  # fmt: skip
     doc = verdict(done)
-    ttft = doc["checks"][0]
-    print("noise:", json.dumps({k: ttft[k] for k in ("baseline", "current", "change", "interval")}))
+    print(
+        "noise:",
+        json.dumps([{k: c[k] for k in ("metric", "change", "interval")} for c in doc["checks"]]),
+    )
+    # Noise alone decides pass or fail here, so the verdict's own rule is what is asserted:
+    # each budget fails exactly when its whole interval lies past +10%, and the exit code and
+    # `passed` follow the rows.
+    assert [c["metric"] for c in doc["checks"]] == ["ttft_p95_ms", "e2e_p95_ms"]
+    for row in doc["checks"]:
+        assert row["method"] == "bootstrap"
+        assert row["interval"]["low"] <= row["change"] <= row["interval"]["high"]
+        assert row["status"] == ("fail" if row["interval"]["low"] > 0.10 else "pass")
+    assert doc["passed"] == all(c["status"] == "pass" for c in doc["checks"])
+    assert done.returncode == (0 if doc["passed"] else 1), done.stdout
+
+
+def test_a_run_five_times_faster_than_its_baseline_passes_and_exits_0(
+    runs: dict[str, Path],
+) -> None:
+    done = costcli(
+        "check", str(runs["baseline"]), "--baseline", str(runs["slower"]),
+        "--budget", "ttft_p95_ms=+10%", "--format", "json",
+    )  # fmt: skip
+    doc = verdict(done)
+    (ttft,) = doc["checks"]
     assert done.returncode == 0, done.stdout
     assert doc["passed"]
-    assert ttft["method"] == "bootstrap"
-    assert ttft["status"] == "pass"
+    assert (ttft["method"], ttft["status"]) == ("bootstrap", "pass")
+    assert ttft["baseline"] >= 600  # never early
     assert ttft["interval"]["low"] <= ttft["change"] <= ttft["interval"]["high"]
-    assert ttft["interval"]["low"] < 0.10
+    assert ttft["change"] < 0
 
 
-def test_sixty_percent_slower_ttft_fails_with_exit_1_and_junit(
+def test_a_five_times_slower_ttft_fails_with_exit_1_and_junit(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
     junit = tmp_path / "junit.xml"
@@ -107,13 +138,11 @@ def test_sixty_percent_slower_ttft_fails_with_exit_1_and_junit(
     )  # fmt: skip
     doc = verdict(done)
     ttft = doc["checks"][0]
-    print("+60%:", json.dumps({k: ttft[k] for k in ("baseline", "current", "change", "interval")}))
+    print("x5:", json.dumps({k: ttft[k] for k in ("baseline", "current", "change", "interval")}))
     assert done.returncode == 1
-    # A loaded 2-core machine stretches the baseline's tail, so only the gate's own rule is
-    # asserted: the whole interval lies past +10%. (The unit test pins the fixture's figures.)
     assert ttft["status"] == "fail"
-    assert ttft["interval"]["low"] > 0.10
-    assert ttft["current"] > 190  # configured 192 ms plus the server's own few ms
+    assert ttft["interval"]["low"] > 0.10  # the gate's own rule: the whole interval is past
+    assert ttft["current"] >= 600  # never early
     cases = ET.parse(junit).getroot().findall("./testsuite/testcase")
     assert [(c.get("name"), len(c.findall("failure"))) for c in cases] == [
         ("ttft_p95_ms budget +10%", 1),
@@ -123,11 +152,13 @@ def test_sixty_percent_slower_ttft_fails_with_exit_1_and_junit(
 
 
 def test_limit_breach_exits_1_and_a_kept_limit_exits_0(runs: dict[str, Path]) -> None:
+    # TTFT is never under the server's 120 ms, so a 100 ms limit is always breached; a
+    # minute is a limit no load can breach within the run's own timeout
     breach = costcli("check", str(runs["baseline"]), "--limit", "ttft_p50_ms=100")
     assert breach.returncode == 1
     assert "is above the limit 100" in breach.stdout
     kept = costcli(
-        "check", str(runs["baseline"]), "--limit", "ttft_p50_ms=1000", "--limit", "error_rate=0"
+        "check", str(runs["baseline"]), "--limit", "ttft_p50_ms=60000", "--limit", "error_rate=0"
     )
     assert kept.returncode == 0, kept.stdout
     assert "passed (2 checks" in kept.stdout
@@ -171,7 +202,9 @@ def test_report_compares_runs_as_markdown_csv_and_html(
     table = costcli("report", str(runs["baseline"]), str(runs["slower"]), "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(table.stdout)))
     assert [r["run"] for r in rows] == ["baseline", "slower"]
-    assert float(rows[1]["ttft_p50_ms"]) > float(rows[0]["ttft_p50_ms"]) + 50
+    assert float(rows[0]["ttft_p50_ms"]) >= 120  # never early
+    assert float(rows[1]["ttft_p50_ms"]) >= 600
+    assert float(rows[1]["ttft_p50_ms"]) > float(rows[0]["ttft_p50_ms"])
     pytest.importorskip("plotly")
     page = tmp_path / "report.html"
     html = costcli("report", str(runs["baseline"]), str(runs["slower"]), "--html", str(page))

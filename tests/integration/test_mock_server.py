@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,7 +119,9 @@ def test_non_streaming_returns_a_chat_completion_after_the_whole_schedule(
     assert len(body["choices"][0]["message"]["content"].split()) == 5
     assert body["choices"][0]["finish_reason"] == "stop"
     assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
-    assert 20 + 4 * 5 <= elapsed_ms < 20 + 4 * 5 + 40  # never early; late only under load
+    # never early: the answer waits for the last token's deadline (a load can only add to it;
+    # how late it is under load is benchmarks/mock_timing.py's business)
+    assert elapsed_ms >= 20 + 4 * 5
 
 
 def test_models_and_health(default_server: str) -> None:
@@ -133,18 +133,18 @@ def test_models_and_health(default_server: str) -> None:
     assert httpx.get(f"{default_server}/nope").status_code == 404
 
 
-def test_ttft_and_itl_match_the_script_within_a_few_ms() -> None:
+def test_text_chunks_are_never_earlier_than_their_absolute_deadlines() -> None:
     args = ("--output-tokens", "20", "--ttft-ms", "120", "--itl-ms", "10")
     with start_mock_server(*args) as (url, _), httpx.Client() as client:
         stream_events(client, url, chat(stream=True))  # warm the connection
         sent, events = stream_events(client, url, chat(stream=True))
     times = text_times_ms(sent, events)
     assert len(times) == 20
-    assert 120 <= times[0] < 160, times[0]
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert abs(statistics.median(gaps) - 10) < 2, gaps
-    # absolute deadlines: no drift over the stream
-    assert 120 + 19 * 10 <= times[-1] < 120 + 19 * 10 + 40, times[-1]
+    assert times == sorted(times)
+    # chunk i is due 120 + 10 i ms after the request arrived, which is after it was sent:
+    # none may come sooner. (How close to the deadline they come is a benchmark's figure.)
+    early = [(i, t) for i, t in enumerate(times) if t < 120 + 10 * i]
+    assert early == []
 
 
 def test_every_nth_request_is_rate_limited_with_retry_after() -> None:
@@ -209,7 +209,7 @@ def test_groq_dialect_puts_x_groq_usage_in_seconds_on_the_final_chunk() -> None:
     args = ("--dialect", "groq", "--output-tokens", "4", "--ttft-ms", "30", "--itl-ms", "10")
     with start_mock_server(*args) as (url, _), httpx.Client() as client:
         body = chat(stream=True, stream_options={"include_usage": True})
-        _, events = stream_events(client, url, body)
+        sent, events = stream_events(client, url, body)
     parsed = chunks(events)
     final = parsed[-2]
     assert final["choices"][0]["finish_reason"] == "stop"
@@ -217,27 +217,41 @@ def test_groq_dialect_puts_x_groq_usage_in_seconds_on_the_final_chunk() -> None:
     usage = final["x_groq"]["usage"]
     assert final["x_groq"]["id"].startswith("req_")
     assert usage["queue_time"] == pytest.approx(0.005)
-    assert 0.020 <= usage["prompt_time"] < 0.070
-    assert 0.020 <= usage["completion_time"] < 0.080
     assert (usage["prompt_tokens"], usage["completion_tokens"]) == (3, 4)
     assert usage["total_time"] == pytest.approx(
         usage["queue_time"] + usage["prompt_time"] + usage["completion_time"], abs=1e-5
     )
+    # seconds, measured inside the client's own window: queue + prompt is the wait for the
+    # first text chunk (never under the scripted 30 ms; stamped once it was written, so before
+    # the second arrived), and no part outlasts the stream
+    client_second_s = text_times_ms(sent, events)[1] / 1000
+    client_e2e_s = (events[-1][0] - sent) / 1e9
+    assert 0.030 - 1e-6 <= usage["queue_time"] + usage["prompt_time"] <= client_second_s
+    assert 0 < usage["completion_time"] <= client_e2e_s
+    assert usage["total_time"] <= client_e2e_s
     assert parsed[-1]["usage"]["completion_tokens"] == 4
 
 
 def test_llamacpp_dialect_puts_timings_in_ms_on_the_final_chunk() -> None:
     args = ("--dialect", "llamacpp", "--output-tokens", "4", "--ttft-ms", "30", "--itl-ms", "10")
     with start_mock_server(*args) as (url, _), httpx.Client() as client:
-        _, events = stream_events(client, url, chat(stream=True))
+        sent, events = stream_events(client, url, chat(stream=True))
         plain = httpx.post(f"{url}/chat/completions", json=chat()).json()
     final = chunks(events)[-1]
     assert final["choices"][0]["finish_reason"] == "stop"
     timings = final["timings"]
     assert (timings["prompt_n"], timings["predicted_n"]) == (3, 4)
-    assert 30 <= timings["prompt_ms"] < 70
-    assert 25 <= timings["predicted_ms"] < 80  # measured: last minus first send
-    assert timings["predicted_per_second"] == pytest.approx(3000 / timings["predicted_ms"], 1e-3)
+    # milliseconds, measured inside the client's own window: the prompt phase is the wait
+    # for the first text chunk (never under the scripted 30 ms; stamped once it was written,
+    # so before the second arrived); decoding is what follows
+    client_second_ms = text_times_ms(sent, events)[1]
+    client_e2e_ms = (events[-1][0] - sent) / 1e6
+    assert 30 <= timings["prompt_ms"] <= client_second_ms
+    assert 0 < timings["predicted_ms"] <= client_e2e_ms - 30
+    # like llama-server: predicted_ms spans the 3 gaps after the first of 4 tokens
+    ms = timings["predicted_ms"]  # rounded to 0.001 ms, so allow for that in the rates
+    assert timings["predicted_per_token_ms"] == pytest.approx(ms / 3, abs=1e-3)
+    assert timings["predicted_per_second"] == pytest.approx(3000 / ms, rel=1e-3 + 1e-3 / ms)
     assert plain["timings"]["predicted_n"] == 4
 
 
@@ -253,13 +267,17 @@ def test_send_log_records_each_text_chunk_on_the_client_clock(tmp_path: Path) ->
     assert [(rid, int(i)) for rid, i, _ in lines] == [("req-a", i) for i in range(6)] + [
         ("2", i) for i in range(6)
     ]
-    received = [t for t, data in events][1:7]  # skip the role-only chunk
-    for (_, _, server_ns), client_ns in zip(lines[:6], received, strict=True):
-        assert sent < int(server_ns) <= client_ns
-        assert client_ns - int(server_ns) < 500_000_000  # same clock, same host
+    # the next event after text chunk i (chunk i+1, or [DONE]): the server stamps a send
+    # after writing it, so before it writes what follows
+    next_arrival = [t for t, data in events][2:8]
+    assert len(next_arrival) == 6
+    for (_, _, server_ns), client_ns in zip(lines[:6], next_arrival, strict=True):
+        # one clock on one host: each send falls between the request and the next arrival
+        # (a different clock would put it hours or years outside that window)
+        assert sent < int(server_ns) < client_ns
 
 
-def test_hundreds_of_concurrent_streams_all_complete_on_schedule() -> None:
+def test_hundreds_of_concurrent_streams_all_complete_with_every_token() -> None:
     n_streams = 200
     args = ("--output-tokens", "10", "--ttft-ms", "100", "--itl-ms", "20")
 
@@ -272,12 +290,40 @@ def test_hundreds_of_concurrent_streams_all_complete_on_schedule() -> None:
 
     async def all_streams(url: str) -> list[int]:
         limits = httpx.Limits(max_connections=n_streams)
-        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        async with httpx.AsyncClient(limits=limits, timeout=60) as client:
             return await asyncio.gather(*(one(client, url) for _ in range(n_streams)))
 
     with start_mock_server(*args) as (url, _):
-        started = time.perf_counter()
         tokens = asyncio.run(all_streams(url))
-        elapsed = time.perf_counter() - started
     assert tokens == [10] * n_streams
-    assert elapsed < 30.0  # all streams ran concurrently, not one after another
+
+
+def test_hundreds_of_streams_are_all_open_at_once() -> None:
+    # Every stream gets its role chunk at once but its first token only after a minute: if all
+    # 200 role chunks arrive, the server held 200 streams open together, however slowly this
+    # machine ran (a server taking one stream at a time would give the second after a minute).
+    n_streams = 200
+    args = ("--output-tokens", "2", "--ttft-ms", "60000")
+    opened: list[dict[str, Any]] = []
+    all_open = asyncio.Event()
+
+    async def one(client: httpx.AsyncClient, url: str) -> None:
+        async with client.stream("POST", f"{url}/chat/completions", json=chat(stream=True)) as r:
+            async for line in r.aiter_lines():
+                if line.startswith("data: "):
+                    opened.append(json.loads(line[6:]))
+                    break
+            if len(opened) == n_streams:
+                all_open.set()
+            await all_open.wait()  # hold this stream open until every stream is
+
+    async def all_streams(url: str) -> None:
+        limits = httpx.Limits(max_connections=n_streams)
+        async with httpx.AsyncClient(limits=limits, timeout=50) as client:
+            await asyncio.gather(*(one(client, url) for _ in range(n_streams)))
+
+    with start_mock_server(*args) as (url, _):
+        asyncio.run(all_streams(url))
+    assert len(opened) == n_streams
+    assert all(c["choices"][0]["delta"] == {"role": "assistant", "content": ""} for c in opened)
+    assert len({c["id"] for c in opened}) == n_streams

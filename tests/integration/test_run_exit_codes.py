@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def test_a_run_where_every_request_timed_out_exits_3_and_keeps_its_results(
     cli: Callable[..., Any], provider_file: Callable[..., Path], tmp_path: Path
 ) -> None:
-    with start_mock_server("--ttft-ms", "400", "--output-tokens", "2") as (url, _):
+    with start_mock_server("--ttft-ms", "5000", "--output-tokens", "2") as (url, _):
         path = provider_file("slow", base_url=url)
         out = tmp_path / "r.json"
         result = cli(
@@ -46,7 +46,8 @@ def test_a_sweep_keeps_the_capacity_points_records_and_cost_together(
     # from the capacity point, which only coincided by accident
     with start_mock_server("--ttft-ms", "30", "--itl-ms", "1", "--output-tokens", "4") as (url, _):
         path = provider_file("box", base_url=url)
-        args = ("--providers", str(path), "-t", "box", "-n", "8", "--slo", "ttft=500", "--records")
+        slo = ("--slo", "ttft=10000")  # an SLO no load can make a 30 ms server miss
+        args = ("--providers", str(path), "-t", "box", "-n", "8", *slo, "--records")
         result = cli("run", *args, "--sweep", "concurrency=1,2", "-f", "json", "-q")
     assert result.exit_code == 0, result.stderr
     target = json.loads(result.stdout)["targets"][0]

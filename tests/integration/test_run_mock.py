@@ -38,7 +38,7 @@ def timed_server() -> Iterator[str]:
         yield url
 
 
-def test_ttft_and_itl_are_reported_within_a_few_ms_of_the_truth(
+def test_ttft_itl_and_e2e_are_reported_from_the_streams_timestamps(
     cli: Callable[..., Any], provider_file: Callable[..., Path], timed_server: str, tmp_path: Path
 ) -> None:
     path = provider_file("timed", base_url=timed_server)
@@ -47,14 +47,15 @@ def test_ttft_and_itl_are_reported_within_a_few_ms_of_the_truth(
     doc = run_json(cli, *args, "--records", "-o", str(out))
     summary = doc["targets"][0]["summary"]
     assert summary["requests"] == {"total": 12, "ok": 12, "failed": 0}
-    # the role-only chunk arrives at once (TTFB), but TTFT waits for the first text
-    assert summary["ttfb_ms"]["p50"] < 60
-    assert 118 <= summary["ttft_ms"]["p50"] <= 150
-    assert 8.5 <= summary["itl_ms"]["p50"] <= 11.5
-    assert 9 <= summary["tpot_ms"]["p50"] <= 11.5  # 190 ms over 19 gaps
     assert summary["output_tokens"]["total"] == 12 * 20
     assert summary["output_tokens"]["estimated"] is False
     assert summary["server"] is None  # plain openai dialect reports no telemetry
+    assert summary["ttft_ms"]["count"] == 12
+    assert summary["itl_ms"]["count"] == 12 * 19
+    # Never early: a figure can only be late on a loaded machine, so only the floors the
+    # server's script sets are asserted (how close they come is benchmarks/client_overhead.py).
+    assert summary["ttft_ms"]["p50"] >= 120
+    assert summary["e2e_ms"]["p50"] >= 120 + 19 * 10
 
     # --output: the same document, written atomically (no temp file left) and valid
     written = json.loads(out.read_text())
@@ -66,8 +67,25 @@ def test_ttft_and_itl_are_reported_within_a_few_ms_of_the_truth(
     # --records: every measured request, warmup left out
     records = written["targets"][0]["records"]
     assert sorted(r["index"] for r in records) == list(range(2, 14))
-    assert all(len(r["itl_ms"]) == 19 and r["output_tokens"] == 20 for r in records)
-    assert all(r["ttft_ms"] > r["ttfb_ms"] for r in records)
+    for r in records:
+        assert len(r["itl_ms"]) == 19
+        assert r["output_tokens"] == 20
+        # the role-only chunk starts the body (TTFB); TTFT waits for the first text
+        assert r["ttfb_ms"] <= r["ttft_ms"]
+        assert r["ttft_ms"] >= 120  # the first token is due 120 ms after the request
+        last_token_ms = r["ttft_ms"] + sum(r["itl_ms"])
+        assert last_token_ms >= 120 + 19 * 10 - 0.01  # ITLs are rounded to 0.1 us
+        assert r["e2e_ms"] >= last_token_ms - 0.01
+        assert r["tpot_ms"] == pytest.approx((r["e2e_ms"] - r["ttft_ms"]) / 19)
+
+    # --output: the same document, written atomically (no temp file left) and valid
+    written = json.loads(out.read_text())
+    assert [p.name for p in out.parent.iterdir()] == ["r.json"]
+    assert written["targets"][0]["summary"] == summary
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.validate(written, schema, cls=jsonschema.Draft202012Validator)
+
+    # --records: every measured request, warmup left out
 
 
 def test_429s_are_rate_limited_apart_from_aborted_streams_and_the_run_goes_on(
@@ -113,14 +131,20 @@ def test_groq_dialect_reports_server_queue_prefill_and_decode(
     args = ("--dialect", "groq", "--queue-ms", "5", "--ttft-ms", "30", "--itl-ms", "5")
     with start_mock_server(*args, "--output-tokens", "5") as (url, _):
         path = provider_file("fakegroq", adapter="groq", base_url=url)
-        doc = run_json(cli, "--providers", str(path), "-t", "fakegroq", "-n", "4")
+        doc = run_json(cli, "--providers", str(path), "-t", "fakegroq", "-n", "4", "--records")
     target = doc["targets"][0]
     assert target["adapter"] == "groq"
     server = target["summary"]["server"]
     assert server["queue_ms"]["p50"] == pytest.approx(5.0)
-    assert 20 <= server["prefill_ms"]["p50"] <= 60  # 30 ms to first token, less 5 queued
-    assert 15 <= server["decode_ms"]["p50"] <= 60  # 4 gaps of 5 ms
-    assert target["summary"]["ttft_ms"]["p50"] >= 30  # the client's own figure stays
+    assert server["prefill_ms"]["count"] == server["decode_ms"]["count"] == 4
+    for r in target["records"]:
+        # x_groq's seconds, as milliseconds: queue + prefill is the server's wait for the
+        # first token (never under the scripted 30 ms), and it fits in the client's E2E
+        assert r["queue_ms"] == pytest.approx(5.0)
+        assert r["queue_ms"] + r["prefill_ms"] >= 30 - 0.01
+        assert r["decode_ms"] > 0
+        assert r["queue_ms"] + r["prefill_ms"] + r["decode_ms"] <= r["e2e_ms"]
+        assert r["ttft_ms"] >= 30  # the client's own figure stays
 
 
 def test_several_targets_get_the_same_requests_in_the_same_order(

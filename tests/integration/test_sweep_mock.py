@@ -14,25 +14,48 @@ from tests.mockserver_fixture import start_mock_server
 pytestmark = pytest.mark.integration
 
 
+def peak_in_flight(spans: list[tuple[int, int]]) -> int:
+    """The most streams the server was sending at once: spans are (first send, last send)."""
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    peak = now = 0
+    for _, step in edges:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
 def test_a_concurrency_sweep_reports_each_point_and_the_capacity_project_uses(
     cli: Callable[..., Any], provider_file: Callable[..., Path], tmp_path: Path
 ) -> None:
-    with start_mock_server("--ttft-ms", "40", "--itl-ms", "2", "--output-tokens", "8") as (url, _):
+    log = tmp_path / "send.log"
+    server = ("--ttft-ms", "40", "--itl-ms", "2", "--output-tokens", "8", "--send-log", str(log))
+    with start_mock_server(*server) as (url, _):
         path = provider_file("box", base_url=url, self_hosted=True, hardware="cpu-2vcpu-vm")
         out = tmp_path / "sweep.json"
-        args = ("--providers", str(path), "-t", "box", "-n", "16", "--slo", "ttft=400")
+        # an SLO no load can miss (a TTFT of 10 s against the server's 40 ms)
+        args = ("--providers", str(path), "-t", "box", "-n", "16", "--slo", "ttft=10000")
         result = cli("run", *args, "--sweep", "concurrency=1,4", "-f", "json", "-q", "-o", str(out))
     assert result.exit_code == 0, result.stderr
     target = json.loads(result.stdout)["targets"][0]
     loads = [p["load"] for p in target["sweep"]]
     assert loads == ["concurrency=1", "concurrency=4"]
     assert all(p["meets_slo"] for p in target["sweep"])
-    # each point ran the 16 requests; four in flight carry about four times one in flight
-    c1, c4 = (p["summary"]["throughput"]["requests_per_s"] for p in target["sweep"])
     assert all(p["summary"]["requests"]["ok"] == 16 for p in target["sweep"])
-    assert c4 > 2.5 * c1
+    c4 = target["sweep"][1]["summary"]["throughput"]["requests_per_s"]
     assert target["capacity_load"] == "concurrency=4"
     assert target["capacity_rps"] == pytest.approx(c4)
+
+    # Each point ran at its concurrency, by the server's own send log (request numbers in
+    # arrival order, 8 chunks each): one stream at a time, then up to four together.
+    spans: dict[int, list[int]] = {}
+    for line in log.read_text().splitlines():
+        number, _, sent_ns = line.split()
+        spans.setdefault(int(number), []).append(int(sent_ns))
+    assert sorted(spans) == list(range(1, 33))
+    assert all(len(sends) == 8 for sends in spans.values())
+    one, four = ([(min(spans[n]), max(spans[n])) for n in r] for r in (range(1, 17), range(17, 33)))
+    assert peak_in_flight(one) == 1
+    assert 2 <= peak_in_flight(four) <= 4
 
     volume = ("--requests-per-month", "100000000", "--peak-factor", "1")
     projected = cli("project", str(out), *volume, "-f", "json")

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from costcli import load
 from costcli.adapters.base import (
     ConnectError,
     Finish,
@@ -170,13 +171,41 @@ def test_without_usage_tokens_are_counted_from_text_chunks_and_marked_estimated(
     assert r.tokens_estimated is True
 
 
-def test_duration_stops_sending_once_it_has_passed() -> None:
-    adapter = FakeAdapter(ttft_s=0.01)
+class SteppingClock:
+    """The load engine's clock, moved only by `SteppingAdapter`: time passes by the script."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def __call__(self) -> int:
+        return self.now
+
+
+class SteppingAdapter(FakeAdapter):
+    """Every request takes exactly `step_ns` on the stepping clock, and nothing else does."""
+
+    def __init__(self, clock: SteppingClock, step_ns: int) -> None:
+        super().__init__()
+        self.clock, self.step_ns = clock, step_ns
+
+    async def stream(self, spec: RequestSpec) -> AsyncIterator[StreamEvent]:
+        self.calls.append((spec.index, self.clock.now))
+        yield FirstByte(self.clock.now)
+        await asyncio.sleep(0)
+        self.clock.now += self.step_ns
+        yield TextDelta(self.clock.now, "x")
+        yield Usage(self.clock.now, input_tokens=7, output_tokens=1)
+        yield Finish(self.clock.now, "stop")
+
+
+def test_duration_stops_sending_once_it_has_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = SteppingClock()
+    monkeypatch.setattr(load, "perf_ns", clock)
+    adapter = SteppingAdapter(clock, step_ns=10_000_000)
     result, _ = run(adapter, LoadSettings(duration_s=0.1))
-    assert result.records
-    first_call = adapter.calls[0][1]
-    # nothing was sent after the duration had passed (one worker: sends are sequential)
-    assert all(t - first_call < 0.1e9 for _, t in adapter.calls)
+    # 10 ms requests, one worker: sent at 0, 10, ..., 90 ms; at 100 ms the duration has passed
+    assert adapter.calls == [(i, i * 10_000_000) for i in range(10)]
+    assert [r.index for r in result.records] == list(range(10))
 
 
 # --- open loop ---------------------------------------------------------------------------
@@ -292,7 +321,7 @@ def test_other_provider_errors_are_not_retried() -> None:
 
 
 def test_a_request_over_its_timeout_is_classed_timeout() -> None:
-    result, _ = run(FakeAdapter(ttft_s=1.0), LoadSettings(requests=1, timeout_s=0.05))
+    result, _ = run(FakeAdapter(ttft_s=10.0), LoadSettings(requests=1, timeout_s=0.05))
     (r,) = result.records
     assert r.error == "timeout"
     assert r.ttft_ms is None

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
+from costcli.adapters import openai as openai_adapter
 from costcli.adapters.base import (
     ClientError,
     Finish,
@@ -218,10 +220,20 @@ DONE = b"data: [DONE]\n\n"
 
 
 class CannedServer:
-    """Answers every request with `head` and then `writes`, one socket write each; closes."""
+    """Answers every request with `head` and then `writes`, one socket write each; closes.
 
-    def __init__(self, writes: Sequence[bytes], status: str = "200 OK", headers: str = ""):
-        self.writes, self.status, self.headers = writes, status, headers
+    With `reads` (how many reads the client has stamped, see `ReadCounter`), each write waits
+    until the client has read the one before: every write is a read of its own, however
+    slowly this machine runs."""
+
+    def __init__(
+        self,
+        writes: Sequence[bytes],
+        status: str = "200 OK",
+        headers: str = "",
+        reads: Callable[[], int] | None = None,
+    ):
+        self.writes, self.status, self.headers, self.reads = writes, status, headers, reads
         self.requests: list[bytes] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -236,10 +248,15 @@ class CannedServer:
             f"HTTP/1.1 {self.status}\r\nContent-Type: text/event-stream\r\n"
             f"Connection: close\r\n{self.headers}\r\n".encode()
         )
-        for data in self.writes:
+        for n, data in enumerate(self.writes, 1):
+            seen = self.reads() if self.reads else 0
             writer.write(data)
             await writer.drain()
-            await asyncio.sleep(0.002)  # separate network reads
+            if self.reads is None:
+                await asyncio.sleep(0.002)  # usually separate network reads
+                continue
+            while n < len(self.writes) and self.reads() == seen:
+                await asyncio.sleep(0.001)  # the client has not read it yet
         writer.close()
 
     async def stream(self, adapter_cls: type[OpenAIAdapter] = OpenAIAdapter, **kw: Any) -> list:
@@ -265,11 +282,28 @@ def run_stream(server: CannedServer, **kw: Any) -> list:
     return asyncio.run(server.stream(**kw))
 
 
-def test_a_whole_stream_gives_first_byte_text_usage_and_finish() -> None:
+class ReadCounter:
+    """Stands in for the adapter's clock, which it reads once per network read: counts the
+    reads and gives strictly increasing times."""
+
+    def __init__(self) -> None:
+        self.count = self.last = 0
+
+    def __call__(self) -> int:
+        self.count += 1
+        self.last = max(time.perf_counter_ns(), self.last + 1)
+        return self.last
+
+
+def test_a_whole_stream_gives_first_byte_text_usage_and_finish(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads = ReadCounter()
+    monkeypatch.setattr(openai_adapter, "perf_ns", reads)
     # the second event is split mid-JSON and a CRLF-terminated event follows
     hello_a, hello_b = HELLO[:20], HELLO[20:]
     writes = [ROLE + hello_a, hello_b, WORLD.replace(b"\n", b"\r\n"), STOP + USAGE, DONE]
-    events = run_stream(CannedServer(writes))
+    events = run_stream(CannedServer(writes, reads=lambda: reads.count))
     kinds = [type(e).__name__ for e in events]
     assert kinds == ["FirstByte", "TextDelta", "TextDelta", "Usage", "Finish"]
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["Hello", " world"]

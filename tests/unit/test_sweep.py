@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from costcli import runner
+from costcli import load, runner
 from costcli.adapters.base import AdapterBase, Finish, FirstByte, StreamEvent, TextDelta, Usage
 from costcli.catalog import Target
 from costcli.errors import BadInputError
@@ -82,7 +81,10 @@ def test_the_capacity_is_the_highest_load_that_meets_the_slo() -> None:
 
 
 class Crowded(AdapterBase):
-    """A server whose TTFT grows with the requests in flight: 20 ms per concurrent request."""
+    """A server whose TTFT grows with the requests in flight: 20 ms per concurrent request.
+
+    It answers at once and stamps its events on the load engine's clock plus that TTFT, so
+    the latencies are the script's, not this machine's speed (see `TickClock`)."""
 
     name = "crowded"
 
@@ -101,21 +103,33 @@ class Crowded(AdapterBase):
     async def stream(self, spec: object) -> AsyncIterator[StreamEvent]:
         self.in_flight += 1
         try:
-            await asyncio.sleep(0.02 * self.in_flight)
-            now = time.perf_counter_ns
-            yield FirstByte(now())
+            await asyncio.sleep(0)  # let the other workers send theirs
+            t = load.perf_ns() + 20 * MS * self.in_flight
+            yield FirstByte(t)
             for _ in range(3):
-                yield TextDelta(now(), "x ")
-            yield Usage(now(), input_tokens=5, output_tokens=3)
-            yield Finish(now(), "stop")
+                yield TextDelta(t, "x ")
+            yield Usage(t, input_tokens=5, output_tokens=3)
+            yield Finish(t, "stop")
         finally:
             self.in_flight -= 1
+
+
+class TickClock:
+    """A clock that moves 1 us per reading: every latency is the scripted one, to the us."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def __call__(self) -> int:
+        self.now += 1000
+        return self.now
 
 
 def test_the_targets_summary_and_records_come_from_the_capacity_point_not_the_last(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(runner.registry, "create", Crowded)
+    monkeypatch.setattr(load, "perf_ns", TickClock())
     target = Target("crowded", "m", "crowded", None, None)
     setup = setup_for(
         [target],
@@ -129,10 +143,13 @@ def test_the_targets_summary_and_records_come_from_the_capacity_point_not_the_la
     result = runner.build_result(setup, state, complete=True)
     (t,) = result.targets
     one, four = t.sweep or []
-    assert (one.meets_slo, four.meets_slo) == (True, False)  # ~20 ms vs ~80 ms
+    assert (one.meets_slo, four.meets_slo) == (True, False)  # 20 ms vs up to 80 ms
+    assert one.summary.ttft_ms is not None
+    assert one.summary.ttft_ms.max < 21
     assert t.capacity_load == "concurrency=1"
     assert t.summary.ttft_ms == one.summary.ttft_ms
     assert t.records is not None
+    assert len(t.records) == 6
     assert max(r.ttft_ms or 0 for r in t.records) < 50  # the records are concurrency=1's
 
 
