@@ -28,7 +28,8 @@ def handled(command: Callable[..., Any]) -> Callable[..., Any]:
         except CostcliError as exc:
             if os.environ.get("COSTCLI_DEBUG"):
                 raise
-            typer.echo(f"costcli: error: {exc.message}", err=True)
+            for line in exc.message.splitlines() or [""]:
+                typer.echo(f"costcli: error: {line}", err=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper

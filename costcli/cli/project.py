@@ -360,7 +360,7 @@ def default_projection_text(
     for prov in catalog.providers.values():
         if prov.self_hosted:
             continue
-        for model in prov.models or [prov.default_model]:
+        for model in prov.known_models:
             price = prices.get_model(prov.name, model)
             if price is not None and not is_retired(price, today):
                 apis.append(ApiTarget(price, tuple(prov.rate_limits)))

@@ -45,7 +45,7 @@ def list_providers(
     for r in rows:
         env = f"{r['api_key_env']} ({r['key']})" if r["api_key_env"] else "no key"
         typer.echo(
-            f"{r['name']:10} {r['adapter']:9} {r['default_model']:28} {env:28} {r['base_url']}"
+            f"{r['name']:10} {r['adapter']:9} {r['default_model'] or '-':28} {env:28} {r['base_url']}"
         )
 
 
