@@ -21,6 +21,7 @@ from costcli.catalog import Target
 from costcli.errors import UnreachableError
 from costcli.load import LoadSettings, ProgressObserver, TargetRun, run_target
 from costcli.metrics import SLO, RequestRecord, summarize
+from costcli.redact import Redactor, for_target
 from costcli.results import Meta, RequestRecordDoc, RunResult, TargetResult, WorkloadInfo
 from costcli.workload import Workload
 
@@ -35,6 +36,17 @@ def redact_url(url: str | None) -> str | None:
     scheme, sep, rest = url.partition("://")
     host, slash, path = rest.partition("/")
     return scheme + sep + host.rsplit("@", 1)[-1] + slash + path
+
+
+def _redacted(value: Any, redact: Redactor) -> Any:
+    """Every string in `value` (server facts from an adapter) through the target's redactor."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v, redact) for v in value]
+    return value
 
 
 def now_iso() -> str:
@@ -83,7 +95,8 @@ async def start(adapter: Adapter, target: Target) -> None:
     try:
         await adapter.start()
     except ProviderError as exc:
-        raise UnreachableError(f"{target.label}: cannot start: {exc}") from exc
+        reason = for_target(target)(str(exc))
+        raise UnreachableError(f"{target.label}: cannot start: {reason}") from exc
 
 
 async def measure_target(
@@ -132,6 +145,12 @@ def target_result(
 ) -> TargetResult:
     summary = summarize(records, slo)
     summary.cost = run_cost(target, records, prices)
+    # a second net behind the adapter's own: no record or server fact carries a secret
+    redact = for_target(target)
+    docs = [r.to_json() for r in records] if with_records else []
+    for doc in docs:
+        if doc["error_message"]:
+            doc["error_message"] = redact(doc["error_message"])
     return TargetResult(
         provider=target.provider,
         model=target.model,
@@ -140,11 +159,9 @@ def target_result(
         self_hosted=target.self_hosted,
         hardware=target.settings.hardware if target.settings else None,
         summary=summary,
-        server_info=info,
+        server_info=_redacted(info, redact),
         stopped=stopped,
-        records=[RequestRecordDoc.model_validate(r.to_json()) for r in records]
-        if with_records
-        else None,
+        records=[RequestRecordDoc.model_validate(d) for d in docs] if with_records else None,
     )
 
 
