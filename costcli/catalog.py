@@ -184,7 +184,7 @@ class Catalog:
     def names(self) -> list[str]:
         return sorted(self.providers)
 
-    def resolve(self, spec: str, *, require_key: bool = True) -> Target:
+    def resolve(self, spec: str, *, require_key: bool = True, require_model: bool = True) -> Target:
         """`PROVIDER[:MODEL]` -> Target. Splits on the first colon (model names may hold one)."""
         name, _, model = spec.partition(":")
         if name not in self.providers:
@@ -202,7 +202,7 @@ class Catalog:
                 f"{path}: key 'api_key_env' names {prov.api_key_env}, which is not set; "
                 f"export {prov.api_key_env}=... or pick another target"
             )
-        if not model and not prov.default_model:
+        if require_model and not model and not prov.default_model:
             raise BadInputError(
                 f"--target {spec}: {path} sets no 'default_model'; name the model "
                 f"(--target {name}:MODEL) or add default_model to the file"

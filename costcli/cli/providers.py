@@ -60,7 +60,7 @@ def show_provider(
     from costcli.redact import masked_settings
 
     catalog = load_catalog(providers)
-    target = catalog.resolve(name, require_key=False)
+    target = catalog.resolve(name, require_key=False, require_model=False)
     assert target.settings is not None
     data = masked_settings(target.settings.model_dump(mode="json"))
     data["file"] = str(target.source_file)
