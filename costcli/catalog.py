@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import difflib
 import os
-import sys
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, cast
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from costcli.errors import BadInputError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from costcli.readers import parse_toml, read_text, validate
 
 BUNDLED_DATA = Path(__file__).parent / "data"
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
@@ -63,39 +60,64 @@ def search_path(name: str, flags: Sequence[Path] = (), env_var: str | None = Non
     return seen
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, what: str = "a TOML file") -> dict[str, Any]:
+    """A TOML file through the shared reader (decoding, syntax, depth: one line each)."""
+    return parse_toml(path, read_text(path, what))
+
+
+MAX_LIMIT = 10**12  # a rate limit above this is a typo, and would overflow float arithmetic
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
+
+
+def check_base_url(url: str) -> str:
+    """An http(s) URL with a host and a valid port, as httpx will need it at run time."""
+    form = "write http(s)://HOST[:PORT]/PATH"
+    if not url:  # empty: no endpoint (a managed llama.cpp server), as if the key were absent
+        return url
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ValueError(f"holds a space or control character; {form}")
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInputError(f"{path}: not valid TOML ({exc}); fix the syntax") from exc
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot be read ({exc.strerror})") from exc
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"is not a URL ({exc}); {form}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"is not an http(s) URL; {form}")
+    if not parts.hostname:
+        raise ValueError(f"has no host; {form}")
+    if port == 0:
+        raise ValueError(f"port 0 cannot be connected to; {form}")
+    import httpx
+
+    try:
+        httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ValueError(f"is not a URL httpx can use ({exc}); {form}") from None
+    return url
 
 
-def validation_message(path: Path, exc: ValidationError) -> str:
-    """One line for the first problem pydantic found: file, key, what is wrong, the fix."""
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return f"{path}: unknown key '{key}'; remove it or check its spelling"
-    if kind == "missing":
-        return f"{path}: missing key '{key}'; add it"
-    return f"{path}: key '{key}': {err['msg']}; fix the value"
+def check_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Header names are HTTP tokens; values printable ASCII (no CR/LF: no header injection)."""
+    for name, value in headers.items():
+        if not HEADER_NAME.match(name):
+            raise ValueError(f"header name {name!r} is not an HTTP token; use letters, digits, -")
+        if not all(" " <= ch <= "~" or ch == "\t" for ch in value):
+            raise ValueError(f"header {name!r} holds a control or non-ASCII character; remove it")
+    return headers
 
 
 class RateLimit(BaseModel):
     """One tier's limits for one model (None: no limit of that kind published)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     tier: str
     model: str
-    rpm: int | None = Field(default=None, gt=0)
-    tpm: int | None = Field(default=None, gt=0)
-    rpd: int | None = Field(default=None, gt=0)
-    tpd: int | None = Field(default=None, gt=0)
+    rpm: int | None = Field(default=None, gt=0, le=MAX_LIMIT)
+    tpm: int | None = Field(default=None, gt=0, le=MAX_LIMIT)
+    rpd: int | None = Field(default=None, gt=0, le=MAX_LIMIT)
+    tpd: int | None = Field(default=None, gt=0, le=MAX_LIMIT)
     source: str
     as_of: date
 
@@ -114,14 +136,15 @@ class UsageTier(BaseModel):
 class ProviderFile(BaseModel):
     """One providers/*.toml file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
-    adapter: str
-    base_url: str | None = None
-    api_key_env: str | None = None
-    default_model: str
-    headers: dict[str, str] = Field(default_factory=dict)
+    adapter: str = Field(min_length=1)
+    base_url: Annotated[str, AfterValidator(check_base_url)] | None = None
+    api_key_env: str | None = Field(default=None, pattern=ENV_NAME)
+    # optional: a target that names its model (`provider:model`) needs none
+    default_model: str | None = Field(default=None, min_length=1)
+    headers: Annotated[dict[str, str], AfterValidator(check_headers)] = Field(default_factory=dict)
     models: list[str] = Field(default_factory=list)
     self_hosted: bool = False
     hardware: str | None = None
@@ -137,6 +160,11 @@ class ProviderFile(BaseModel):
     server_args: list[str] = Field(default_factory=list)
     rate_limits: list[RateLimit] = Field(default_factory=list)
     usage_tiers: list[UsageTier] = Field(default_factory=list)
+
+    @property
+    def known_models(self) -> list[str]:
+        """The models the file lists, else its default model (if it names one)."""
+        return self.models or ([self.default_model] if self.default_model else [])
 
 
 @dataclass(frozen=True)
@@ -170,7 +198,7 @@ class Catalog:
     def names(self) -> list[str]:
         return sorted(self.providers)
 
-    def resolve(self, spec: str, *, require_key: bool = True) -> Target:
+    def resolve(self, spec: str, *, require_key: bool = True, require_model: bool = True) -> Target:
         """`PROVIDER[:MODEL]` -> Target. Splits on the first colon (model names may hold one)."""
         name, _, model = spec.partition(":")
         if name not in self.providers:
@@ -188,9 +216,14 @@ class Catalog:
                 f"{path}: key 'api_key_env' names {prov.api_key_env}, which is not set; "
                 f"export {prov.api_key_env}=... or pick another target"
             )
+        if require_model and not model and not prov.default_model:
+            raise BadInputError(
+                f"--target {spec}: {path} sets no 'default_model'; name the model "
+                f"(--target {name}:MODEL) or add default_model to the file"
+            )
         return Target(
             provider=prov.name,
-            model=model or prov.default_model,
+            model=model or prov.default_model or "",
             adapter=prov.adapter,
             base_url=prov.base_url,
             api_key_env=prov.api_key_env,
@@ -208,15 +241,18 @@ def _provider_files(roots: Iterable[Path]) -> list[Path]:
     return files
 
 
+def read_provider_file(path: Path) -> ProviderFile:
+    """One provider file, every problem of it at once (unknown keys first)."""
+    data = read_toml(path, "a provider TOML file")
+    return cast(ProviderFile, validate(ProviderFile, data, str(path)))
+
+
 def load_catalog(extra: Sequence[Path] = ()) -> Catalog:
     """Load every provider file on the search path; earlier definitions win."""
     providers: dict[str, ProviderFile] = {}
     files: dict[str, Path] = {}
     for path in _provider_files(search_path("providers", extra, "COSTCLI_PROVIDERS")):
-        try:
-            prov = ProviderFile.model_validate(read_toml(path))
-        except ValidationError as exc:
-            raise BadInputError(validation_message(path, exc)) from None
+        prov = read_provider_file(path)
         if prov.name not in providers:
             providers[prov.name] = prov
             files[prov.name] = path

@@ -23,9 +23,20 @@ class CostcliError(Exception):
 
 
 class BadInputError(CostcliError):
-    """A file, key or option is wrong. The message names the file, the key and the fix."""
+    """A file, key or option is wrong. The message names the file, the key and the fix.
+
+    A file with several problems gives one line per problem (`BadInputError.of(lines)`);
+    the CLI prints each line on its own."""
 
     exit_code = EXIT_BAD_INPUT
+
+    @classmethod
+    def of(cls, problems: list[str]) -> BadInputError:
+        return cls("\n".join(problems))
+
+    @property
+    def problems(self) -> list[str]:
+        return self.message.splitlines()
 
     @classmethod
     def at(cls, file: object, key: str, problem: str, fix: str) -> BadInputError:

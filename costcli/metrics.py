@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
 from costcli.adapters.base import ERROR_CLASSES
 
@@ -135,6 +135,13 @@ class Unpriced(_Model):
     reason: str
 
 
+def _cost_kind(value: Any) -> str:
+    """Which model `summary.cost` is: one branch's errors, not both (an unpriced marker)."""
+    if isinstance(value, dict):
+        return "unpriced" if "unpriced" in value else "priced"
+    return "unpriced" if isinstance(value, Unpriced) else "priced"
+
+
 class Summary(_Model):
     requests: RequestCounts
     error_rate: float
@@ -156,7 +163,13 @@ class Summary(_Model):
     server: ServerTelemetry | None = None
     output_check: OutputCheck | None = None
     retries: int = 0
-    cost: RunCost | Unpriced | None = None
+    cost: (
+        Annotated[
+            Annotated[RunCost, Tag("priced")] | Annotated[Unpriced, Tag("unpriced")],
+            Discriminator(_cost_kind),
+        ]
+        | None
+    ) = None
 
 
 # --- arithmetic ----------------------------------------------------------------------------

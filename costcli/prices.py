@@ -12,17 +12,19 @@ input tokens and `reasoning_tokens` are part of the output tokens.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from costcli.catalog import read_toml, search_path, validation_message
+from costcli.catalog import read_toml, search_path
 from costcli.errors import BadInputError
+from costcli.readers import validate
 
 PRICES_FILE = "prices.toml"
 PRICES_ENV = "COSTCLI_PRICES"
@@ -30,6 +32,11 @@ DEFAULT_MAX_AGE_DAYS = 90
 # Rents and power draws move slowly next to token prices; a year is the threshold for them.
 DEFAULT_HARDWARE_MAX_AGE_DAYS = 365
 MTOK = 1_000_000
+# Upper bounds: far above any real figure, low enough that a month of arithmetic stays finite.
+MAX_USD_PER_MTOK = 1e6
+MAX_USD = 1e12
+MAX_WATTS = 1e7
+MAX_TOKENS = 10**12
 
 
 class PriceTier(BaseModel):
@@ -37,13 +44,13 @@ class PriceTier(BaseModel):
     billed whole at these rates. A tier without a cached rate bills cached input at the
     tier's input rate (never under-bills)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    above_input_tokens: int = Field(ge=0)
-    input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
-    cached_input_per_mtok: float | None = Field(default=None, ge=0)
-    reasoning_per_mtok: float | None = Field(default=None, ge=0)
+    above_input_tokens: int = Field(ge=0, le=MAX_TOKENS)
+    input_per_mtok: float = Field(ge=0, le=MAX_USD_PER_MTOK)
+    output_per_mtok: float = Field(ge=0, le=MAX_USD_PER_MTOK)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
+    reasoning_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
 
 
 ServiceTier = Literal["default", "flex", "priority"]
@@ -53,29 +60,29 @@ SERVICE_TIERS: tuple[ServiceTier, ...] = ("default", "flex", "priority")
 class ModelPrice(BaseModel):
     """One API model's price, in USD per 1M tokens."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     provider: str = Field(min_length=1)
     model: str = Field(min_length=1)
-    input_per_mtok: float = Field(ge=0)
-    cached_input_per_mtok: float | None = Field(default=None, ge=0)
-    output_per_mtok: float = Field(ge=0)
-    reasoning_per_mtok: float | None = Field(default=None, ge=0)
+    input_per_mtok: float = Field(ge=0, le=MAX_USD_PER_MTOK)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
+    output_per_mtok: float = Field(ge=0, le=MAX_USD_PER_MTOK)
+    reasoning_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
     # a reasoning model spends hidden output tokens; a shape without them under-prices it
     reasoning: bool = False
     # cached input is discounted only for prompts of at least this many tokens (OpenAI: 1024)
-    cache_min_input_tokens: int = Field(default=0, ge=0)
+    cache_min_input_tokens: int = Field(default=0, ge=0, le=100_000_000)
     # input tokens written to the prompt cache are billed at this rate instead of the input rate
-    cache_write_per_mtok: float | None = Field(default=None, ge=0)
+    cache_write_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
     # service tiers (OpenAI `service_tier`): flex is slower and cheaper, priority dearer
-    flex_input_per_mtok: float | None = Field(default=None, ge=0)
-    flex_cached_input_per_mtok: float | None = Field(default=None, ge=0)
-    flex_output_per_mtok: float | None = Field(default=None, ge=0)
-    priority_input_per_mtok: float | None = Field(default=None, ge=0)
-    priority_cached_input_per_mtok: float | None = Field(default=None, ge=0)
-    priority_output_per_mtok: float | None = Field(default=None, ge=0)
+    flex_input_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
+    flex_cached_input_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
+    flex_output_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
+    priority_input_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
+    priority_cached_input_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
+    priority_output_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
     batch_discount: float = Field(default=0.0, ge=0, le=1)
-    per_request_usd: float = Field(default=0.0, ge=0)
+    per_request_usd: float = Field(default=0.0, ge=0, le=MAX_USD)
     source: str = Field(min_length=1)
     as_of: date
     deprecated: date | None = None
@@ -113,26 +120,28 @@ HARDWARE_PRICINGS: tuple[HardwarePricing, ...] = ("on-demand", "spot", "reserved
 class HardwareProfile(BaseModel):
     """One self-hosting box: rented (hourly_usd) or owned (capex_usd over months)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1)
-    hourly_usd: float | None = Field(default=None, ge=0)
-    spot_hourly_usd: float | None = Field(default=None, ge=0)
-    reserved_hourly_usd: float | None = Field(default=None, ge=0)
-    capex_usd: float | None = Field(default=None, ge=0)
-    amortization_months: float | None = Field(default=None, gt=0)
-    watts: float = Field(ge=0)
-    idle_watts: float | None = Field(default=None, ge=0)
-    pue: float = Field(default=1.0, ge=1.0)
-    electricity_usd_per_kwh: float = Field(default=0.0, ge=0)
+    hourly_usd: float | None = Field(default=None, ge=0, le=MAX_USD)
+    spot_hourly_usd: float | None = Field(default=None, ge=0, le=MAX_USD)
+    reserved_hourly_usd: float | None = Field(default=None, ge=0, le=MAX_USD)
+    capex_usd: float | None = Field(default=None, ge=0, le=MAX_USD)
+    amortization_months: float | None = Field(default=None, gt=0, le=1200)
+    watts: float = Field(ge=0, le=MAX_WATTS)
+    idle_watts: float | None = Field(default=None, ge=0, le=MAX_WATTS)
+    pue: float = Field(default=1.0, ge=1.0, le=10)
+    electricity_usd_per_kwh: float = Field(default=0.0, ge=0, le=1000)
     source: str = Field(min_length=1)
     as_of: date
 
     @model_validator(mode="before")
     @classmethod
     def _idle_defaults_to_watts(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("idle_watts") is None and "watts" in data:
-            data = {**data, "idle_watts": data["watts"]}
+        watts = data.get("watts") if isinstance(data, dict) else None
+        finite = isinstance(watts, int | float) and math.isfinite(watts)
+        if finite and data.get("idle_watts") is None:  # a bad watts is reported once, as itself
+            data = {**data, "idle_watts": watts}
         return data
 
     @model_validator(mode="after")
@@ -171,7 +180,7 @@ class HardwareProfile(BaseModel):
 
 
 class PricesFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     models: list[ModelPrice] = Field(default_factory=list)
     hardware: list[HardwareProfile] = Field(default_factory=list)
@@ -226,28 +235,28 @@ class Prices:
 
 
 def parse_prices(data: dict[str, Any], path: Path | str = PRICES_FILE) -> Prices:
-    """Validate a parsed prices.toml; every problem is a BadInputError naming file and key."""
-    try:
-        parsed = PricesFile.model_validate(data)
-    except ValidationError as exc:
-        raise BadInputError(validation_message(Path(path), exc)) from None
+    """Validate a parsed prices.toml; every problem, one line each, naming file and key."""
+    parsed = cast(PricesFile, validate(PricesFile, data, str(path)))
+    problems: list[str] = []
     seen: dict[tuple[str, str], int] = {}
     for i, price in enumerate(parsed.models):
         key = (price.provider, price.model)
         if key in seen:
-            raise BadInputError(
+            problems.append(
                 f"{path}: key 'models.{i}' repeats {price.label} (first at 'models.{seen[key]}');"
                 " keep one entry per provider and model"
             )
-        seen[key] = i
+        seen.setdefault(key, i)
     names: dict[str, int] = {}
     for i, hw in enumerate(parsed.hardware):
         if hw.name in names:
-            raise BadInputError(
+            problems.append(
                 f"{path}: key 'hardware.{i}.name' repeats '{hw.name}' (first at "
                 f"'hardware.{names[hw.name]}'); give each profile its own name"
             )
-        names[hw.name] = i
+        names.setdefault(hw.name, i)
+    if problems:
+        raise BadInputError.of(problems)
     return Prices(tuple(parsed.models), tuple(parsed.hardware), Path(path))
 
 
@@ -264,7 +273,7 @@ def prices_path(flag: Path | None = None) -> Path:
 def load_prices(flag: Path | None = None) -> Prices:
     """Load the first prices file on the search path (a user's file overrides wholesale)."""
     path = prices_path(flag)
-    return parse_prices(read_toml(path), path)
+    return parse_prices(read_toml(path, "a prices.toml file"), path)
 
 
 def is_stale(as_of: date, today: date, max_age_days: int = DEFAULT_MAX_AGE_DAYS) -> bool:

@@ -306,7 +306,7 @@ def catalogue_models(prices: Prices, catalog: Catalog, today: date) -> list[str]
     for prov in catalog.providers.values():
         if prov.self_hosted:
             continue
-        for model in prov.models or [prov.default_model]:
+        for model in prov.known_models:
             price = prices.get_model(prov.name, model)
             if price is not None and not is_retired(price, today):
                 out.append(price.label)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from costcli.errors import BadInputError
+from costcli.errors import EXIT_CHECK_FAILED, BadInputError
 from costcli.metrics import RequestRecord, RunCost, percentile
 from costcli.results import RunResult, TargetResult
 
@@ -247,6 +247,14 @@ class CheckRow:
     interval: Interval | None = None
     method: str = ""  # bootstrap, summary, limit
     reason: str = ""
+    # False where the check could not be judged (no baseline target, no value on a side);
+    # such a row either fails (the gate must not pass on nothing) or is n/a by design
+    # (an unpriced target under a cost check, a target new in this run).
+    compared: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"{self.target} {self.metric} {self.kind} {self.threshold}"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -261,6 +269,7 @@ class CheckRow:
             "change_is_relative": self.relative,
             "method": self.method,
             "reason": self.reason,
+            "compared": self.compared,
         }
         if self.interval is not None:
             out["interval"] = {
@@ -286,14 +295,43 @@ class Verdict:
     def failures(self) -> tuple[CheckRow, ...]:
         return tuple(r for r in self.rows if r.status == "fail")
 
+    @property
+    def compared(self) -> tuple[CheckRow, ...]:
+        return tuple(r for r in self.rows if r.compared)
+
+    @property
+    def not_compared(self) -> tuple[CheckRow, ...]:
+        return tuple(r for r in self.rows if not r.compared)
+
+    @property
+    def unevaluated(self) -> tuple[CheckRow, ...]:
+        """Checks that fail because they could not be judged at all."""
+        return tuple(r for r in self.rows if r.status == "fail" and not r.compared)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
             "workload": self.workload,
             "failures": len(self.failures),
             "checks": [r.to_dict() for r in self.rows],
+            "compared": [r.label for r in self.compared],
+            "not_compared": [{"check": r.label, "reason": r.reason} for r in self.not_compared],
             "notes": list(self.notes),
         }
+
+
+def gate(verdict: Verdict, *, strict: bool = False) -> int:
+    """The exit code of `costcli check`: 0 passed, 1 a check failed. With `strict`, a check
+    that could not be evaluated at all is bad input (BadInputError, exit 2) rather than 1."""
+    if strict and verdict.unevaluated:
+        first = verdict.unevaluated[0]
+        more = len(verdict.unevaluated) - 1
+        raise BadInputError(
+            f"--strict: {len(verdict.unevaluated)} check(s) could not be evaluated "
+            f"({first.label}: {first.reason}{f'; and {more} more' if more else ''}); "
+            "compare runs of the same targets and metrics, or drop the check"
+        )
+    return 0 if verdict.passed else EXIT_CHECK_FAILED
 
 
 def target_key(t: TargetResult) -> str:
@@ -390,16 +428,31 @@ def _budget_row(
             baseline=base_v,
             relative=budget.relative,
             reason=f"no value in the current run: {_why_no_value(m, cur_t)}",
+            compared=False,
         )
     if cur_v is None or base_v is None:
         missing = "current run" if cur_v is None else "baseline"
+        unpriced = _unpriced(m, cur_t) or _unpriced(m, base_t)
         return CheckRow(
             **common,  # type: ignore[arg-type]
-            status="n/a",
+            # an unpriced target is outside a cost budget; any other missing side is a
+            # budget that cannot be judged, and a gate must not pass on it
+            status="n/a" if unpriced else "fail",
             current=cur_v,
             baseline=base_v,
             relative=budget.relative,
-            reason=f"{m.name} is not in the {missing}",
+            reason=f"{m.name} is not in the {missing}: not compared",
+            compared=False,
+        )
+    if not (math.isfinite(cur_v) and math.isfinite(base_v)):
+        return CheckRow(
+            **common,  # type: ignore[arg-type]
+            status="fail",
+            current=cur_v,
+            baseline=base_v,
+            relative=budget.relative,
+            reason=f"{m.name} is not a finite number on both sides: not compared",
+            compared=False,
         )
     sign = 1.0 if m.higher_is_worse else -1.0  # worsening measured as a positive number
 
@@ -423,10 +476,11 @@ def _budget_row(
     if change is None:
         return CheckRow(
             **common,  # type: ignore[arg-type]
-            status="n/a",
+            status="fail",
             current=cur_v,
             baseline=base_v,
             reason="baseline is 0, so a relative change is undefined; use an absolute budget",
+            compared=False,
         )
     if interval is not None:
         # The least bad end of the interval, in the worse direction, must pass the budget.
@@ -489,15 +543,18 @@ def _limit_row(name: str, limit: Limit, t: TargetResult) -> CheckRow:
             current=None,
             method="limit",
             reason=f"{m.name}: {why}",
+            compared=False,
         )
-    if value is None:
+    if value is None or not math.isfinite(value):
         # a limit that cannot be verified does not hold: a gate must not pass on no data
+        why = _why_no_value(m, t) if value is None else f"{value} is not a finite number"
         return CheckRow(
             **common,  # type: ignore[arg-type]
             status="fail",
-            current=None,
+            current=value,
             method="limit",
-            reason=f"no value: {_why_no_value(m, t)}",
+            reason=f"no value: {why}",
+            compared=False,
         )
     failed = value > limit.value if m.higher_is_worse else value < limit.value
     word = "above" if m.higher_is_worse else "below"
@@ -509,6 +566,33 @@ def _limit_row(name: str, limit: Limit, t: TargetResult) -> CheckRow:
         method="limit",
         reason=reason,
     )
+
+
+def _judged_nowhere(
+    rows: Sequence[CheckRow], budgets: Sequence[Budget], limits: Sequence[Limit]
+) -> list[CheckRow]:
+    """A failing row for each budget or limit that was compared for no target at all and
+    failed nowhere (every row n/a, or no row): such a check gates nothing."""
+    checks = [("budget", b.metric.name, b.text) for b in budgets]
+    checks += [("limit", lim.metric.name, lim.text) for lim in limits]
+    out = []
+    for kind, metric, threshold in checks:
+        mine = [r for r in rows if (r.kind, r.metric, r.threshold) == (kind, metric, threshold)]
+        if any(r.compared or r.status == "fail" for r in mine):
+            continue  # judged somewhere, or already failing because it could not be
+        out.append(
+            CheckRow(
+                "(every target)",
+                metric,
+                kind,  # type: ignore[arg-type]
+                threshold,
+                "fail",
+                None,
+                reason=f"the {kind} was compared for no target, so it gates nothing",
+                compared=False,
+            )
+        )
+    return out
 
 
 def check(
@@ -554,7 +638,9 @@ def check(
                         budget.text,
                         "n/a",
                         budget.metric.from_summary(t),
-                        reason=f"{baseline_name} has no target {name}",
+                        reason=f"{baseline_name} has no target {name} (new in this run): "
+                        "not compared",
+                        compared=False,
                     )
                 )
                 continue
@@ -563,12 +649,33 @@ def check(
     if baseline is not None:
         cur_names = {target_key(t) for t in current.targets}
         for missing in sorted(set(base_targets) - cur_names):
-            notes.append(f"{missing} is in the baseline but not in {current_name}")
+            # a baseline target that vanished (renamed in CI?) is a budget nobody judged
+            rows.extend(
+                CheckRow(
+                    missing,
+                    budget.metric.name,
+                    "budget",
+                    budget.text,
+                    "fail",
+                    None,
+                    budget.metric.from_summary(base_targets[missing]),
+                    reason=f"baseline target {missing} is not in {current_name}: not compared",
+                    compared=False,
+                )
+                for budget in budgets
+            )
         unrecorded = [t for t in (*current.targets, *baseline.targets) if not t.records]
         if budgets and unrecorded:
             notes.append(
                 "runs without --records were compared by their summaries (no noise allowance)"
             )
+    rows += _judged_nowhere(rows, budgets, limits)
+    not_compared = [r for r in rows if not r.compared]
+    if not_compared:
+        notes.append(
+            f"{len(rows) - len(not_compared)} of {len(rows)} checks compared; not compared: "
+            + "; ".join(r.label for r in not_compared)
+        )
     if not current.complete:
         notes.append(f"{current_name} is an incomplete (interrupted) run")
     return Verdict(current.meta.workload.name, tuple(rows), tuple(notes))

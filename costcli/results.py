@@ -8,16 +8,17 @@ A JSON Schema generated from these models ships as costcli/schema/results.schema
 
 from __future__ import annotations
 
-import json
+import fnmatch
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from costcli.errors import BadInputError
 from costcli.metrics import RequestRecord, RunCost, Summary
+from costcli.readers import capped, parse_json, read_text, validate
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).parent / "schema" / "results.schema.json"
@@ -145,23 +146,96 @@ def write_or_refuse(path: Path, text: str, option: str) -> None:
         ) from None
 
 
+# What a measured figure can be. A results file with any other value was not written by a
+# run (hand-edited, corrupted or forged) and is refused rather than judged: a gate that
+# compared a NaN p95 or a negative count would pass on nothing.
+NON_NEGATIVE = (
+    "*summary.ttft_ms.*",
+    "*summary.ttfb_ms.*",
+    "*summary.itl_ms.*",
+    "*summary.tpot_ms.*",
+    "*summary.e2e_ms.*",
+    "*summary.decode_tokens_per_s.*",
+    "*summary.client_delay_ms.count",
+    "*summary.server.*",
+    "*summary.requests.*",
+    "*summary.errors.*",
+    "*summary.duration_s",
+    "*summary.input_tokens.*",
+    "*summary.output_tokens.*",
+    "*summary.throughput.*",
+    "*summary.goodput.requests_per_s",
+    "*summary.goodput.slo.*",
+    "*summary.output_check.*",
+    "*summary.retries",
+    "*summary.cost.*_usd",
+    "targets.*.capacity_rps",
+    "targets.*.records.*_ms",
+    "targets.*.records.*.itl_ms.*",
+    "targets.*.records.*_tokens",
+    "targets.*.records.*.decode_tokens_per_s",
+    "targets.*.records.*.retries",
+    "targets.*.records.*.index",
+    "meta.workload.requests_per_cycle",
+    "meta.workload.max_tokens",
+)
+SHARES = (
+    "*summary.error_rate",
+    "*summary.goodput.attainment",
+    "*summary.output_check.valid_share",
+)
+
+
+def _numbers(value: Any, loc: str = "") -> list[tuple[str, float]]:
+    if isinstance(value, dict):
+        return [n for k, v in value.items() for n in _numbers(v, f"{loc}.{k}" if loc else k)]
+    if isinstance(value, list):
+        return [n for i, v in enumerate(value) for n in _numbers(v, f"{loc}.{i}")]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [(loc, float(value))]
+    return []
+
+
+def impossible_figures(result: RunResult, where: str) -> list[str]:
+    """Figures no run can produce: negative latencies, counts or rates, shares outside 0..1,
+    request counts that do not add up. One line each, naming the key."""
+    problems = []
+    for key, value in _numbers(result.model_dump(mode="json")):
+        if any(fnmatch.fnmatchcase(key, p) for p in SHARES) and not 0 <= value <= 1:
+            problems.append(f"{where}: key '{key}' is {value:g}, not a share between 0 and 1")
+        elif value < 0 and any(fnmatch.fnmatchcase(key, p) for p in NON_NEGATIVE):
+            problems.append(
+                f"{where}: key '{key}' is {value:g}; a measured figure is never negative"
+            )
+    summaries = [(f"targets.{i}.summary", t.summary) for i, t in enumerate(result.targets)]
+    summaries += [
+        (f"targets.{i}.sweep.{j}.summary", p.summary)
+        for i, t in enumerate(result.targets)
+        for j, p in enumerate(t.sweep or [])
+    ]
+    for key, summary in summaries:
+        n = summary.requests
+        if n.ok + n.failed != n.total:
+            problems.append(
+                f"{where}: key '{key}.requests' says {n.ok} ok + {n.failed} failed, "
+                f"but total {n.total}"
+            )
+    return [f"{p}; regenerate the file with costcli run" for p in problems]
+
+
 def read_result(path: Path) -> RunResult:
-    """Read and validate a results file; a bad one exits 2 naming the file and key."""
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot be read ({exc.strerror}); check the path") from None
-    except ValueError as exc:
-        raise BadInputError(f"{path}: not JSON ({exc}); pass a costcli results file") from None
-    if not isinstance(raw, dict) or raw.get("schema_version") != SCHEMA_VERSION:
-        found = raw.get("schema_version") if isinstance(raw, dict) else None
+    """Read and validate a results file; every problem of a bad one, naming file and key,
+    exits 2. The same reader serves every command (check, report, project)."""
+    text = read_text(path, "a costcli results file (costcli run --output)")
+    raw = parse_json(str(path), text, "pass a costcli results file")
+    version = raw.get("schema_version") if isinstance(raw, dict) else None
+    if type(version) is not int or version != SCHEMA_VERSION:  # `true` is not 1
         raise BadInputError(
-            f"{path}: key 'schema_version' is {found!r}, expected {SCHEMA_VERSION}; "
+            f"{path}: key 'schema_version' is {version!r}, expected {SCHEMA_VERSION}; "
             "pass a results file written by this costcli (--output)"
         )
-    try:
-        return RunResult.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise BadInputError(f"{path}: key '{key}': {err['msg']}; regenerate the file") from None
+    result = cast(RunResult, validate(RunResult, raw, str(path)))
+    problems = impossible_figures(result, str(path))
+    if problems:
+        raise BadInputError.of(capped(path, problems))
+    return result

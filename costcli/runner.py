@@ -23,6 +23,7 @@ from costcli.catalog import Target
 from costcli.errors import UnreachableError
 from costcli.load import LoadSettings, ProgressObserver, TargetRun, run_target
 from costcli.metrics import SLO, RequestRecord, summarize
+from costcli.redact import Redactor, for_target
 from costcli.results import Meta, RunResult, SweepPoint, TargetResult, WorkloadInfo
 from costcli.sweep import LoadPoint, SweepSpec, capacity_index, load_points, meets
 from costcli.workload import Workload
@@ -38,6 +39,17 @@ def redact_url(url: str | None) -> str | None:
     scheme, sep, rest = url.partition("://")
     host, slash, path = rest.partition("/")
     return scheme + sep + host.rsplit("@", 1)[-1] + slash + path
+
+
+def _redacted(value: Any, redact: Redactor) -> Any:
+    """Every string in `value` (server facts from an adapter) through the target's redactor."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v, redact) for v in value]
+    return value
 
 
 def now_iso() -> str:
@@ -110,7 +122,8 @@ async def start(adapter: Adapter, target: Target) -> None:
     try:
         await adapter.start()
     except ProviderError as exc:
-        raise UnreachableError(f"{target.label}: cannot start: {exc}") from exc
+        reason = for_target(target)(str(exc))
+        raise UnreachableError(f"{target.label}: cannot start: {reason}") from exc
 
 
 def _widest(points: Sequence[LoadPoint]) -> LoadSettings:
@@ -151,8 +164,17 @@ async def run_all(setup: RunSetup, state: RunState, observer: ProgressObserver) 
             break
 
 
-def _records(records: Sequence[RequestRecord], with_records: bool) -> list[RequestRecord] | None:
-    return list(records) if with_records else None
+def _records(
+    records: Sequence[RequestRecord], with_records: bool, redact: Redactor
+) -> list[RequestRecord] | None:
+    """The records for the results file; a second net behind the adapter's own: no error
+    message carries a secret."""
+    if not with_records:
+        return None
+    return [
+        r.model_copy(update={"error_message": redact(r.error_message)}) if r.error_message else r
+        for r in records
+    ]
 
 
 def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: bool) -> TargetResult:
@@ -171,6 +193,7 @@ def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: boo
     summary.cost = run_cost(progress.target, records, setup.prices)
     stopped = next((r.stopped for _, r in progress.runs if r.stopped), None)
     t = progress.target
+    redact = for_target(t)
     return TargetResult(
         provider=t.provider,
         model=t.model,
@@ -179,12 +202,12 @@ def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: boo
         self_hosted=t.self_hosted,
         hardware=t.settings.hardware if t.settings else None,
         summary=summary,
-        server_info=dict(progress.info),
+        server_info=_redacted(progress.info, redact),
         capacity_rps=points[best].summary.throughput.requests_per_s if best is not None else None,
         capacity_load=points[best].load if best is not None else None,
         sweep=points if setup.sweep else None,
         stopped=stopped or ("interrupted" if interrupted else None),
-        records=_records(records, setup.with_records),
+        records=_records(records, setup.with_records, redact),
     )
 
 

@@ -9,6 +9,7 @@ name, seed and options always give the same requests (and the same sha256).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -16,9 +17,20 @@ import uuid
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from costcli.errors import BadInputError
+from costcli.readers import collect, parse_json, read_text, validate
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,53 +288,92 @@ def _synthetic(options: str, seed: int) -> Workload:
     )
 
 
+ROLES = ("system", "developer", "user", "assistant", "tool")
+MAX_OUTPUT_TOKENS = 2**31 - 1
+JSONL_KEYS = "messages or prompt, max_tokens, response_format, tags"
+JSONL_WHAT = "a JSONL workload file (one JSON object per line)"
+
+
+class WorkloadMessage(BaseModel):
+    """One chat message of a JSONL line; other OpenAI message fields pass through."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    role: StrictStr
+    content: Any = None
+
+    @field_validator("role")
+    @classmethod
+    def _known_role(cls, role: str) -> str:
+        if role not in ROLES:
+            raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        return role
+
+    @field_validator("content")
+    @classmethod
+    def _text_or_parts(cls, content: Any) -> Any:
+        parts = isinstance(content, list) and all(isinstance(p, dict) for p in content)
+        if content is not None and not isinstance(content, str) and not parts:
+            raise ValueError("content must be a string or a list of content-part objects")
+        return content
+
+    @model_validator(mode="after")
+    def _has_content(self) -> WorkloadMessage:
+        if self.content is None and self.role != "assistant":
+            raise ValueError(f"a {self.role} message needs 'content'")
+        return self
+
+
+class WorkloadLine(BaseModel):
+    """One line of a JSONL workload: `messages` or `prompt`, and the optional keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    messages: list[WorkloadMessage] | None = Field(default=None, min_length=1)
+    prompt: StrictStr | None = None
+    max_tokens: StrictInt | None = Field(default=None, ge=1, le=MAX_OUTPUT_TOKENS)
+    response_format: dict[str, Any] | None = None
+    tags: list[StrictStr] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WorkloadLine:
+        if self.messages is None and self.prompt is None:
+            raise ValueError("missing key 'messages' or 'prompt'; add one")
+        if self.messages is not None and self.prompt is not None:
+            raise ValueError("both 'messages' and 'prompt' given; keep one")
+        return self
+
+
+def _jsonl_line(where: str, line: str, index: int) -> RequestSpec:
+    row = parse_json(where, line, "write one JSON object per line")
+    if not isinstance(row, dict):
+        raise BadInputError(f"{where}: not a JSON object; write one object per line ({JSONL_KEYS})")
+    parsed = cast(WorkloadLine, validate(WorkloadLine, row, where))
+    messages = row["messages"] if parsed.messages is not None else None
+    if messages is None:
+        messages = [{"role": "user", "content": parsed.prompt}]
+    return RequestSpec(
+        index,
+        tuple(messages),
+        parsed.max_tokens,
+        parsed.response_format,
+        tuple(parsed.tags),
+    )
+
+
 def _jsonl(path: Path) -> Workload:
-    items: list[RequestSpec] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot be read ({exc.strerror}); check the path") from None
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise BadInputError(
-                f"{where}: not valid JSON; write one JSON object per line"
-            ) from None
-        if not isinstance(row, dict):
-            raise BadInputError(f"{where}: not a JSON object; write one object per line")
-        unknown = set(row) - {"messages", "prompt", "max_tokens", "response_format", "tags"}
-        if unknown:
-            raise BadInputError(
-                f"{where}: unknown key '{sorted(unknown)[0]}'; use messages or prompt, "
-                "max_tokens, response_format, tags"
-            )
-        if "messages" in row:
-            messages = row["messages"]
-            if not isinstance(messages, list) or not all(
-                isinstance(m, dict) and "role" in m for m in messages
-            ):
-                raise BadInputError(f"{where}: key 'messages' must be a list of {{role, content}}")
-        elif isinstance(row.get("prompt"), str):
-            messages = [{"role": "user", "content": row["prompt"]}]
-        else:
-            raise BadInputError(f"{where}: missing key 'messages' or 'prompt'; add one")
-        max_tokens = row.get("max_tokens")
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-            raise BadInputError(f"{where}: key 'max_tokens' must be a positive integer")
-        rf = row.get("response_format")
-        if rf is not None and not isinstance(rf, dict):
-            raise BadInputError(f"{where}: key 'response_format' must be an object")
-        tags = row.get("tags") or []
-        items.append(
-            RequestSpec(len(items), tuple(messages), max_tokens, rf, tuple(map(str, tags)))
-        )
-    if not items:
-        raise BadInputError(f"{path}: no requests; add one JSON object per line")
-    return Workload(path.name, f"JSONL file {path}", tuple(items))
+    """Every line checked; all the problems of the file reported at once."""
+    text = read_text(path, JSONL_WHAT)
+    # split on newlines only: a JSON string may hold U+2028 and the like
+    lines = [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+    specs = collect(
+        path,
+        [
+            functools.partial(_jsonl_line, f"{path}:{n}", line, i)
+            for i, (n, line) in enumerate(lines)
+        ],
+    )
+    return Workload(path.name, f"JSONL file {path}", tuple(specs))
 
 
 def load_workload(

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import math
-import re
 import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -40,6 +39,7 @@ from costcli.adapters.base import (
 )
 from costcli.adapters.sse import SSEParser
 from costcli.catalog import Target
+from costcli.redact import for_target
 from costcli.workload import RequestSpec
 
 json_loads: Callable[[bytes], Any]
@@ -58,7 +58,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 perf_ns = time.perf_counter_ns
 # how a connection that the server closed under us shows itself
-BEARER = re.compile(r"Bearer\s+\S+", re.IGNORECASE)
 STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 DRAIN_TIMEOUT_S = 0.5
 
@@ -72,15 +71,20 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
-def error_message(body: bytes) -> str:
-    """The provider's own error text, if the body is OpenAI-style JSON; else a short excerpt."""
+MAX_ERROR_BODY = 1 << 20  # bytes of an error body read for its message
+
+
+def error_message(body: bytes, redact: Callable[[str], str] = str) -> str:
+    """The provider's own error text, if the body is OpenAI-style JSON; else a short excerpt.
+
+    Redacted whole, then cut: a key straddling the cut cannot leave a piece behind."""
     try:
         err = json_loads(body).get("error")
         if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])[:300]
-    except (ValueError, AttributeError):
+            return redact(str(err["message"]))[:300]
+    except (ValueError, AttributeError, TypeError):
         pass
-    return body[:200].decode("utf-8", "replace").strip()
+    return redact(body[:MAX_ERROR_BODY].decode("utf-8", "replace")).strip()[:200]
 
 
 async def _drain(reads: AsyncIterator[bytes]) -> None:
@@ -133,6 +137,7 @@ class OpenAIAdapter(AdapterBase):
             )
         self.target = target
         self.transport = transport
+        self._redactor = for_target(target)
         self.url = target.base_url.rstrip("/") + "/chat/completions"
         settings = target.settings
         self.max_tokens_param = settings.max_tokens_param if settings else "max_tokens"
@@ -197,11 +202,9 @@ class OpenAIAdapter(AdapterBase):
         return None
 
     def redact(self, text: str) -> str:
-        """Provider text without the key: a proxy may echo the Authorization header back."""
-        key = self.target.api_key()
-        if key:
-            text = text.replace(key, "[key]")
-        return BEARER.sub("Bearer [key]", text)
+        """Provider text without any secret of the target (costcli/redact.py): a proxy may
+        echo the Authorization header, a URL's credentials or a piece of the key back."""
+        return self._redactor(text)
 
     def chunk_events(self, chunk: dict[str, Any], t_ns: int) -> list[StreamEvent]:
         """Events in one decoded chunk. Text-bearing deltas only: a role-only chunk is none."""
@@ -210,7 +213,7 @@ class OpenAIAdapter(AdapterBase):
             err = chunk["error"]
             message = str(err.get("message", err)) if isinstance(err, dict) else str(err)
             raise error_for_status(
-                in_stream_status(err), f"error inside the stream: {self.redact(message[:300])}"
+                in_stream_status(err), f"error inside the stream: {self.redact(message)[:300]}"
             )
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
@@ -280,7 +283,7 @@ class OpenAIAdapter(AdapterBase):
                     body = await resp.aread()
                     raise error_for_status(
                         resp.status_code,
-                        f"HTTP {resp.status_code}: {self.redact(error_message(body))}",
+                        f"HTTP {resp.status_code}: {error_message(body, self.redact)}",
                         parse_retry_after(resp.headers.get("retry-after")),
                     )
                 parser = SSEParser()
@@ -314,12 +317,14 @@ class OpenAIAdapter(AdapterBase):
         except httpx.TimeoutException as exc:
             raise RequestTimeoutError(f"timed out: {type(exc).__name__}") from exc
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ConnectError(f"cannot connect to {self.url}: {exc}") from exc
+            raise ConnectError(self.redact(f"cannot connect to {self.url}: {exc}")) from exc
         except STALE_CONNECTION as exc:
             if got_byte:
-                raise StreamAbortedError(f"the stream was cut: {exc}") from exc
-            raise ConnectError(f"connection to {self.url} failed: {exc}") from exc
+                raise StreamAbortedError(self.redact(f"the stream was cut: {exc}")) from exc
+            raise ConnectError(self.redact(f"connection to {self.url} failed: {exc}")) from exc
         except ValueError as exc:
-            raise StreamAbortedError(f"a chunk was not valid JSON: {exc}") from exc
+            raise StreamAbortedError(self.redact(f"a chunk was not valid JSON: {exc}")) from exc
+        except httpx.HTTPError as exc:  # redirects, protocol errors, bad header values...
+            raise ConnectError(self.redact(f"request to {self.url} failed: {exc}")) from exc
         finally:
             self._in_flight[pool] -= 1

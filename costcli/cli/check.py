@@ -60,10 +60,13 @@ def check_command(
     fmt: str = typer.Option("table", "--format", "-f", help="table, json or markdown."),
     resamples: int = typer.Option(2000, "--resamples", min=100, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 2, not 1, when a check could not be evaluated at all."
+    ),
 ) -> None:
     """Gate a run: budgets against a baseline, limits on the run; exit 1 on any failure."""
     from costcli.api import check, read_result
-    from costcli.regress import parse_budget, parse_limit
+    from costcli.regress import gate, parse_budget, parse_limit
     from costcli.render.verdict import RENDERERS, render_junit, render_markdown
     from costcli.results import check_writable, write_or_refuse
 
@@ -93,5 +96,6 @@ def check_command(
         _append_summary(Path(summary), render_markdown(verdict) + "\n")
     if junit is not None:
         write_or_refuse(junit, render_junit(verdict), "--junit")
-    if not verdict.passed:
-        raise typer.Exit(1)
+    code = gate(verdict, strict=strict)
+    if code:
+        raise typer.Exit(code)

@@ -19,6 +19,7 @@ def list_providers(
     """Every provider found on the search path, and whether its key is set."""
     from costcli.adapters.registry import available
     from costcli.catalog import load_catalog
+    from costcli.redact import without_url_credentials
 
     catalog = load_catalog(providers)
     adapters = available()
@@ -33,7 +34,7 @@ def list_providers(
                 "name": name,
                 "adapter": p.adapter + ("" if p.adapter in adapters else " (not installed)"),
                 "default_model": p.default_model,
-                "base_url": p.base_url or "(managed)",
+                "base_url": without_url_credentials(p.base_url) if p.base_url else "(managed)",
                 "api_key_env": p.api_key_env,
                 "key": key,
                 "file": str(catalog.files[name]),
@@ -45,7 +46,7 @@ def list_providers(
     for r in rows:
         env = f"{r['api_key_env']} ({r['key']})" if r["api_key_env"] else "no key"
         typer.echo(
-            f"{r['name']:10} {r['adapter']:9} {r['default_model']:28} {env:28} {r['base_url']}"
+            f"{r['name']:10} {r['adapter']:9} {r['default_model'] or '-':28} {env:28} {r['base_url']}"
         )
 
 
@@ -56,10 +57,11 @@ def show_provider(
 ) -> None:
     """One provider's settings (never the key itself)."""
     from costcli.catalog import load_catalog
+    from costcli.redact import masked_settings
 
     catalog = load_catalog(providers)
-    target = catalog.resolve(name, require_key=False)
+    target = catalog.resolve(name, require_key=False, require_model=False)
     assert target.settings is not None
-    data = target.settings.model_dump(mode="json")
+    data = masked_settings(target.settings.model_dump(mode="json"))
     data["file"] = str(target.source_file)
     typer.echo(json.dumps(data, indent=2))

@@ -48,7 +48,7 @@ def one_line_error(result: Any, *words: str) -> str:
     ("keys", "words"),
     [
         ({"colour": "blue"}, ("unknown key 'colour'",)),
-        ({"default_model": None}, ("missing key 'default_model'", "add it")),
+        ({"default_model": None}, ("sets no 'default_model'", "--target broken:MODEL")),
         ({"api_key_env": "COSTCLI_E2E_UNSET"}, ("api_key_env", "export COSTCLI_E2E_UNSET=")),
         ({"adapter": "nosuch"}, ("key 'adapter' is 'nosuch'", "openai")),
     ],

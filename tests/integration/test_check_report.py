@@ -238,7 +238,11 @@ def test_a_limit_on_a_run_where_every_request_failed_fails_the_gate(tmp_path: Pa
         "fail",
         "no value: no successful request",
     )
-    assert rows["cost_per_1k_requests_usd"]["status"] == "n/a"
+    cost = [c for c in verdict(done)["checks"] if c["metric"] == "cost_per_1k_requests_usd"]
+    assert [(c["target"], c["status"]) for c in cost] == [
+        ("mock:mock-model", "n/a"),  # unpriced: outside the ceiling
+        ("(every target)", "fail"),  # and so the ceiling judged nothing
+    ]
     assert verdict(done)["passed"] is False
 
 

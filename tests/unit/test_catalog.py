@@ -108,8 +108,8 @@ def test_the_current_directory_providers_folder_is_searched(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("keys", "words"),
     [
-        ({"api_kye_env": "X"}, "unknown key 'api_kye_env'; remove it or check its spelling"),
-        ({"default_model": None}, "missing key 'default_model'; add it"),
+        ({"api_kye_env": "X"}, "unknown key 'api_kye_env'; did you mean 'api_key_env'?"),
+        ({"colour": "X"}, "unknown key 'colour'; remove it (known keys: adapter, api_key_env"),
         ({"adapter": None}, "missing key 'adapter'; add it"),
         ({"self_hosted": "maybe"}, "key 'self_hosted'"),
     ],

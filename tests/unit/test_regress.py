@@ -23,6 +23,7 @@ from costcli.regress import (
     bootstrap_change,
     check,
     find_metric,
+    gate,
     parse_budget,
     parse_limit,
 )
@@ -211,10 +212,17 @@ def test_error_rate_limit_breach_and_unpriced_cost_limit_is_not_applicable() -> 
         fixture("rate-limited"),
         limits=[parse_limit("error_rate=0.01"), parse_limit("cost_per_1k_requests_usd=2")],
     )
-    errors, cost = verdict.rows
+    errors, cost, nowhere = verdict.rows
     assert (errors.status, errors.current) == ("fail", 0.2)
     assert (cost.status, cost.reason) == ("n/a", "cost_per_1k_requests_usd: the target is unpriced")
-    assert len(verdict.failures) == 1
+    # a cost ceiling over a run with no priced target gates nothing: that fails too
+    assert (nowhere.target, nowhere.metric, nowhere.status, nowhere.compared) == (
+        "(every target)",
+        "cost_per_1k_requests_usd",
+        "fail",
+        False,
+    )
+    assert len(verdict.failures) == 2
 
 
 def test_cost_ceiling_on_priced_targets() -> None:
@@ -239,11 +247,50 @@ def test_budget_without_baseline_and_nothing_to_check_are_bad_input() -> None:
         check(fixture("baseline"))
 
 
-def test_targets_missing_from_the_baseline_are_not_applicable() -> None:
+def test_targets_new_in_this_run_are_not_applicable_while_one_in_common_is_compared() -> None:
     verdict = check(fixture("providers"), fixture("baseline"), [parse_budget("ttft_p95_ms=+10%")])
-    statuses = {r.target: r.status for r in verdict.rows}
-    assert statuses["openai:gpt-4.1-mini"] == "n/a"
-    assert statuses["mock:mock-model"] in ("pass", "fail")
+    statuses = {r.target: (r.status, r.compared) for r in verdict.rows}
+    assert statuses["openai:gpt-4.1-mini"] == ("n/a", False)
+    assert statuses["mock:mock-model"][0] in ("pass", "fail")
+    assert statuses["mock:mock-model"][1] is True
+    doc = verdict.to_dict()
+    assert doc["compared"] == ["mock:mock-model ttft_p95_ms budget +10%"]
+    assert {c["check"] for c in doc["not_compared"]} == {
+        "openai:gpt-4.1-mini ttft_p95_ms budget +10%",
+        "groq:llama-3.1-8b-instant ttft_p95_ms budget +10%",
+    }
+
+
+def renamed(result: RunResult, provider: str) -> RunResult:
+    copy = result.model_copy(deep=True)
+    for t in copy.targets:
+        t.provider = provider
+    return copy
+
+
+def test_no_target_in_common_with_the_baseline_fails_and_is_bad_input_with_strict() -> None:
+    current = renamed(fixture("same-server"), "renamed")
+    verdict = check(current, fixture("baseline"), [parse_budget("ttft_p95_ms=+10%")])
+    assert not verdict.passed
+    assert verdict.compared == ()
+    reasons = [(r.target, r.status, r.reason) for r in verdict.rows]
+    assert reasons == [
+        (
+            "renamed:mock-model",
+            "n/a",
+            "baseline has no target renamed:mock-model (new in this run): not compared",
+        ),
+        (
+            "mock:mock-model",
+            "fail",
+            "baseline target mock:mock-model is not in results: not compared",
+        ),
+    ]
+    assert gate(verdict) == 1
+    with pytest.raises(BadInputError, match=r"--strict: 1 check\(s\) could not be evaluated"):
+        gate(verdict, strict=True)
+    same = check(fixture("same-server"), fixture("baseline"), [parse_budget("ttft_p95_ms=+10%")])
+    assert gate(same, strict=True) == (0 if same.passed else 1)
 
 
 def all_failed(result: RunResult) -> RunResult:
@@ -272,7 +319,7 @@ def test_a_limit_on_a_metric_with_no_value_fails_but_unpriced_cost_stays_not_app
         all_failed(fixture("baseline")),
         limits=[parse_limit("ttft_p95_ms=500"), parse_limit("cost_per_1k_requests_usd=2")],
     )
-    ttft, cost = verdict.rows
+    ttft, cost, nowhere = verdict.rows
     assert (ttft.status, ttft.current, ttft.reason) == (
         "fail",
         None,
@@ -280,7 +327,9 @@ def test_a_limit_on_a_metric_with_no_value_fails_but_unpriced_cost_stays_not_app
     )
     assert (cost.status, cost.reason) == ("n/a", "cost_per_1k_requests_usd: the target is unpriced")
     assert not verdict.passed
-    assert verdict.failures == (ttft,)
+    # the cost limit had no priced target to judge: it fails as a whole, not per target
+    assert verdict.failures == (ttft, nowhere)
+    assert (nowhere.target, nowhere.metric) == ("(every target)", "cost_per_1k_requests_usd")
 
 
 def test_a_goodput_limit_on_a_run_without_slo_fails_naming_the_flag() -> None:
@@ -299,10 +348,12 @@ def test_a_budget_fails_when_the_current_run_lost_the_metric() -> None:
     assert row.baseline is not None
     assert row.reason == "no value in the current run: no successful request"
     # the baseline missing it stays not applicable: there is nothing to compare against
+    # the baseline missing it cannot be judged either: a budget that gates nothing fails
     (back,) = check(
         fixture("baseline"), all_failed(fixture("same-server")), [parse_budget("ttft_p95_ms=+10%")]
     ).rows
-    assert back.status == "n/a"
+    assert (back.status, back.compared) == ("fail", False)
+    assert back.reason == "ttft_p95_ms is not in the baseline: not compared"
 
 
 def test_a_results_file_without_targets_is_bad_input() -> None:
@@ -372,22 +423,33 @@ def test_junit_has_one_testcase_per_metric_and_target_and_a_failure_per_breach()
         "e2e_p50_ms budget +200%",
         "error_rate limit <= 0.01",
         "cost_per_1k_requests_usd limit <= 1",
+        "cost_per_1k_requests_usd limit <= 1",
     ]
-    assert [len(c.findall("failure")) for c in cases] == [1, 0, 0, 0]
+    assert [c.get("classname") for c in cases][-2:] == [
+        "costcli.mock:mock-model",
+        "costcli.(every target)",
+    ]
+    assert [len(c.findall("failure")) for c in cases] == [1, 0, 0, 0, 1]
     assert len(cases[3].findall("skipped")) == 1
     suite = root.find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures")) == ("4", "1")
+    assert (suite.get("tests"), suite.get("failures")) == ("5", "2")
 
 
 def test_markdown_json_and_table_carry_the_verdict() -> None:
     verdict = slow_verdict()
     md = render_markdown(verdict)
-    assert md.startswith("### ❌ costcli check: FAILED 1 of 4 checks")
-    assert md.count("\n| ") == 5  # header + 4 rows
+    assert md.startswith("### ❌ costcli check: FAILED 2 of 5 checks")
+    assert md.count("\n| ") == 6  # header + 5 rows
+    assert "> 3 of 5 checks compared; not compared: mock:mock-model cost_per_1k" in md
     doc = json.loads(render_json(verdict))
     assert doc["passed"] is False
-    assert doc["failures"] == 1
+    assert doc["failures"] == 2
+    assert len(doc["compared"]) == 3
+    assert [c["check"] for c in doc["not_compared"]] == [
+        "mock:mock-model cost_per_1k_requests_usd limit <= 1",
+        "(every target) cost_per_1k_requests_usd limit <= 1",
+    ]
     assert doc["checks"][0]["interval"]["resamples"] == 2000
     table = render_table(verdict)
     assert "FAIL" in table
@@ -641,3 +703,23 @@ def test_projection_curves_are_the_tables_own_projections_at_each_volume() -> No
     (even,) = [b for b in doc["break_even"] if b["requests_per_month"]]
     # the break-even marker sits on the API's curve at that volume
     assert even["monthly_cost_usd"] == pytest.approx(even["requests_per_month"] * per_request)
+
+
+def test_check_cli_with_no_target_in_common_exits_1_and_2_with_strict(tmp_path: Path) -> None:
+    renamed_file = tmp_path / "renamed.json"
+    doc = json.loads((FIXTURES / "same-server.json").read_text(encoding="utf-8"))
+    for t in doc["targets"]:
+        t["provider"] = "renamed"
+    renamed_file.write_text(json.dumps(doc), encoding="utf-8")
+    args = ["check", str(renamed_file), "--baseline", str(FIXTURES / "baseline.json")]
+    args += ["--budget", "ttft_p95_ms=+10%", "--format", "json"]
+    runner = CliRunner()
+    loose = runner.invoke(app, args)
+    assert loose.exit_code == 1, loose.output
+    verdict = json.loads(loose.stdout)
+    assert (verdict["passed"], verdict["compared"]) == (False, [])
+    assert len(verdict["not_compared"]) == 2
+    strict = runner.invoke(app, [*args, "--strict"])
+    assert strict.exit_code == 2
+    (line,) = strict.stderr.strip().splitlines()
+    assert line.startswith("costcli: error: --strict: 1 check(s) could not be evaluated")

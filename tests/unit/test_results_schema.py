@@ -151,7 +151,7 @@ def test_reading_a_bad_results_file_is_one_line_naming_the_key(tmp_path: Path) -
     with pytest.raises(BadInputError, match="key 'schema_version' is 99, expected 1"):
         read_result(path)
     path.write_text("{nope")
-    with pytest.raises(BadInputError, match="not JSON"):
+    with pytest.raises(BadInputError, match="not valid JSON"):
         read_result(path)
     doc = json.loads(dumps(sample_result()))
     del doc["meta"]["workload"]

@@ -92,7 +92,7 @@ def test_the_key_is_cut_out_of_provider_error_text(monkeypatch: pytest.MonkeyPat
     echoed = "bad request: headers were Authorization: Bearer sk-live-123456 (key sk-live-123456)"
     cleaned = adapter.redact(echoed)
     assert "sk-live-123456" not in cleaned
-    assert "Bearer [key]" in cleaned
+    assert "Bearer [redacted]" in cleaned
 
 
 @pytest.mark.parametrize(
