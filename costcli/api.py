@@ -25,7 +25,7 @@ from costcli.load import LoadSettings, ProgressObserver, SilentObserver
 from costcli.metrics import SLO
 from costcli.projection import ProjectionPlan
 from costcli.projection import project as _project
-from costcli.regress import Budget, Limit, Verdict, parse_budget, parse_limit
+from costcli.regress import Bootstrap, Budget, Limit, RunNames, Verdict, parse_budget, parse_limit
 from costcli.regress import check as _check
 from costcli.results import RunResult
 from costcli.sweep import SweepSpec
@@ -168,10 +168,15 @@ def check(
     **options: Any,
 ) -> Verdict:
     """Gate a run: budgets against a baseline ("ttft_p95_ms=+10%"), limits on the run alone
-    ("error_rate=0.01"). `options`: current_name, baseline_name, resamples, seed."""
+    ("error_rate=0.01"). `options`: current_name, baseline_name, resamples, confidence,
+    seed."""
     parsed_budgets = [parse_budget(b) if isinstance(b, str) else b for b in budgets]
     parsed_limits = [parse_limit(v) if isinstance(v, str) else v for v in limits]
-    return _check(result, baseline, parsed_budgets, parsed_limits, **options)
+    names = RunNames(
+        options.pop("current_name", "results"), options.pop("baseline_name", "baseline")
+    )
+    bootstrap = Bootstrap(**options)
+    return _check(result, baseline, parsed_budgets, parsed_limits, names=names, bootstrap=bootstrap)
 
 
 def read_result(path: Path | str) -> RunResult:

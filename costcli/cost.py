@@ -109,6 +109,15 @@ def rates_for(
     )
 
 
+@dataclass(frozen=True)
+class Billing:
+    """How a request is billed beyond its token counts."""
+
+    batch: bool = False
+    service_tier: ServiceTier = "default"
+    cache_write_tokens: float = 0
+
+
 def request_cost(
     price: ModelPrice,
     input_tokens: float,
@@ -116,9 +125,7 @@ def request_cost(
     cached_input_tokens: float = 0,
     reasoning_tokens: float = 0,
     *,
-    batch: bool = False,
-    service_tier: ServiceTier = "default",
-    cache_write_tokens: float = 0,
+    billing: Billing = Billing(),
 ) -> float:
     """USD for one request. Cached tokens are a part of the input, reasoning of the output.
 
@@ -132,15 +139,15 @@ def request_cost(
         output_tokens,
         cached_input_tokens,
         reasoning_tokens,
-        cache_write_tokens,
+        billing.cache_write_tokens,
     )
     if min(counts) < 0:
         raise ValueError("token counts cannot be negative")
     cacheable = input_tokens >= price.cache_min_input_tokens
     cached = min(cached_input_tokens, input_tokens) if cacheable else 0.0
-    written = min(cache_write_tokens, input_tokens - cached) if cacheable else 0.0
+    written = min(billing.cache_write_tokens, input_tokens - cached) if cacheable else 0.0
     reasoning = min(reasoning_tokens, output_tokens)
-    rates = rates_for(price, input_tokens, "default" if batch else service_tier)
+    rates = rates_for(price, input_tokens, "default" if billing.batch else billing.service_tier)
     tokens_usd = (
         (input_tokens - cached - written) * rates.input
         + cached * rates.cached_input
@@ -148,7 +155,7 @@ def request_cost(
         + (output_tokens - reasoning) * rates.output
         + reasoning * rates.reasoning
     ) / MTOK
-    if batch:
+    if billing.batch:
         tokens_usd *= 1 - price.batch_discount
     return tokens_usd + price.per_request_usd
 
@@ -187,7 +194,6 @@ def cost_summary(
     *,
     self_hosted: bool = False,
     today: date | None = None,
-    max_age_days: int = DEFAULT_MAX_AGE_DAYS,
 ) -> RunCost | Unpriced:
     """The results file's `summary.cost`; a target with no price says so, never 0."""
     if self_hosted:
@@ -198,7 +204,7 @@ def cost_summary(
     if price is None:
         where = prices.path or "prices.toml"
         return Unpriced(reason=f"no price for {provider}:{model} in {where}")
-    return run_cost(price, usages, today, max_age_days)
+    return run_cost(price, usages, today)
 
 
 HOURS_PER_DAY = 24
@@ -396,8 +402,10 @@ def mean_request_cost(price: ModelPrice, scenario: Scenario) -> float:
     cached = scenario.input_tokens * scenario.cache_hit
     written = scenario.input_tokens * scenario.written_share
     args = (price, scenario.input_tokens, scenario.output_tokens + reasoning, cached, reasoning)
-    sync = request_cost(*args, service_tier=scenario.service_tier, cache_write_tokens=written)
-    batched = request_cost(*args, batch=True, cache_write_tokens=written)
+    sync = request_cost(
+        *args, billing=Billing(service_tier=scenario.service_tier, cache_write_tokens=written)
+    )
+    batched = request_cost(*args, billing=Billing(batch=True, cache_write_tokens=written))
     return (1 - scenario.batch_share) * sync + scenario.batch_share * batched
 
 
@@ -408,14 +416,21 @@ class UsageTierLike(Protocol):
     monthly_spend_cap_usd: float | None
 
 
+@dataclass(frozen=True)
+class PeakLoad:
+    """The busiest minute's and day's requests and tokens that a tier must carry."""
+
+    rpm: float
+    tpm: float
+    rpd: float
+    tpd: float
+
+
 def tier_needed(
     rate_limits: Sequence[RateLimitLike],
     model: str,
+    peak: PeakLoad,
     *,
-    peak_rpm: float,
-    peak_tpm: float,
-    peak_rpd: float,
-    peak_tpd: float,
     monthly_cost_usd: float = 0.0,
     usage_tiers: Sequence[UsageTierLike] = (),
 ) -> str | None:
@@ -428,7 +443,7 @@ def tier_needed(
         return None
     caps = {t.tier: t.monthly_spend_cap_usd for t in usage_tiers}
     for rl in tiers:
-        pairs = ((rl.rpm, peak_rpm), (rl.tpm, peak_tpm), (rl.rpd, peak_rpd), (rl.tpd, peak_tpd))
+        pairs = ((rl.rpm, peak.rpm), (rl.tpm, peak.tpm), (rl.rpd, peak.rpd), (rl.tpd, peak.tpd))
         cap = caps.get(rl.tier)
         fits_cap = cap is None or monthly_cost_usd <= cap
         if fits_cap and all(limit is None or need <= limit for limit, need in pairs):
@@ -445,50 +460,64 @@ def reasoning_note(price: ModelPrice, scenario: Scenario) -> str | None:
     return None
 
 
+def api_peak(scenario: Scenario) -> PeakLoad:
+    """The synchronous load a tier must carry: the peak minute, and the busiest day (mean x
+    peak factor without an hourly profile). Batch requests do not count against it."""
+    sync_share = 1 - scenario.batch_share
+    tokens = scenario.input_tokens + scenario.output_tokens + (scenario.reasoning_tokens or 0.0)
+    rpm = scenario.peak_rps * 60 * sync_share
+    day_factor = 1.0 if scenario.hourly_profile is not None else scenario.peak_factor
+    rpd = scenario.requests_per_month / DAYS_PER_MONTH * day_factor * sync_share
+    return PeakLoad(rpm, rpm * tokens, rpd, rpd * tokens)
+
+
+def _api_notes(
+    price: ModelPrice,
+    scenario: Scenario,
+    rate_limits: Sequence[RateLimitLike],
+    today: date,
+    period_days: float,
+) -> tuple[list[str], date | None, bool]:
+    """The row's notes (reasoning, service tier, shut-down, stale limits), and the rate
+    limits' date and staleness."""
+    notes = [n for n in (reasoning_note(price, scenario),) if n is not None]
+    if not price.offers(scenario.service_tier):
+        notes.append(f"{price.label} has no {scenario.service_tier} price; billed at default")
+    if price.deprecated and (price.deprecated - today).days <= period_days:
+        instead = f"; replacement: {price.replacement}" if price.replacement else ""
+        notes.append(shutdown_note(price.label, price.deprecated, today) + instead)
+    used = [rl for rl in rate_limits if rl.model == price.model]
+    limits_as_of = min((rl.as_of for rl in used), default=None)
+    stale = limits_as_of is not None and is_stale(limits_as_of, today, DEFAULT_MAX_AGE_DAYS)
+    if stale and limits_as_of is not None:
+        age = (today - limits_as_of).days
+        notes.append(f"{price.label}: rate limits are {age} days old (as_of {limits_as_of})")
+    return notes, limits_as_of, stale
+
+
 def project_api(
     price: ModelPrice,
     rate_limits: Sequence[RateLimitLike],
     scenario: Scenario,
     today: date | None = None,
-    max_age_days: int = DEFAULT_MAX_AGE_DAYS,
     *,
     usage_tiers: Sequence[UsageTierLike] = (),
     period_days: float = DAYS_PER_MONTH,
 ) -> Projection:
     """One API row. Rate limits are checked at the peak (the busiest hour with a profile)."""
     today = today or date.today()
-    notes: list[str] = []
+    unreasoned = []
     if scenario.reasoning_tokens and not price.reasoning:
-        notes.append(
+        unreasoned.append(
             f"{price.label} is not marked reasoning = true: no reasoning tokens priced for it"
         )
         scenario = replace(scenario, reasoning_tokens=0.0)
     per_request = mean_request_cost(price, scenario)
     monthly = per_request * scenario.requests_per_month
-    reasoning = scenario.reasoning_tokens or 0.0
     output_total = scenario.requests_per_month * scenario.output_tokens
-    sync_share = 1 - scenario.batch_share
-    tokens_per_request = scenario.input_tokens + scenario.output_tokens + reasoning
-    peak_rpm = scenario.peak_rps * 60 * sync_share
-    peak_tpm = peak_rpm * tokens_per_request
-    day_factor = 1.0 if scenario.hourly_profile is not None else scenario.peak_factor
-    peak_rpd = scenario.requests_per_month / DAYS_PER_MONTH * day_factor * sync_share
-    if (note := reasoning_note(price, scenario)) is not None:
-        notes.append(note)
-    tier_priced = scenario.service_tier if price.offers(scenario.service_tier) else "default"
-    if tier_priced != scenario.service_tier:
-        notes.append(f"{price.label} has no {scenario.service_tier} price; billed at default")
-    shuts_down = None
-    if price.deprecated and (price.deprecated - today).days <= period_days:
-        shuts_down = price.deprecated
-        instead = f"; replacement: {price.replacement}" if price.replacement else ""
-        notes.append(shutdown_note(price.label, price.deprecated, today) + instead)
-    used = [rl for rl in rate_limits if rl.model == price.model]
-    limits_as_of = min((rl.as_of for rl in used), default=None)
-    stale_limits = limits_as_of is not None and is_stale(limits_as_of, today, max_age_days)
-    if stale_limits and limits_as_of is not None:
-        age = (today - limits_as_of).days
-        notes.append(f"{price.label}: rate limits are {age} days old (as_of {limits_as_of})")
+    peak = api_peak(scenario)
+    notes, limits_as_of, stale_limits = _api_notes(price, scenario, rate_limits, today, period_days)
+    soon = price.deprecated and (price.deprecated - today).days <= period_days
     return Projection(
         kind="api",
         provider=price.provider,
@@ -498,7 +527,7 @@ def project_api(
         cost_per_request_usd=per_request,
         monthly_cost_usd=monthly,
         cost_per_1m_output_tokens_usd=monthly / output_total * MTOK if output_total else None,
-        stale_price=is_stale(price.as_of, today, max_age_days),
+        stale_price=is_stale(price.as_of, today, DEFAULT_MAX_AGE_DAYS),
         price_as_of=price.as_of,
         price_source=price.source,
         token_basis=scenario.token_basis,
@@ -508,23 +537,16 @@ def project_api(
         reasoning_tokens=scenario.reasoning_tokens,
         reasoning_unpriced=price.reasoning and scenario.reasoning_tokens is None,
         deprecated=price.deprecated,
-        shuts_down=shuts_down,
-        service_tier=tier_priced,
-        peak_rpm=peak_rpm,
-        peak_tpm=peak_tpm,
+        shuts_down=price.deprecated if soon else None,
+        service_tier=scenario.service_tier if price.offers(scenario.service_tier) else "default",
+        peak_rpm=peak.rpm,
+        peak_tpm=peak.tpm,
         tier_needed=tier_needed(
-            rate_limits,
-            price.model,
-            peak_rpm=peak_rpm,
-            peak_tpm=peak_tpm,
-            peak_rpd=peak_rpd,
-            peak_tpd=peak_rpd * tokens_per_request,
-            monthly_cost_usd=monthly,
-            usage_tiers=usage_tiers,
+            rate_limits, price.model, peak, monthly_cost_usd=monthly, usage_tiers=usage_tiers
         ),
         rate_limits_as_of=limits_as_of,
         stale_rate_limits=stale_limits,
-        notes=tuple(notes),
+        notes=(*unreasoned, *notes),
     )
 
 
@@ -554,6 +576,32 @@ def _rent(hardware: HardwareProfile, pricing: HardwarePricing) -> float | None:
     return rent
 
 
+def replicas_by_hour(
+    scenario: Scenario, capacity_rps: float
+) -> tuple[tuple[float, ...], list[int]]:
+    """Each hour of the day's mean load and the replicas it runs. Without a profile: the
+    mean load every hour, and the peak's replicas around the clock (today's model)."""
+    loads = scenario.hour_loads or (scenario.mean_rps,) * HOURS_PER_DAY
+    if scenario.hour_loads is None:
+        flat = replicas_needed(scenario.peak_rps, capacity_rps, scenario.min_replicas)
+        return loads, [flat] * HOURS_PER_DAY
+    return loads, [replicas_needed(load, capacity_rps, scenario.min_replicas) for load in loads]
+
+
+def monthly_kwh(
+    hardware: HardwareProfile, capacity_rps: float, loads: Sequence[float], by_hour: Sequence[int]
+) -> float:
+    """Energy for a month: each replica draws idle + (watts - idle) x its hour's utilisation,
+    times the PUE."""
+    hour_share = HOURS_PER_MONTH / HOURS_PER_DAY
+    idle, busy = hardware.idle, hardware.watts - hardware.idle
+    watt_hours = 0.0
+    for load, replicas in zip(loads, by_hour, strict=True):
+        util = min(1.0, load / (replicas * capacity_rps)) if replicas else 0.0
+        watt_hours += replicas * (idle + busy * util) * hour_share
+    return watt_hours * hardware.pue / 1000
+
+
 def project_self_hosted(
     hardware: HardwareProfile,
     capacity_rps: float,
@@ -562,7 +610,6 @@ def project_self_hosted(
     provider: str | None = None,
     model: str | None = None,
     today: date | None = None,
-    max_age_days: int = DEFAULT_HARDWARE_MAX_AGE_DAYS,
 ) -> Projection:
     """Replicas, rent and energy for a month.
 
@@ -571,19 +618,9 @@ def project_self_hosted(
     that hour's utilisation; rent is paid per replica-hour (730/24 of each hour of the day a
     month). An owned box is bought for the busiest hour and paid off whatever the hour.
     """
-    loads = scenario.hour_loads or (scenario.mean_rps,) * HOURS_PER_DAY
-    if scenario.hour_loads is None:  # today's model: the peak's replicas around the clock
-        flat = replicas_needed(scenario.peak_rps, capacity_rps, scenario.min_replicas)
-        by_hour = [flat] * HOURS_PER_DAY
-    else:
-        by_hour = [replicas_needed(load, capacity_rps, scenario.min_replicas) for load in loads]
+    loads, by_hour = replicas_by_hour(scenario, capacity_rps)
     hour_share = HOURS_PER_MONTH / HOURS_PER_DAY  # each hour of the day, over a month
-    idle, busy = hardware.idle, hardware.watts - hardware.idle
-    watt_hours = 0.0
-    for load, replicas in zip(loads, by_hour, strict=True):
-        util = min(1.0, load / (replicas * capacity_rps)) if replicas else 0.0
-        watt_hours += replicas * (idle + busy * util) * hour_share
-    energy_kwh = watt_hours * hardware.pue / 1000
+    energy_kwh = monthly_kwh(hardware, capacity_rps, loads, by_hour)
     replica_hours = sum(by_hour) * hour_share
     rent = _rent(hardware, scenario.pricing)
     fixed = (
@@ -604,7 +641,7 @@ def project_self_hosted(
         cost_per_request_usd=monthly / n if n else None,
         monthly_cost_usd=monthly,
         cost_per_1m_output_tokens_usd=monthly / output_total * MTOK if output_total else None,
-        stale_price=is_stale(hardware.as_of, today or date.today(), max_age_days),
+        stale_price=is_stale(hardware.as_of, today or date.today(), DEFAULT_HARDWARE_MAX_AGE_DAYS),
         price_as_of=hardware.as_of,
         price_source=hardware.source,
         token_basis=scenario.token_basis,
@@ -776,6 +813,41 @@ def _shaped(
     )
 
 
+Projector = Callable[[Scenario], Projection]
+
+
+def api_projector(api: ApiTarget, today: date | None, period_days: float) -> Projector:
+    """Scenario -> the API row, at the target's own shape where it has one."""
+
+    def project_one(s: Scenario) -> Projection:
+        shaped = _shaped(
+            s, api.input_tokens, api.output_tokens, api.reasoning_tokens, api.token_basis,
+            api.basis_note,
+        )  # fmt: skip
+        return project_api(
+            api.price,
+            api.rate_limits,
+            shaped,
+            today,
+            usage_tiers=api.usage_tiers,
+            period_days=period_days,
+        )
+
+    return project_one
+
+
+def hardware_projector(hw: HardwareTarget, today: date | None) -> Projector:
+    """Scenario -> the self-hosted row, at the target's own shape where it has one."""
+
+    def project_hw(s: Scenario) -> Projection:
+        shaped = _shaped(s, hw.input_tokens, hw.output_tokens, token_basis=hw.token_basis)
+        return project_self_hosted(
+            hw.hardware, hw.capacity_rps, shaped, provider=hw.provider, model=hw.model, today=today
+        )
+
+    return project_hw
+
+
 def project_report(
     scenario: Scenario,
     apis: Sequence[ApiTarget] = (),
@@ -785,48 +857,17 @@ def project_report(
     growth: float = 0.0,
     today: date | None = None,
 ) -> ProjectionReport:
-    """Every row, the break-even of each hardware against each API, and the growth table.
+    """Every row, the break-even of each hardware against each API, the growth table and
+    the cost curves, all from one projector per row.
 
     The projected period is `months` (one when not given): a model shutting down within it
     carries `shuts_down` and a note.
     """
     period_days = DAYS_PER_MONTH * (months or 1)
-    projectors: dict[str, Callable[[Scenario], Projection]] = {}
-    for api in apis:
-
-        def project_one(s: Scenario, api: ApiTarget = api) -> Projection:
-            shaped = _shaped(
-                s,
-                api.input_tokens,
-                api.output_tokens,
-                api.reasoning_tokens,
-                api.token_basis,
-                api.basis_note,
-            )
-            return project_api(
-                api.price,
-                api.rate_limits,
-                shaped,
-                today,
-                usage_tiers=api.usage_tiers,
-                period_days=period_days,
-            )
-
-        projectors[api.price.label] = project_one
-    sh_projectors: dict[str, Callable[[Scenario], Projection]] = {}
+    projectors = {api.price.label: api_projector(api, today, period_days) for api in apis}
+    sh_projectors: dict[str, Projector] = {}
     for hw in hardware:
-
-        def project_hw(s: Scenario, hw: HardwareTarget = hw) -> Projection:
-            shaped = _shaped(s, hw.input_tokens, hw.output_tokens, token_basis=hw.token_basis)
-            return project_self_hosted(
-                hw.hardware,
-                hw.capacity_rps,
-                shaped,
-                provider=hw.provider,
-                model=hw.model,
-                today=today,
-            )
-
+        project_hw = hardware_projector(hw, today)
         sh_projectors[project_hw(scenario).label] = project_hw
     projections = tuple(proj(scenario) for proj in [*projectors.values(), *sh_projectors.values()])
     crossings = tuple(
@@ -860,12 +901,14 @@ def cost_curves(
     crossings: Sequence[BreakEven] = (),
 ) -> tuple[Curve, ...]:
     """Monthly cost against volume for each row, from the same projectors as the table:
-    from 1/100 of the scenario's volume to 100x it (or twice the farthest break-even)."""
+    from 1/100 of the scenario's volume to 100x it (or twice the farthest break-even),
+    through the scenario's volume itself."""
     base = scenario.requests_per_month or 1.0
     evens = [b.requests_per_month for b in crossings if b.requests_per_month]
     top = max([base * 100, *(2 * v for v in evens)])
     low = max(1.0, base / 100)
-    volumes = tuple(low * (top / low) ** (i / (CURVE_POINTS - 1)) for i in range(CURVE_POINTS))
+    steps = (low * (top / low) ** (i / (CURVE_POINTS - 1)) for i in range(CURVE_POINTS))
+    volumes = tuple(sorted({*steps, base}))  # through the table's own row
     curves = []
     for label, proj in projectors.items():
         rows = [proj(scenario.with_volume(v)) for v in volumes]

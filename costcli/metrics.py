@@ -231,6 +231,49 @@ def window_s(records: Sequence[RequestRecord]) -> float:
     return max(0.0, (end - start) / 1000.0)
 
 
+def _pct(records: Sequence[RequestRecord], attr: str) -> Percentiles | None:
+    return percentiles(v for r in records if (v := getattr(r, attr)) is not None)
+
+
+def _totals(counts: Sequence[int | None], ok: int, estimated: bool) -> TokenTotals:
+    total = sum(c or 0 for c in counts)
+    return TokenTotals(total=total, mean=total / ok if ok else 0.0, estimated=estimated)
+
+
+def _goodput(records: Sequence[RequestRecord], slo: SLO | None, duration: float) -> Goodput | None:
+    if slo is None or all(v is None for v in (slo.ttft_ms, slo.tpot_ms, slo.e2e_ms)):
+        return None
+    good = sum(1 for r in records if meets_slo(r, slo))
+    return Goodput(
+        slo=slo,
+        requests_per_s=good / duration if duration > 0 else 0.0,
+        attainment=good / len(records) if records else 0.0,
+    )
+
+
+def _server(ok: Sequence[RequestRecord]) -> ServerTelemetry | None:
+    server = ServerTelemetry(
+        queue_ms=_pct(ok, "queue_ms"),
+        prefill_ms=_pct(ok, "prefill_ms"),
+        decode_ms=_pct(ok, "decode_ms"),
+    )
+    found = (server.queue_ms, server.prefill_ms, server.decode_ms)
+    return server if any(v is not None for v in found) else None
+
+
+def _output_check(records: Sequence[RequestRecord]) -> OutputCheck | None:
+    checked = [r for r in records if r.output_valid is not None]
+    if not checked:
+        return None
+    valid = sum(1 for r in checked if r.output_valid)
+    return OutputCheck(checked=len(checked), valid=valid, valid_share=valid / len(checked))
+
+
+def _reasoning(ok: Sequence[RequestRecord]) -> TokenTotals | None:
+    counts = [r.reasoning_tokens for r in ok if r.reasoning_tokens is not None]
+    return _totals(counts, len(ok), len(counts) < len(ok)) if counts else None
+
+
 def summarize(records: Sequence[RequestRecord], slo: SLO | None = None) -> Summary:
     """The Summary of one target's measured (post-warmup) records."""
     ok = [r for r in records if r.ok]
@@ -239,72 +282,34 @@ def summarize(records: Sequence[RequestRecord], slo: SLO | None = None) -> Summa
         if r.error:
             errors[r.error] = errors.get(r.error, 0) + 1
     duration = window_s(records)
-    out_tokens = [r.output_tokens or 0 for r in ok]
-    in_tokens = [r.input_tokens or 0 for r in ok]
-    total_out, total_in = sum(out_tokens), sum(in_tokens)
-    reasoning = [r.reasoning_tokens for r in ok if r.reasoning_tokens is not None]
+    inputs = _totals([r.input_tokens for r in ok], len(ok), any(r.input_tokens is None for r in ok))
+    outputs = _totals([r.output_tokens for r in ok], len(ok), any(r.tokens_estimated for r in ok))
 
     def rate(x: float) -> float:
         return x / duration if duration > 0 else 0.0
 
-    def pct(attr: str) -> Percentiles | None:
-        return percentiles(v for r in ok if (v := getattr(r, attr)) is not None)
-
-    itl = percentiles(gap for r in ok for gap in r.itl_ms)
-    goodput = None
-    if slo is not None and any(v is not None for v in (slo.ttft_ms, slo.tpot_ms, slo.e2e_ms)):
-        good = sum(1 for r in records if meets_slo(r, slo))
-        goodput = Goodput(
-            slo=slo,
-            requests_per_s=rate(good),
-            attainment=good / len(records) if records else 0.0,
-        )
-    server = ServerTelemetry(
-        queue_ms=pct("queue_ms"), prefill_ms=pct("prefill_ms"), decode_ms=pct("decode_ms")
-    )
-    has_server = any(v is not None for v in (server.queue_ms, server.prefill_ms, server.decode_ms))
-    checked = [r for r in records if r.output_valid is not None]
-    valid = sum(1 for r in checked if r.output_valid)
     return Summary(
         requests=RequestCounts(total=len(records), ok=len(ok), failed=len(records) - len(ok)),
         error_rate=(len(records) - len(ok)) / len(records) if records else 0.0,
         errors=errors,
         duration_s=duration,
-        ttft_ms=pct("ttft_ms"),
-        ttfb_ms=pct("ttfb_ms"),
-        itl_ms=itl,
-        tpot_ms=pct("tpot_ms"),
-        e2e_ms=pct("e2e_ms"),
+        ttft_ms=_pct(ok, "ttft_ms"),
+        ttfb_ms=_pct(ok, "ttfb_ms"),
+        itl_ms=percentiles(gap for r in ok for gap in r.itl_ms),
+        tpot_ms=_pct(ok, "tpot_ms"),
+        e2e_ms=_pct(ok, "e2e_ms"),
         client_delay_ms=percentiles(r.client_delay_ms for r in records),
-        decode_tokens_per_s=pct("decode_tokens_per_s"),
-        input_tokens=TokenTotals(
-            total=total_in,
-            mean=total_in / len(ok) if ok else 0.0,
-            estimated=any(r.input_tokens is None for r in ok),
-        ),
-        output_tokens=TokenTotals(
-            total=total_out,
-            mean=total_out / len(ok) if ok else 0.0,
-            estimated=any(r.tokens_estimated for r in ok),
-        ),
-        reasoning_tokens=TokenTotals(
-            total=sum(reasoning),
-            mean=sum(reasoning) / len(ok),
-            estimated=len(reasoning) < len(ok),
-        )
-        if reasoning
-        else None,
+        decode_tokens_per_s=_pct(ok, "decode_tokens_per_s"),
+        input_tokens=inputs,
+        output_tokens=outputs,
+        reasoning_tokens=_reasoning(ok),
         throughput=Throughput(
             requests_per_s=rate(len(ok)),
-            output_tokens_per_s=rate(total_out),
-            total_tokens_per_s=rate(total_out + total_in),
+            output_tokens_per_s=rate(outputs.total),
+            total_tokens_per_s=rate(outputs.total + inputs.total),
         ),
-        goodput=goodput,
-        server=server if has_server else None,
-        output_check=OutputCheck(
-            checked=len(checked), valid=valid, valid_share=valid / len(checked)
-        )
-        if checked
-        else None,
+        goodput=_goodput(records, slo, duration),
+        server=_server(ok),
+        output_check=_output_check(records),
         retries=sum(r.retries for r in records),
     )

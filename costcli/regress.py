@@ -360,15 +360,30 @@ def _flat(groups: Sequence[list[float]]) -> list[float]:
     return [v for g in groups for v in g]
 
 
+@dataclass(frozen=True)
+class Bootstrap:
+    """How a budget's change is resampled: count, confidence and seed (reproducible)."""
+
+    resamples: int = DEFAULT_RESAMPLES
+    confidence: float = DEFAULT_CONFIDENCE
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RunNames:
+    """What the verdict calls the two runs (their file names, in the CLI)."""
+
+    current: str = "results"
+    baseline: str = "baseline"
+
+
 def bootstrap_change(
     base: Sequence[list[float]],
     cur: Sequence[list[float]],
     statistic: Callable[[list[float]], float],
     *,
     relative: bool,
-    resamples: int = DEFAULT_RESAMPLES,
-    confidence: float = DEFAULT_CONFIDENCE,
-    seed: int = 0,
+    bootstrap: Bootstrap = Bootstrap(),
 ) -> Interval | None:
     """Percentile-bootstrap interval of statistic(cur) vs statistic(base).
 
@@ -378,9 +393,9 @@ def bootstrap_change(
     """
     if not _flat(base) or not _flat(cur):
         return None
-    rng = random.Random(seed)
+    rng = random.Random(bootstrap.seed)
     per_draw = len(_flat(base)) + len(_flat(cur))
-    resamples = max(MIN_RESAMPLES, min(resamples, MAX_DRAWS // max(per_draw, 1)))
+    resamples = max(MIN_RESAMPLES, min(bootstrap.resamples, MAX_DRAWS // max(per_draw, 1)))
     changes: list[float] = []
     for _ in range(resamples):
         b = _flat(rng.choices(base, k=len(base)))
@@ -397,9 +412,12 @@ def bootstrap_change(
     if not changes:
         return None
     changes.sort()
-    tail = (1 - confidence) / 2 * 100
+    tail = (1 - bootstrap.confidence) / 2 * 100
     return Interval(
-        percentile(changes, tail), percentile(changes, 100 - tail), confidence, len(changes)
+        percentile(changes, tail),
+        percentile(changes, 100 - tail),
+        bootstrap.confidence,
+        len(changes),
     )
 
 
@@ -407,61 +425,70 @@ def _fmt(value: float, relative: bool) -> str:
     return f"{value * 100:+.1f}%" if relative else f"{value:+.4g}"
 
 
+def _uncomparable(
+    budget: Budget, cur_t: TargetResult, base_t: TargetResult, values: tuple[float | None, ...]
+) -> tuple[Status, str] | None:
+    """(status, reason) when the budget cannot be judged for this pair of targets; None when
+    it can. A gate must not pass on what it could not compare: only an unpriced target
+    under a cost budget is n/a, everything else fails."""
+    m = budget.metric
+    cur_v, base_v = values
+    if cur_v is None and base_v is not None and not _unpriced(m, cur_t):
+        # the baseline had it and this run lost it (e.g. every request failed): a regression
+        return "fail", f"no value in the current run: {_why_no_value(m, cur_t)}"
+    if cur_v is None or base_v is None:
+        missing = "current run" if cur_v is None else "baseline"
+        unpriced = _unpriced(m, cur_t) or _unpriced(m, base_t)
+        return "n/a" if unpriced else "fail", f"{m.name} is not in the {missing}: not compared"
+    if not (math.isfinite(cur_v) and math.isfinite(base_v)):
+        return "fail", f"{m.name} is not a finite number on both sides: not compared"
+    if budget.relative and base_v == 0:
+        return "fail", "baseline is 0, so a relative change is undefined; use an absolute budget"
+    return None
+
+
+def _verdict_of(
+    budget: Budget, change: float, interval: Interval | None, bootstrap: Bootstrap
+) -> tuple[bool, str, str]:
+    """(failed, reason, method): the bootstrap interval's least bad end where there is one,
+    else the summaries' change, must be within the budget."""
+    m = budget.metric
+    if interval is not None:
+        least_worse = interval.low if m.higher_is_worse else -interval.high
+        failed = least_worse > budget.amount
+        low, high = _fmt(interval.low, budget.relative), _fmt(interval.high, budget.relative)
+        ci = f"{bootstrap.confidence:.0%} CI [{low}, {high}]"
+        where = "lies past" if failed else "is not wholly past"
+        return failed, f"{ci} {where} the budget {budget.text}", "bootstrap"
+    sign = 1.0 if m.higher_is_worse else -1.0  # worsening measured as a positive number
+    failed = sign * change > budget.amount
+    where = "is past" if failed else "is within"
+    return (
+        failed,
+        f"change {_fmt(change, budget.relative)} {where} the budget {budget.text}",
+        "summary",
+    )
+
+
 def _budget_row(
-    name: str,
-    budget: Budget,
-    cur_t: TargetResult,
-    base_t: TargetResult,
-    resamples: int,
-    confidence: float,
-    seed: int,
+    name: str, budget: Budget, cur_t: TargetResult, base_t: TargetResult, bootstrap: Bootstrap
 ) -> CheckRow:
     m = budget.metric
     cur_v, base_v = m.from_summary(cur_t), m.from_summary(base_t)
     common = {"target": name, "metric": m.name, "kind": "budget", "threshold": budget.text}
-    if cur_v is None and base_v is not None and not _unpriced(m, cur_t):
-        # the baseline had it and this run lost it (e.g. every request failed): a regression
+    problem = _uncomparable(budget, cur_t, base_t, (cur_v, base_v))
+    if problem is not None or cur_v is None or base_v is None:
+        status, reason = problem or ("fail", "not compared")  # the or: for the type checker
         return CheckRow(
             **common,  # type: ignore[arg-type]
-            status="fail",
-            current=None,
-            baseline=base_v,
-            relative=budget.relative,
-            reason=f"no value in the current run: {_why_no_value(m, cur_t)}",
-            compared=False,
-        )
-    if cur_v is None or base_v is None:
-        missing = "current run" if cur_v is None else "baseline"
-        unpriced = _unpriced(m, cur_t) or _unpriced(m, base_t)
-        return CheckRow(
-            **common,  # type: ignore[arg-type]
-            # an unpriced target is outside a cost budget; any other missing side is a
-            # budget that cannot be judged, and a gate must not pass on it
-            status="n/a" if unpriced else "fail",
+            status=status,
             current=cur_v,
             baseline=base_v,
             relative=budget.relative,
-            reason=f"{m.name} is not in the {missing}: not compared",
+            reason=reason,
             compared=False,
         )
-    if not (math.isfinite(cur_v) and math.isfinite(base_v)):
-        return CheckRow(
-            **common,  # type: ignore[arg-type]
-            status="fail",
-            current=cur_v,
-            baseline=base_v,
-            relative=budget.relative,
-            reason=f"{m.name} is not a finite number on both sides: not compared",
-            compared=False,
-        )
-    sign = 1.0 if m.higher_is_worse else -1.0  # worsening measured as a positive number
-
-    def change_of(cur: float, base: float) -> float | None:
-        if budget.relative:
-            return None if base == 0 else cur / base - 1
-        return cur - base
-
-    change = change_of(cur_v, base_v)
+    change = cur_v / base_v - 1 if budget.relative else cur_v - base_v
     interval: Interval | None = None
     if m.per_request is not None and m.statistic is not None and cur_t.records and base_t.records:
         interval = bootstrap_change(
@@ -469,38 +496,9 @@ def _budget_row(
             _pooled(cur_t.records, m),
             m.statistic,
             relative=budget.relative,
-            resamples=resamples,
-            confidence=confidence,
-            seed=seed,
+            bootstrap=bootstrap,
         )
-    if change is None:
-        return CheckRow(
-            **common,  # type: ignore[arg-type]
-            status="fail",
-            current=cur_v,
-            baseline=base_v,
-            reason="baseline is 0, so a relative change is undefined; use an absolute budget",
-            compared=False,
-        )
-    if interval is not None:
-        # The least bad end of the interval, in the worse direction, must pass the budget.
-        least_worse = interval.low if m.higher_is_worse else -interval.high
-        failed = least_worse > budget.amount
-        ci = f"{confidence:.0%} CI [{_fmt(interval.low, budget.relative)}, {_fmt(interval.high, budget.relative)}]"
-        reason = (
-            f"{ci} lies past the budget {budget.text}"
-            if failed
-            else f"{ci} is not wholly past the budget {budget.text}"
-        )
-        method = "bootstrap"
-    else:
-        failed = sign * change > budget.amount
-        reason = (
-            f"change {_fmt(change, budget.relative)} is past the budget {budget.text}"
-            if failed
-            else f"change {_fmt(change, budget.relative)} is within the budget {budget.text}"
-        )
-        method = "summary"
+    failed, reason, method = _verdict_of(budget, change, interval, bootstrap)
     return CheckRow(
         **common,  # type: ignore[arg-type]
         status="fail" if failed else "pass",
@@ -595,81 +593,95 @@ def _judged_nowhere(
     return out
 
 
-def check(
+def _refuse(
     current: RunResult,
-    baseline: RunResult | None = None,
-    budgets: Sequence[Budget] = (),
-    limits: Sequence[Limit] = (),
-    *,
-    current_name: str = "results",
-    baseline_name: str = "baseline",
-    resamples: int = DEFAULT_RESAMPLES,
-    confidence: float = DEFAULT_CONFIDENCE,
-    seed: int = 0,
-) -> Verdict:
-    """Every budget and limit for every target of `current` -> Verdict."""
+    baseline: RunResult | None,
+    budgets: Sequence[Budget],
+    limits: Sequence[Limit],
+    names: RunNames,
+) -> None:
+    """Bad usage: budgets without a baseline, nothing to check, an empty run, two workloads."""
     if budgets and baseline is None:
         raise BadInputError("--budget compares against a baseline: pass --baseline BASE.json")
     if not budgets and not limits:
         raise BadInputError(
             "nothing to check: pass --budget METRIC=+10% with --baseline, or --limit METRIC=VALUE"
         )
-    for run, run_name in ((current, current_name), (baseline, baseline_name)):
+    for run, run_name in ((current, names.current), (baseline, names.baseline)):
         if run is not None and not run.targets:
             raise BadInputError(
                 f"{run_name}: no targets in the results file, so nothing to check; "
                 "pass a run that measured at least one target"
             )
     if baseline is not None:
-        same_workload(current, baseline, current_name, baseline_name)
-    rows: list[CheckRow] = []
-    notes: list[str] = []
-    base_targets = {target_key(t): t for t in baseline.targets} if baseline else {}
-    for t in current.targets:
-        name = target_key(t)
-        base_t = base_targets.get(name)
-        for budget in budgets:
-            if base_t is None:
-                rows.append(
-                    CheckRow(
-                        name,
-                        budget.metric.name,
-                        "budget",
-                        budget.text,
-                        "n/a",
-                        budget.metric.from_summary(t),
-                        reason=f"{baseline_name} has no target {name} (new in this run): "
-                        "not compared",
-                        compared=False,
-                    )
-                )
-                continue
-            rows.append(_budget_row(name, budget, t, base_t, resamples, confidence, seed))
-        rows.extend(_limit_row(name, limit, t) for limit in limits)
-    if baseline is not None:
-        cur_names = {target_key(t) for t in current.targets}
-        for missing in sorted(set(base_targets) - cur_names):
-            # a baseline target that vanished (renamed in CI?) is a budget nobody judged
-            rows.extend(
+        same_workload(current, baseline, names.current, names.baseline)
+
+
+def _target_rows(
+    t: TargetResult,
+    base_t: TargetResult | None,
+    checks: tuple[Sequence[Budget], Sequence[Limit]],
+    names: RunNames,
+    bootstrap: Bootstrap,
+) -> list[CheckRow]:
+    """One target's budget rows (n/a where the baseline lacks it) and limit rows."""
+    budgets, limits = checks
+    name = target_key(t)
+    rows = []
+    for budget in budgets:
+        if base_t is None:
+            rows.append(
                 CheckRow(
-                    missing,
+                    name,
                     budget.metric.name,
                     "budget",
                     budget.text,
-                    "fail",
-                    None,
-                    budget.metric.from_summary(base_targets[missing]),
-                    reason=f"baseline target {missing} is not in {current_name}: not compared",
+                    "n/a",
+                    budget.metric.from_summary(t),
+                    reason=f"{names.baseline} has no target {name} (new in this run): not compared",
                     compared=False,
                 )
-                for budget in budgets
             )
+        else:
+            rows.append(_budget_row(name, budget, t, base_t, bootstrap))
+    rows.extend(_limit_row(name, limit, t) for limit in limits)
+    return rows
+
+
+def _vanished_rows(
+    missing: Sequence[str],
+    base_targets: dict[str, TargetResult],
+    budgets: Sequence[Budget],
+    names: RunNames,
+) -> list[CheckRow]:
+    """A baseline target that vanished (renamed in CI?) is a budget nobody judged: a fail."""
+    return [
+        CheckRow(
+            name,
+            budget.metric.name,
+            "budget",
+            budget.text,
+            "fail",
+            None,
+            budget.metric.from_summary(base_targets[name]),
+            reason=f"baseline target {name} is not in {names.current}: not compared",
+            compared=False,
+        )
+        for name in missing
+        for budget in budgets
+    ]
+
+
+def _notes(
+    current: RunResult, baseline: RunResult | None, rows: Sequence[CheckRow], names: RunNames
+) -> list[str]:
+    notes = []
+    if baseline is not None:
         unrecorded = [t for t in (*current.targets, *baseline.targets) if not t.records]
-        if budgets and unrecorded:
+        if any(r.kind == "budget" for r in rows) and unrecorded:
             notes.append(
                 "runs without --records were compared by their summaries (no noise allowance)"
             )
-    rows += _judged_nowhere(rows, budgets, limits)
     not_compared = [r for r in rows if not r.compared]
     if not_compared:
         notes.append(
@@ -677,5 +689,30 @@ def check(
             + "; ".join(r.label for r in not_compared)
         )
     if not current.complete:
-        notes.append(f"{current_name} is an incomplete (interrupted) run")
+        notes.append(f"{names.current} is an incomplete (interrupted) run")
+    return notes
+
+
+def check(
+    current: RunResult,
+    baseline: RunResult | None = None,
+    budgets: Sequence[Budget] = (),
+    limits: Sequence[Limit] = (),
+    *,
+    names: RunNames = RunNames(),
+    bootstrap: Bootstrap = Bootstrap(),
+) -> Verdict:
+    """Every budget and limit for every target of `current` -> Verdict."""
+    _refuse(current, baseline, budgets, limits, names)
+    base_targets = {target_key(t): t for t in baseline.targets} if baseline else {}
+    rows: list[CheckRow] = []
+    for t in current.targets:
+        rows += _target_rows(
+            t, base_targets.get(target_key(t)), (budgets, limits), names, bootstrap
+        )
+    if baseline is not None:
+        missing = sorted(set(base_targets) - {target_key(t) for t in current.targets})
+        rows += _vanished_rows(missing, base_targets, budgets, names)
+    rows += _judged_nowhere(rows, budgets, limits)
+    notes = _notes(current, baseline, rows, names)
     return Verdict(current.meta.workload.name, tuple(rows), tuple(notes))

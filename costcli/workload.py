@@ -245,7 +245,7 @@ SYNTHETIC_HELP = (
 )
 
 
-def _synthetic(options: str, seed: int) -> Workload:
+def _synthetic(options: str, seed: int) -> Workload:  # noqa: C901 (issue 12 reworks workloads)
     opts: dict[str, str] = {}
     for part in filter(None, options.split(",")):
         key, sep, value = part.partition("=")

@@ -266,7 +266,7 @@ class OpenAIAdapter(AdapterBase):
                     raise
                 self.stale_connection_retries += 1
 
-    async def _stream_once(self, spec: RequestSpec) -> AsyncGenerator[StreamEvent, None]:
+    async def _stream_once(self, spec: RequestSpec) -> AsyncGenerator[StreamEvent, None]:  # noqa: C901 (split by the load-engine work, issue 11)
         if not self._pools:
             raise ConnectError("adapter used before start()")
         pool = self._pick_pool()

@@ -14,12 +14,13 @@ from costcli.render import FORMATS
 
 if TYPE_CHECKING:
     from costcli.api import RunPlan
+    from costcli.cli.progress import PlainObserver, QuietObserver, RichObserver
     from costcli.results import RunResult
 
 DEFAULT_TARGET = "llamacpp"
 
 
-def _observer(quiet: bool, no_progress: bool):
+def _observer(quiet: bool, no_progress: bool) -> PlainObserver | QuietObserver | RichObserver:
     from costcli.cli.progress import PlainObserver, QuietObserver, RichObserver
 
     if quiet:

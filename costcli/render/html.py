@@ -311,6 +311,24 @@ def render(
         row = target_row(s.target)
         row["target"] = s.label
         rows.append(row)
+    parts = [_section(i, *chart) for i, chart in enumerate(_charts(series, projection))]
+    workloads = ", ".join(sorted({html.escape(r.meta.workload.name) for _, r in runs}))
+    names = ", ".join(html.escape(n) for n, _ in runs)
+    when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>costcli report · {workloads}</title><style>{STYLE}</style></head><body>"
+        f'<h1>costcli report</h1><p class="meta">runs: {names} · workload: {workloads} · '
+        f"costcli {html.escape(__version__)} · {when}</p>"
+        f"<section><h2>Summary</h2>{_table(rows)}</section>" + "".join(parts) + "</body></html>\n"
+    )
+
+
+def _charts(
+    series: Sequence[Series], projection: dict[str, Any] | None
+) -> list[tuple[str, str, Any, str]]:
+    """(div id, title, figure, note) for each chart of the page."""
     cost_fig, unpriced = cost_figure(series)
     charts: list[tuple[str, str, Any, str]] = [
         (
@@ -337,29 +355,21 @@ def render(
                 "needs. Diamonds mark the break-even volumes.",
             )
         )
-    parts = []
-    for i, (div_id, title, fig, note) in enumerate(charts):
-        chart = fig.to_html(
-            full_html=False,
-            include_plotlyjs=i == 0,
-            include_mathjax=False,
-            div_id=div_id,
-            config=CONFIG,
-            default_width="100%",
-        )
-        note_html = f'<p class="note">{html.escape(note)}</p>' if note else ""
-        parts.append(
-            f'<section><h2>{html.escape(title)}</h2><div class="chart" data-chart="{div_id}">'
-            f"{chart}</div>{note_html}</section>"
-        )
-    workloads = ", ".join(sorted({html.escape(r.meta.workload.name) for _, r in runs}))
-    names = ", ".join(html.escape(n) for n, _ in runs)
-    when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    return charts
+
+
+def _section(i: int, div_id: str, title: str, fig: Any, note: str) -> str:
+    """One chart as a page section; plotly.js is inlined in the first only."""
+    chart = fig.to_html(
+        full_html=False,
+        include_plotlyjs=i == 0,
+        include_mathjax=False,
+        div_id=div_id,
+        config=CONFIG,
+        default_width="100%",
+    )
+    note_html = f'<p class="note">{html.escape(note)}</p>' if note else ""
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>costcli report · {workloads}</title><style>{STYLE}</style></head><body>"
-        f'<h1>costcli report</h1><p class="meta">runs: {names} · workload: {workloads} · '
-        f"costcli {html.escape(__version__)} · {when}</p>"
-        f"<section><h2>Summary</h2>{_table(rows)}</section>" + "".join(parts) + "</body></html>\n"
+        f'<section><h2>{html.escape(title)}</h2><div class="chart" data-chart="{div_id}">'
+        f"{chart}</div>{note_html}</section>"
     )

@@ -11,6 +11,7 @@ from costcli.cost import (
     EXCEEDS_HIGHEST_TIER,
     SECONDS_PER_MONTH,
     ApiTarget,
+    Billing,
     HardwareTarget,
     Scenario,
     break_even,
@@ -107,7 +108,9 @@ def test_per_request_fee_is_added_once() -> None:
 
 def test_batch_discount_applies_to_tokens_not_to_the_fee() -> None:
     # 0.006 x (1 - 0.5) + 0.001
-    assert request_cost(full_price(), 1000, 500, batch=True) == pytest.approx(0.004)
+    assert request_cost(full_price(), 1000, 500, billing=Billing(batch=True)) == pytest.approx(
+        0.004
+    )
 
 
 def test_prompt_exactly_at_the_tier_threshold_pays_the_base_rate() -> None:

@@ -10,6 +10,7 @@ from costcli.catalog import RateLimit, UsageTier
 from costcli.cost import (
     EXCEEDS_HIGHEST_TIER,
     ApiTarget,
+    Billing,
     HardwareTarget,
     Scenario,
     mean_request_cost,
@@ -159,7 +160,9 @@ def test_flex_cached_input_and_long_context_follow_the_tier() -> None:
     s = Scenario(1_000_000, 1000, 100, cache_hit=0.5, cache_write=0, service_tier="flex")
     assert project_api(sol(), [], s, TODAY).monthly_cost_usd == pytest.approx(1025)
     # above 272k the long-context rates scale by flex / default (0.5): 300000 x 4 x 0.5 = 0.6
-    assert request_cost(sol(), 300_000, 0, service_tier="flex") == pytest.approx(0.6)
+    assert request_cost(sol(), 300_000, 0, billing=Billing(service_tier="flex")) == pytest.approx(
+        0.6
+    )
 
 
 def test_a_model_without_a_flex_price_is_billed_at_default_and_says_so() -> None:

@@ -20,6 +20,8 @@ from costcli.errors import BadInputError
 from costcli.metrics import RequestCounts
 from costcli.regress import (
     METRICS,
+    Bootstrap,
+    RunNames,
     bootstrap_change,
     check,
     find_metric,
@@ -133,8 +135,8 @@ def test_bootstrap_interval_of_a_sixty_percent_shift_lies_past_ten_percent() -> 
 
 def test_bootstrap_is_seeded_and_absolute_changes_are_in_the_metric_unit() -> None:
     a, b = samples(100, 30, 3), samples(150, 30, 4)
-    first = bootstrap_change(a, b, p95, relative=False, seed=7)
-    again = bootstrap_change(a, b, p95, relative=False, seed=7)
+    first = bootstrap_change(a, b, p95, relative=False, bootstrap=Bootstrap(seed=7))
+    again = bootstrap_change(a, b, p95, relative=False, bootstrap=Bootstrap(seed=7))
     assert first == again
     assert first is not None
     assert 30 < first.low < first.high < 80
@@ -142,7 +144,7 @@ def test_bootstrap_is_seeded_and_absolute_changes_are_in_the_metric_unit() -> No
 
 def test_bootstrap_resamples_less_for_huge_runs() -> None:
     big = [[1.0]] * 10_000
-    iv = bootstrap_change(big, big, p95, relative=True, resamples=2000)
+    iv = bootstrap_change(big, big, p95, relative=True, bootstrap=Bootstrap(resamples=2000))
     assert iv is not None
     assert iv.resamples == 400
 
@@ -359,13 +361,13 @@ def test_a_budget_fails_when_the_current_run_lost_the_metric() -> None:
 def test_a_results_file_without_targets_is_bad_input() -> None:
     empty = fixture("baseline").model_copy(update={"targets": []})
     with pytest.raises(BadInputError, match=r"r\.json: no targets"):
-        check(empty, limits=[parse_limit("error_rate=0.5")], current_name="r.json")
+        check(empty, limits=[parse_limit("error_rate=0.5")], names=RunNames(current="r.json"))
     with pytest.raises(BadInputError, match=r"base\.json: no targets"):
         check(
             fixture("baseline"),
             empty,
             [parse_budget("ttft_p95_ms=+10%")],
-            baseline_name="base.json",
+            names=RunNames(baseline="base.json"),
         )
 
 

@@ -1,0 +1,56 @@
+"""`run`, `project` and the HTML report price the same results the same: one path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from costcli.api import RunPlan
+from costcli.cli import app
+from costcli.cli.run import projection_after_run
+from costcli.results import read_result
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+RESULTS = FIXTURES / "providers.json"  # a run with API targets and a self-hosted box
+VOLUME = "3000000"
+
+
+def project(*args: str) -> str:
+    out = CliRunner().invoke(
+        app, ["project", str(RESULTS), "--all-models", "--requests-per-month", VOLUME, *args]
+    )
+    assert out.exit_code == 0, out.output
+    return out.stdout
+
+
+def test_run_and_project_print_the_same_rows_and_break_even() -> None:
+    after_run = projection_after_run(read_result(RESULTS), RunPlan(), None, float(VOLUME))
+    heading, table = after_run.split("\n", 1)
+    assert heading.startswith("Projection at 3,000,000 requests/month")
+    assert table == project()
+
+
+def test_the_html_report_charts_the_projections_break_even(tmp_path: Path) -> None:
+    pytest.importorskip("plotly")
+    doc = json.loads(project("-f", "json"))
+    evens = [b for b in doc["break_even"] if b["requests_per_month"]]
+    assert evens, "the fixture should have a break-even to chart"
+    (tmp_path / "p.json").write_text(json.dumps(doc), encoding="utf-8")
+    page = tmp_path / "r.html"
+    out = CliRunner().invoke(
+        app,
+        ["report", str(RESULTS), "--html", str(page), "--projection", str(tmp_path / "p.json")],
+    )
+    assert out.exit_code == 0, out.output
+    html = page.read_text(encoding="utf-8")
+    for b in evens:
+        # the same volume as the table's break-even line, on the chart's marker
+        assert f"from {b['requests_per_month']:,.0f} requests\\u002fmonth" in html
+    for curve in doc["curves"]:
+        row = next(p for p in doc["projections"] if p["label"] == curve["label"])
+        at = curve["requests_per_month"].index(row["requests_per_month"])
+        # the chart's curve is the table's projector: the row's cost sits on it
+        assert curve["monthly_cost_usd"][at] == pytest.approx(row["monthly_cost_usd"])
