@@ -101,6 +101,27 @@ def plan_problems(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+# The embedded default (`costcli run` with no target and no load given): the local box
+# swept over a few concurrencies within a chat SLO, so the projection after it has a
+# measured capacity rather than a floor; 8 requests a point keep it well under a minute.
+DEFAULT_SWEEP = SweepSpec(kind="concurrency", values=(1, 2, 4))
+DEFAULT_SWEEP_REQUESTS = 8
+DEFAULT_SLO = SLO(ttft_ms=1000, tpot_ms=50)
+
+
+def embedded_default(options: dict[str, Any]) -> dict[str, Any]:
+    """Plan options for the default run: the default target, swept (DEFAULT_SWEEP), with
+    DEFAULT_SLO unless an SLO was given. `options` are the caller's other plan options."""
+    load = {**options.get("load", {}), "requests": DEFAULT_SWEEP_REQUESTS}
+    return {
+        **options,
+        "targets": (DEFAULT_TARGET,),
+        "load": load,
+        "sweep": DEFAULT_SWEEP,
+        "slo": options.get("slo") or DEFAULT_SLO,
+    }
+
+
 class RunInterrupted(CostcliError):
     """Ctrl-C (or SIGINT) during a run; `result` holds what was measured (complete=False)."""
 

@@ -349,6 +349,7 @@ class Projection:
     energy_kwh_per_month: float | None = None
     capacity_rps: float | None = None
     capacity_basis: str | None = None  # "sweep", "measured rate" (a floor) or "flag"
+    meets_slo: bool | None = None  # measured in the run: met its SLO; None: not measured
     notes: tuple[str, ...] = ()
 
     @property
@@ -451,13 +452,15 @@ def tier_needed(
     return EXCEEDS_HIGHEST_TIER
 
 
-def reasoning_note(price: ModelPrice, scenario: Scenario) -> str | None:
-    if price.reasoning and scenario.reasoning_tokens is None:
-        return (
-            f"{price.label} is a reasoning model and the shape has no reasoning figure: its "
-            "hidden tokens are not priced (pass --reasoning-tokens N)"
-        )
-    return None
+def reasoning_note(labels: Sequence[str]) -> str | None:
+    """One note for every reasoning model priced from a shape with no reasoning figure."""
+    if not labels:
+        return None
+    names = ", ".join(labels)
+    return (
+        f"reasoning models priced without their hidden tokens (the shape has no reasoning "
+        f"figure; pass --reasoning-tokens N): {names}"
+    )
 
 
 def api_peak(scenario: Scenario) -> PeakLoad:
@@ -480,7 +483,7 @@ def _api_notes(
 ) -> tuple[list[str], date | None, bool]:
     """The row's notes (reasoning, service tier, shut-down, stale limits), and the rate
     limits' date and staleness."""
-    notes = [n for n in (reasoning_note(price, scenario),) if n is not None]
+    notes = []
     if not price.offers(scenario.service_tier):
         notes.append(f"{price.label} has no {scenario.service_tier} price; billed at default")
     if price.deprecated and (price.deprecated - today).days <= period_days:
@@ -880,7 +883,9 @@ def project_report(
     basis_notes = {
         f"token basis {p.token_basis}: {p.basis_note}": None for p in projections if p.basis_note
     }
-    notes = tuple([*basis_notes, *(note for p in projections for note in p.notes)])
+    unpriced = reasoning_note([p.label for p in projections if p.reasoning_unpriced])
+    row_notes = (note for p in projections for note in p.notes)
+    notes = tuple([*basis_notes, *([unpriced] if unpriced else []), *row_notes])
     curves = cost_curves(scenario, everyone, crossings)
     return ProjectionReport(scenario, projections, crossings, tuple(rows), notes, curves)
 

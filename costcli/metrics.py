@@ -97,6 +97,11 @@ class SLO(_Model):
     tpot_ms: float | None = None
     e2e_ms: float | None = None
 
+    def describe(self) -> str:
+        """'TTFT <= 1000 ms, TPOT <= 50 ms'."""
+        limits = (("TTFT", self.ttft_ms), ("TPOT", self.tpot_ms), ("E2E", self.e2e_ms))
+        return ", ".join(f"{name} <= {v:g} ms" for name, v in limits if v is not None)
+
 
 class Goodput(_Model):
     slo: SLO

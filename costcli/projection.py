@@ -29,14 +29,16 @@ from costcli.cost import (
     BASIS_ESTIMATE,
     BASIS_MEASURED,
     ApiTarget,
+    BreakEven,
     HardwareTarget,
+    Projection,
     ProjectionReport,
     Scenario,
     project_report,
 )
 from costcli.errors import BadInputError
 from costcli.prices import Prices, is_retired, load_prices, require_live
-from costcli.results import RunResult
+from costcli.results import RunResult, TargetResult
 from costcli.token_basis import (
     TokenShape,
     api_shape,
@@ -90,6 +92,7 @@ class MeasuredTarget:
     input_tokens: float | None  # mean per successful request; None when none succeeded
     output_tokens: float | None
     shape: TokenShape | None = None  # that model's own usage, reasoning split out
+    meets_slo: bool | None = None  # the run judged it against its SLO (None: no SLO, no sweep)
 
     @property
     def label(self) -> str:
@@ -115,9 +118,21 @@ def measured_targets(result: RunResult | None) -> list[MeasuredTarget]:
                 input_tokens=t.summary.input_tokens.mean if ok else None,
                 output_tokens=t.summary.output_tokens.mean if ok else None,
                 shape=measured_shape(t.summary),
+                meets_slo=_met_slo(t),
             )
         )
     return out
+
+
+def _met_slo(t: TargetResult) -> bool | None:
+    """A sweep met the SLO where it found a capacity; a plain run with an SLO, where 9 in 10
+    requests met it and errors stayed under 1% (sweep.meets)."""
+    from costcli.sweep import meets
+
+    if t.sweep is not None:
+        return t.capacity_rps is not None
+    goodput = t.summary.goodput
+    return meets(t.summary, goodput.slo) if goodput is not None else None
 
 
 def result_prompts(result: RunResult | None) -> list[Any] | None:
@@ -187,6 +202,7 @@ class _Targets:
     boxes: list[HardwareTarget] = dataclasses.field(default_factory=list)
     basis: dict[str, str] = dataclasses.field(default_factory=dict)  # hardware row -> basis
     notes: list[str] = dataclasses.field(default_factory=list)
+    met: dict[str, bool | None] = dataclasses.field(default_factory=dict)  # row -> met SLO
 
 
 def _box(
@@ -244,8 +260,11 @@ def _api(
 
 
 def _measured(
-    measured: Sequence[MeasuredTarget], plan: ProjectionPlan, prices: Prices, catalog: Catalog
+    measured: Sequence[MeasuredTarget], plan: ProjectionPlan, context: tuple[Prices, Catalog, date]
 ) -> _Targets:
+    """Rows for the targets the run measured: boxes at their capacity, APIs at their own
+    shape (unpriced and retired models are left out, with a note)."""
+    prices, catalog, today = context
     out = _Targets()
     for t in measured:
         if t.input_tokens is None:
@@ -254,13 +273,14 @@ def _measured(
         if t.self_hosted:
             box, how = _box(t, plan, prices, catalog)
             out.boxes.append(box)
-            out.basis[f"{box.hardware.name} ({box.provider}:{box.model})"] = how
+            row = f"{box.hardware.name} ({box.provider}:{box.model})"
+            out.basis[row], out.met[row] = how, t.meets_slo
             out.notes.append(capacity_note(box, how, t.capacity_load))
             continue
-        if prices.get_model(t.provider, t.model) is None:
-            out.notes.append(
-                f"{t.label}: no price in {prices.path or 'prices.toml'}; not projected"
-            )
+        price = prices.get_model(t.provider, t.model)
+        if price is None or is_retired(price, today):
+            why = f"shut down on {price.deprecated}" if price else "has no price"
+            out.notes.append(f"{t.label} {why} in {prices.path or 'prices.toml'}; not projected")
             continue
         flagged = plan.input_tokens is not None or plan.output_tokens is not None
         own = None if flagged or t.shape is None else t.shape
@@ -272,6 +292,7 @@ def _measured(
                 "given",
             )
         out.apis.append(_api(t.provider, t.model, prices, catalog, own))
+        out.met[t.label] = t.meets_slo
     return out
 
 
@@ -322,7 +343,7 @@ def targets_for(
 ) -> _Targets:
     """The API and hardware rows to price: measured targets, then named and catalogue ones."""
     prices, catalog, today = context
-    found = _measured(measured, plan, prices, catalog)
+    found = _measured(measured, plan, context)
     have = {a.price.label for a in found.apis}
     names = list(plan.models)
     if plan.all_models:
@@ -358,9 +379,11 @@ def project(
         scenario, found.apis, found.boxes, months=plan.months, growth=plan.growth, today=today
     )
     rows = tuple(
-        dataclasses.replace(p, capacity_basis=found.basis.get(p.label))
-        if p.kind == "self_hosted"
-        else p
+        dataclasses.replace(
+            p,
+            capacity_basis=found.basis.get(p.label) if p.kind == "self_hosted" else None,
+            meets_slo=found.met.get(p.label),
+        )
         for p in report.projections
     )
     return dataclasses.replace(report, projections=rows, notes=(*report.notes, *found.notes))
@@ -381,3 +404,32 @@ def read_projection(path: Path) -> dict[str, Any]:
             f"{path}: key 'projections' is missing; pass the output of `costcli project --format json`"
         )
     return doc
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The short verdict after a run: what is cheapest at the scenario's volume, what is
+    cheapest among the options the run measured within its SLO, and where self-hosting
+    crosses each API."""
+
+    requests_per_month: float
+    cheapest: Projection | None
+    cheapest_within_slo: Projection | None
+    crossings: tuple[BreakEven, ...]  # the break-evens that exist, lowest volume first
+    never: tuple[str, ...]  # APIs self-hosting never undercuts (up to the search ceiling)
+
+
+def answer(report: ProjectionReport) -> Answer:
+    by_cost = sorted(report.projections, key=lambda p: p.monthly_cost_usd)
+    crossings = sorted(
+        (b for b in report.break_even if b.requests_per_month is not None),
+        key=lambda b: b.requests_per_month or 0.0,
+    )
+    never = tuple(dict.fromkeys(b.api for b in report.break_even if b.requests_per_month is None))
+    return Answer(
+        requests_per_month=report.scenario.requests_per_month,
+        cheapest=by_cost[0] if by_cost else None,
+        cheapest_within_slo=next((p for p in by_cost if p.meets_slo), None),
+        crossings=tuple(crossings),
+        never=never,
+    )

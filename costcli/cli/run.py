@@ -35,7 +35,7 @@ def run_command(
         [],
         "--target",
         "-t",
-        help="PROVIDER[:MODEL]; repeat to compare. Default: the managed local llama.cpp server.",
+        help="PROVIDER[:MODEL]; repeat to compare. Default: the managed local llama.cpp server, swept at concurrency 1,2,4 within ttft=1000,tpot=50 when no load option is given.",
     ),
     workload: str = typer.Option(
         "chat-short", "--workload", "-w", help="Built-in name, synthetic:..., or a JSONL file."
@@ -45,13 +45,13 @@ def run_command(
         "--requests",
         "-n",
         min=1,
-        help="Stop after N measured requests (default 16 unless --duration).",
+        help="Stop after N measured requests (default 16 unless --duration; the default run: 8 per load point).",
     ),
     duration: float | None = typer.Option(
         None, "--duration", min=0.1, help="Stop sending after S seconds."
     ),
-    concurrency: int = typer.Option(
-        1, "--concurrency", "-c", min=1, help="Closed loop: requests in flight."
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", "-c", min=1, help="Closed loop: requests in flight (default 1)."
     ),
     rate: float | None = typer.Option(
         None, "--rate", min=0.001, help="Open loop: requests per second."
@@ -117,20 +117,20 @@ def run_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final output."),
 ) -> None:
     """Send the same workload to each target and measure latency, throughput and cost."""
-    from costcli.api import RunInterrupted, RunPlan, execute
+    from costcli.api import RunInterrupted, RunPlan, embedded_default, execute
     from costcli.render import renderer
     from costcli.results import check_writable
     from costcli.sweep import parse_sweep
 
     if fmt not in FORMATS:
         raise BadInputError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
-    plan = RunPlan.parse(
+    options = dict(
         targets=tuple(target) or (DEFAULT_TARGET,),
         workload=workload,
         unique_prefix=unique_prefix,
         max_tokens=max_tokens,
         load=dict(
-            concurrency=concurrency,
+            concurrency=concurrency or 1,
             rate=rate,
             arrival=arrival,
             burstiness=burstiness,
@@ -149,6 +149,8 @@ def run_command(
         providers=tuple(providers),
         prices=prices,
     )
+    load_given = (requests, duration, rate, concurrency, sweep) != (None,) * 5
+    plan = RunPlan.parse(**(options if target or load_given else embedded_default(options)))
     if output is not None:
         check_writable(output, "--output")
     observer = _observer(quiet, no_progress)
@@ -185,8 +187,8 @@ def projection_after_run(
     """The run's projection: every catalogued API model at the measured shape, and the
     measured self-hosted box; the same call as `costcli project RESULTS --all-models`."""
     from costcli.api import project
-    from costcli.projection import DEFAULT_REQUESTS_PER_MONTH, ProjectionPlan
-    from costcli.render.projection import render_table, run_heading
+    from costcli.projection import DEFAULT_REQUESTS_PER_MONTH, ProjectionPlan, answer
+    from costcli.render.projection import answer_lines, render_table, run_heading
 
     if not any(t.summary.requests.ok for t in result.targets):
         return ""
@@ -200,7 +202,9 @@ def projection_after_run(
             prices=plan.prices,
         ),
     )
-    return run_heading(report) + "\n" + render_table(report)
+    slo = plan.slo.describe() if plan.slo else None
+    table = render_table(report, break_even=False)
+    return "\n".join([run_heading(report), table.rstrip(), *answer_lines(answer(report), slo)])
 
 
 def keep(result: RunResult, output: Path) -> Path:

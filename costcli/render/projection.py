@@ -7,6 +7,7 @@ import io
 import json
 
 from costcli.cost import BASIS_MEASURED, Projection, ProjectionReport
+from costcli.projection import Answer
 from costcli.render.numbers import count as number
 from costcli.render.numbers import usd
 from costcli.render.text import rich_text
@@ -157,7 +158,9 @@ def render_markdown(report: ProjectionReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_table(report: ProjectionReport, width: int | None = None) -> str:
+def render_table(
+    report: ProjectionReport, width: int | None = None, *, break_even: bool = True
+) -> str:
     """The Rich table as text (so it is testable without a terminal)."""
     from rich.table import Table
 
@@ -200,7 +203,8 @@ def render_table(report: ProjectionReport, width: int | None = None) -> str:
             fits,
             as_of,
         )
-    parts: list[object] = [table, *summary_lines(report)]
+    lines = summary_lines(report) if break_even else list(report.notes)
+    parts: list[object] = [table, *lines]
     if report.growth:
         growth = Table(title="month by month", title_justify="left")
         labels = list(report.growth[0].monthly_cost_usd)
@@ -231,3 +235,39 @@ RENDERERS = {
     "csv": render_csv,
     "markdown": render_markdown,
 }
+
+
+def _row(p: Projection) -> str:
+    how = f", {number(p.replicas)} replica(s)" if p.kind == "self_hosted" else ""
+    return f"{p.label} at {usd(p.monthly_cost_usd)}/month{how}"
+
+
+SHOWN_CROSSINGS = 3  # the lowest break-evens after a run; `project` lists them all
+
+
+def answer_lines(a: Answer, slo: str | None) -> list[str]:
+    """The verdict after a run, one sentence a line."""
+    at = f"At {a.requests_per_month:,.0f} requests/month"
+    lines = []
+    if a.cheapest is not None:
+        unmeasured = "" if a.cheapest.meets_slo is not None else " (latency not measured here)"
+        lines.append(f"{at} the cheapest option is {_row(a.cheapest)}{unmeasured}.")
+    within = f" ({slo})" if slo else ""
+    if a.cheapest_within_slo is not None:
+        lines.append(f"Cheapest measured within the SLO{within}: {_row(a.cheapest_within_slo)}.")
+    else:
+        lines.append(f"Nothing measured in this run met the SLO{within}.")
+    for b in a.crossings[:SHOWN_CROSSINGS]:
+        lines.append(
+            f"{b.hardware} becomes cheaper than {b.api} from "
+            f"{b.requests_per_month or 0:,.0f} requests/month."
+        )
+    if len(a.crossings) > SHOWN_CROSSINGS:
+        rest = a.crossings[SHOWN_CROSSINGS:]
+        lines.append(
+            f"... and than {len(rest)} more APIs from {rest[0].requests_per_month or 0:,.0f} "
+            "requests/month up (`costcli project RESULTS --all-models` lists them)."
+        )
+    if a.never:
+        lines.append(f"It never undercuts {', '.join(a.never)} (up to 1e12 requests/month).")
+    return lines

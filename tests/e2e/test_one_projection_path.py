@@ -26,11 +26,28 @@ def project(*args: str) -> str:
     return out.stdout
 
 
+def table_rows(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(("│", "┃"))]
+
+
 def test_run_and_project_print_the_same_rows_and_break_even() -> None:
     after_run = projection_after_run(read_result(RESULTS), RunPlan(), None, float(VOLUME))
-    heading, table = after_run.split("\n", 1)
-    assert heading.startswith("Projection at 3,000,000 requests/month")
-    assert table == project()
+    assert after_run.startswith("Projection at 3,000,000 requests/month")
+    projected = project()
+    assert table_rows(after_run) == table_rows(projected)
+    assert len(table_rows(after_run)) > 10
+    # the run's answer names the lowest break-evens that project lists, at the same volumes
+    crossings = sorted(
+        (int(line.rsplit(" at ", 1)[1].split()[0].replace(",", "")), line)
+        for line in projected.splitlines()
+        if " becomes cheaper than " in line and " never " not in line
+    )
+    assert len(crossings) > 3
+    for volume, line in crossings[:3]:
+        hardware, rest = line.split(" becomes cheaper than ")
+        api = rest.rsplit(" at ", 1)[0]
+        assert f"{hardware} becomes cheaper than {api} from {volume:,} requests/month." in after_run
+    assert f"and than {len(crossings) - 3} more APIs" in after_run
 
 
 def test_the_html_report_charts_the_projections_break_even(tmp_path: Path) -> None:

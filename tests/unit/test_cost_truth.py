@@ -108,7 +108,9 @@ def test_a_reasoning_model_without_a_reasoning_figure_says_so_instead_of_pricing
     row = project_api(price(reasoning=True), [], Scenario(1_000_000, 200, 300), TODAY)
     assert row.reasoning_unpriced is True
     assert row.reasoning_tokens is None
-    assert any("--reasoning-tokens" in n for n in row.notes)
+    report = project_report(Scenario(1_000_000, 200, 300), [ApiTarget(price(reasoning=True))])
+    (note,) = [n for n in report.notes if "--reasoning-tokens" in n]
+    assert note.endswith(": openai:m")  # one note naming every such model
     given = Scenario(1_000_000, 200, 300, reasoning_tokens=0)
     assert project_api(price(reasoning=True), [], given, TODAY).reasoning_unpriced is False
     assert project_api(price(), [], Scenario(1, 1, 1), TODAY).reasoning_unpriced is False
