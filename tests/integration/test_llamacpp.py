@@ -117,6 +117,7 @@ def measure(
         try:
             await adapter.start()
             await run_target(adapter, workload, settings, target.label, SilentObserver(), run)
+            await adapter.refresh_facts()  # as the runner does: /metrics after the run
             return Measured(adapter, run.records)
         finally:
             await adapter.close()
@@ -148,6 +149,15 @@ def test_every_request_succeeds_with_server_timings(chat: Measured) -> None:
     assert server.prefill_ms.count == 4
     assert server.decode_ms is not None
     assert server.decode_ms.count == 4
+
+
+def test_the_server_reads_the_prompt_in_gemmas_own_turn_format(chat: Measured) -> None:
+    # chat-short's questions are 8+ words; in Gemma's turn format (<start_of_turn>user ...
+    # <end_of_turn><start_of_turn>model) they are well over 10 tokens. A template the server
+    # misreads (`--chat-template gemma` under jinja: the literal text "gemma") gives 3.
+    for r in chat.records:
+        assert r.input_tokens is not None
+        assert r.input_tokens >= 12, r.input_tokens
 
 
 def test_client_decode_speed_agrees_with_the_servers_timings(chat: Measured) -> None:
@@ -313,6 +323,7 @@ def test_attached_mode_measures_a_server_someone_else_runs() -> None:
                 await attached.start()
                 settings = LoadSettings(requests=2, timeout_s=60)
                 await run_target(attached, workload, settings, "a", SilentObserver(), run)
+                await attached.refresh_facts()
                 return owner.describe(), attached.describe(), run.records
             finally:
                 await attached.close()

@@ -450,11 +450,15 @@ def test_a_refused_connection_or_a_second_stale_one_is_an_error(
 
 def test_the_bundled_gemma_gets_the_gemma_chat_template(tmp_path: Path) -> None:
     bundled = local_model.Found(tmp_path / "g.gguf", local_model.BUNDLED_MODEL_SOURCE)
-    assert local_model.chat_template_args(bundled) == ["--chat-template", "gemma"]
+    assert local_model.chat_template_args(bundled) == ["--no-jinja", "--chat-template", "gemma"]
     # another model keeps its GGUF's own template unless the provider file names one
     mine = local_model.Found(tmp_path / "mine.gguf", "$COSTCLI_LLAMA_MODEL")
     assert local_model.chat_template_args(mine) == []
-    assert local_model.chat_template_args(mine, "chatml") == ["--chat-template", "chatml"]
+    assert local_model.chat_template_args(mine, "chatml") == [
+        "--no-jinja",
+        "--chat-template",
+        "chatml",
+    ]
     # server_args that choose a template win
     assert local_model.chat_template_args(bundled, None, ["--jinja"]) == []
     assert local_model.chat_template_args(bundled, "x", ["--chat-template-file=t.jinja"]) == []
