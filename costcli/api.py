@@ -51,6 +51,8 @@ class RunPlan(BaseModel):
     workload: str = "chat-short"
     unique_prefix: bool = False
     max_tokens: int | None = Field(None, ge=1)
+    max_turns: int | None = Field(None, ge=1)  # datasets: turns per conversation
+    sample: int | None = Field(None, ge=1)  # datasets: a seeded sample of conversations
     load: LoadSettings = Field(default_factory=LoadSettings)
     slo: SLO | None = None
     sweep: SweepSpec | None = None
@@ -116,7 +118,7 @@ def resolve(plan: RunPlan) -> RunSetup:
     from costcli.catalog import load_catalog
     from costcli.prices import load_prices
     from costcli.runner import RunSetup
-    from costcli.workload import load_workload
+    from costcli.workload import DatasetOptions, load_workload
 
     catalog = load_catalog(plan.providers)
     targets = tuple(catalog.resolve(spec) for spec in plan.targets)
@@ -125,6 +127,7 @@ def resolve(plan: RunPlan) -> RunSetup:
         seed=plan.load.seed,
         unique_prefix=plan.unique_prefix,
         max_tokens=plan.max_tokens,
+        dataset=DatasetOptions(max_turns=plan.max_turns, sample=plan.sample),
     )
     return RunSetup(
         targets=targets,

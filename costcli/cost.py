@@ -21,7 +21,7 @@ from datetime import date
 from typing import Any, Literal, Protocol
 
 from costcli.errors import BadInputError
-from costcli.metrics import RunCost, Unpriced
+from costcli.metrics import RunCost, Summary, Unpriced
 from costcli.prices import (
     DEFAULT_HARDWARE_MAX_AGE_DAYS,
     DEFAULT_MAX_AGE_DAYS,
@@ -199,6 +199,24 @@ def cost_summary(
         where = prices.path or "prices.toml"
         return Unpriced(reason=f"no price for {provider}:{model} in {where}")
     return run_cost(price, usages, today, max_age_days)
+
+
+def with_outcomes(cost: RunCost | Unpriced | None, summary: Summary) -> RunCost | Unpriced | None:
+    """The run's cost per conversation and per correct answer, where the run has them.
+
+    Per correct answer is the whole run's cost (wrong and failed answers are paid for too)
+    over the correct answers; with none correct it is None, never infinite."""
+    if not isinstance(cost, RunCost):
+        return cost
+    sessions, quality = summary.sessions, summary.quality
+    return cost.model_copy(
+        update={
+            "per_session_usd": cost.total_usd / sessions.total if sessions else None,
+            "per_correct_answer_usd": cost.total_usd / quality.correct
+            if quality and quality.correct
+            else None,
+        }
+    )
 
 
 HOURS_PER_DAY = 24

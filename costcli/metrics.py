@@ -57,6 +57,12 @@ class RequestRecord(_Model):
     prefill_ms: float | None
     decode_ms: float | None
     tags: list[str]
+    # absent in files written before they were recorded
+    ttfo_ms: float | None = None  # first answer token or tool-call delta, reasoning excluded
+    session: str | None = None
+    turn: int | None = None  # 0-based turn index within its session
+    tool_calls: int | None = None  # tool calls in the answer (None: none)
+    correct: bool | None = None  # graded answers (`expected`); None: not graded
 
 
 # --- the summary document (part of the results file) ---------------------------------
@@ -116,6 +122,33 @@ class OutputCheck(_Model):
     valid_share: float
 
 
+class ToolCalls(_Model):
+    requests: int  # requests whose answer called a tool
+    calls: int
+    valid: int  # of `requests`: every call named a known tool with valid arguments
+    valid_share: float
+
+
+class SessionCounts(_Model):
+    total: int
+    ok: int  # every turn that was sent succeeded
+
+
+class TurnLatency(_Model):
+    """Latency of the n-th turn of every session (0-based `turn`)."""
+
+    turn: int
+    requests: int
+    ttft_ms: Percentiles | None
+    ttfo_ms: Percentiles | None
+
+
+class Quality(_Model):
+    graded: int  # requests with an `expected` answer (a failed one is graded wrong)
+    correct: int
+    accuracy: float
+
+
 class RunCost(_Model):
     """What a measured run cost, from the usage the server reported (`summary.cost`)."""
 
@@ -126,6 +159,8 @@ class RunCost(_Model):
     price_as_of: str
     price_source: str
     stale_price: bool
+    per_session_usd: float | None = None  # conversational workloads
+    per_correct_answer_usd: float | None = None  # graded workloads; None with no correct one
 
 
 class Unpriced(_Model):
@@ -148,6 +183,7 @@ class Summary(_Model):
     errors: dict[str, int]
     duration_s: float
     ttft_ms: Percentiles | None
+    ttfo_ms: Percentiles | None = None
     ttfb_ms: Percentiles | None
     itl_ms: Percentiles | None
     tpot_ms: Percentiles | None
@@ -158,10 +194,16 @@ class Summary(_Model):
     output_tokens: TokenTotals
     # part of output_tokens; None when no request reported any (servers without the field)
     reasoning_tokens: TokenTotals | None = None
+    cached_input_tokens: TokenTotals | None = None  # part of input_tokens
+    cache_hit_share: float | None = None  # cached / input tokens over the run
     throughput: Throughput
     goodput: Goodput | None = None
     server: ServerTelemetry | None = None
     output_check: OutputCheck | None = None
+    tool_calls: ToolCalls | None = None
+    sessions: SessionCounts | None = None
+    by_turn: list[TurnLatency] | None = None
+    quality: Quality | None = None
     retries: int = 0
     cost: (
         Annotated[
@@ -271,6 +313,7 @@ def summarize(records: Sequence[RequestRecord], slo: SLO | None = None) -> Summa
         errors=errors,
         duration_s=duration,
         ttft_ms=pct("ttft_ms"),
+        ttfo_ms=pct("ttfo_ms"),
         ttfb_ms=pct("ttfb_ms"),
         itl_ms=itl,
         tpot_ms=pct("tpot_ms"),
@@ -307,4 +350,84 @@ def summarize(records: Sequence[RequestRecord], slo: SLO | None = None) -> Summa
         if checked
         else None,
         retries=sum(r.retries for r in records),
+        **workload_figures(records, ok),
     )
+
+
+# --- what the workload shape adds: caching, tool calls, sessions, graded answers ------
+
+
+def workload_figures(
+    records: Sequence[RequestRecord], ok: Sequence[RequestRecord]
+) -> dict[str, Any]:
+    """The summary fields that only some workloads have; each None where none applies."""
+    return {
+        **cache_figures(ok),
+        "tool_calls": tool_call_figures(records),
+        "sessions": session_figures(records),
+        "by_turn": turn_figures(ok),
+        "quality": quality_figures(records),
+    }
+
+
+def cache_figures(ok: Sequence[RequestRecord]) -> dict[str, Any]:
+    cached = [r.cached_input_tokens for r in ok if r.cached_input_tokens is not None]
+    if not cached:
+        return {"cached_input_tokens": None, "cache_hit_share": None}
+    total_in = sum(r.input_tokens or 0 for r in ok if r.cached_input_tokens is not None)
+    total = sum(cached)
+    return {
+        "cached_input_tokens": TokenTotals(
+            total=total, mean=total / len(ok), estimated=len(cached) < len(ok)
+        ),
+        "cache_hit_share": total / total_in if total_in else 0.0,
+    }
+
+
+def tool_call_figures(records: Sequence[RequestRecord]) -> ToolCalls | None:
+    calling = [r for r in records if r.tool_calls]
+    if not calling:
+        return None
+    valid = sum(1 for r in calling if r.output_valid is not False)
+    return ToolCalls(
+        requests=len(calling),
+        calls=sum(r.tool_calls or 0 for r in calling),
+        valid=valid,
+        valid_share=valid / len(calling),
+    )
+
+
+def session_figures(records: Sequence[RequestRecord]) -> SessionCounts | None:
+    ok: dict[str, bool] = {}
+    for r in records:
+        if r.session is not None:
+            ok[r.session] = ok.get(r.session, True) and r.ok
+    if not ok:
+        return None
+    return SessionCounts(total=len(ok), ok=sum(ok.values()))
+
+
+def turn_figures(ok: Sequence[RequestRecord]) -> list[TurnLatency] | None:
+    turns = sorted({r.turn for r in ok if r.turn is not None})
+    if not turns:
+        return None
+    out = []
+    for n in turns:
+        rows = [r for r in ok if r.turn == n]
+        out.append(
+            TurnLatency(
+                turn=n,
+                requests=len(rows),
+                ttft_ms=percentiles(r.ttft_ms for r in rows if r.ttft_ms is not None),
+                ttfo_ms=percentiles(r.ttfo_ms for r in rows if r.ttfo_ms is not None),
+            )
+        )
+    return out
+
+
+def quality_figures(records: Sequence[RequestRecord]) -> Quality | None:
+    graded = [r for r in records if r.correct is not None]
+    if not graded:
+        return None
+    correct = sum(1 for r in graded if r.correct)
+    return Quality(graded=len(graded), correct=correct, accuracy=correct / len(graded))

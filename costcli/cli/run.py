@@ -37,7 +37,10 @@ def run_command(
         help="PROVIDER[:MODEL]; repeat to compare. Default: the managed local llama.cpp server.",
     ),
     workload: str = typer.Option(
-        "chat-short", "--workload", "-w", help="Built-in name, synthetic:..., or a JSONL file."
+        "chat-short",
+        "--workload",
+        "-w",
+        help="Built-in name, synthetic:..., sharegpt:FILE, or a JSONL file.",
     ),
     requests: int | None = typer.Option(
         None,
@@ -48,6 +51,15 @@ def run_command(
     ),
     duration: float | None = typer.Option(
         None, "--duration", min=0.1, help="Stop sending after S seconds."
+    ),
+    sessions: int | None = typer.Option(
+        None, "--sessions", min=1, help="Conversational workloads: run N conversations."
+    ),
+    max_turns: int | None = typer.Option(
+        None, "--max-turns", min=1, help="Datasets: at most N turns per conversation."
+    ),
+    sample: int | None = typer.Option(
+        None, "--sample", min=1, help="Datasets: a seeded sample of N conversations."
     ),
     concurrency: int = typer.Option(
         1, "--concurrency", "-c", min=1, help="Closed loop: requests in flight."
@@ -128,6 +140,8 @@ def run_command(
         workload=workload,
         unique_prefix=unique_prefix,
         max_tokens=max_tokens,
+        max_turns=max_turns,
+        sample=sample,
         load=dict(
             concurrency=concurrency,
             rate=rate,
@@ -135,6 +149,7 @@ def run_command(
             burstiness=burstiness,
             requests=requests,
             duration_s=duration,
+            sessions=sessions,
             warmup=warmup,
             timeout_s=timeout,
             max_retries=max_retries,
