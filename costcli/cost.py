@@ -253,6 +253,9 @@ class Scenario:
     pricing: HardwarePricing = "on-demand"
     token_basis: str = BASIS_GIVEN
     basis_note: str | None = None
+    # where cache_hit came from: "given" (--cache-hit), "measured" (the run's
+    # cache_hit_share) or "none" (no figure: nothing priced as cached)
+    cache_hit_basis: str = BASIS_GIVEN
 
     def __post_init__(self) -> None:
         if self.requests_per_month < 0 or self.input_tokens < 0 or self.output_tokens < 0:
@@ -362,6 +365,10 @@ class Projection:
     capacity_rps: float | None = None
     capacity_basis: str | None = None  # "sweep", "measured rate" (a floor) or "flag"
     notes: tuple[str, ...] = ()
+    cache_hit: float | None = None  # the share priced as cached, and where it came from
+    cache_hit_basis: str | None = None
+    accuracy: float | None = None  # graded answers of that model in the run
+    cost_per_correct_answer_usd: float | None = None  # cost per request / accuracy
 
     @property
     def label(self) -> str:
@@ -725,9 +732,11 @@ class ProjectionReport:
     growth: tuple[GrowthRow, ...] = ()
     notes: tuple[str, ...] = ()
     curves: tuple[Curve, ...] = ()
+    rank: str | None = None  # "monthly", "per-correct" (cost per correct answer) or None
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "rank": self.rank,
             "scenario": asdict(self.scenario),
             "projections": [p.to_dict() for p in self.projections],
             "break_even": [asdict(b) for b in self.break_even],

@@ -688,6 +688,41 @@ def _jsonl(path: Path) -> Workload:
     )
 
 
+CACHE_PREFIX_WORDS = 256  # a common first message this long is worth caching
+
+
+def workload_facts(wl: Workload) -> list[str]:
+    """What the workload measures beyond plain chat, one line each."""
+    items = wl.items
+    lines = []
+    if wl.sessions:
+        low, high = min(map(len, wl.sessions)), max(map(len, wl.sessions))
+        span = f"{low}" if low == high else f"{low}-{high}"
+        lines.append(
+            f"{len(wl.sessions)} conversations of {span} turns; each turn carries the "
+            "target's own earlier answers (--sessions N)"
+        )
+    if any(s.tools for s in items):
+        names = sorted({t["function"]["name"] for s in items for t in s.tools})
+        lines.append(
+            f"tools: {', '.join(names)}; arguments that are not JSON or break the tool's "
+            "parameters are invalid_output"
+        )
+    graded = sum(1 for s in items if s.expected is not None)
+    if graded:
+        lines.append(f"{graded} graded answers (expected): accuracy, cost per correct answer")
+    first = {json.dumps(s.messages[0], sort_keys=True) for s in items}
+    words = len(str(items[0].messages[0].get("content", "")).split())
+    if len(first) == 1 and len(items) > 1 and words >= CACHE_PREFIX_WORDS:
+        lines.append(
+            f"a common first message of {words} words (a prompt-cache prefix); "
+            "--unique-prefix defeats caching"
+        )
+    if wl.cache_prompt:
+        lines.append("asks llama.cpp to keep its prompt cache (cache_prompt)")
+    return lines
+
+
 def _shuffled(workload: Workload, seed: int) -> Workload:
     """The same requests in a seeded order: conversations keep their turns in order."""
     rng = random.Random(seed)

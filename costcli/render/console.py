@@ -9,7 +9,15 @@ import shutil
 from rich.console import Console
 from rich.table import Table
 
-from costcli.render.rows import CAPTION, COLUMNS, error_lines, fmt, price_lines, rows
+from costcli.render.rows import (
+    CAPTION,
+    columns_for,
+    error_lines,
+    fmt,
+    price_lines,
+    rows,
+    turn_lines,
+)
 from costcli.results import RunResult
 
 
@@ -23,7 +31,7 @@ def render(result: RunResult, width: int | None = None) -> str:
     table.add_column("metric", justify="left", no_wrap=True)
     for row in all_rows:
         table.add_column(str(row["target"]), justify="right", no_wrap=True)
-    for key, title in COLUMNS[1:]:
+    for key, title in columns_for(all_rows)[1:]:
         table.add_row(title, *(fmt(row[key], key) for row in all_rows))
     buf = io.StringIO()
     console = Console(
@@ -41,9 +49,22 @@ def render(result: RunResult, width: int | None = None) -> str:
         console.print(f"errors · {line}")
     for line in price_lines(result):
         console.print(line)
+    for line in turn_lines(result):
+        console.print(line)
     for t in result.targets:
         s = t.summary
-        if s.output_check:
+        if s.quality:
+            q = s.quality
+            console.print(
+                f"{t.label}: {q.correct}/{q.graded} graded answers correct ({q.accuracy:.0%})"
+            )
+        if s.tool_calls:
+            tc = s.tool_calls
+            console.print(
+                f"{t.label}: {tc.requests} requests called tools ({tc.calls} calls); "
+                f"{tc.valid}/{tc.requests} with valid arguments ({tc.valid_share:.0%})"
+            )
+        if s.output_check and not s.tool_calls:
             oc = s.output_check
             console.print(
                 f"{t.label}: {oc.valid}/{oc.checked} answers matched the JSON schema "

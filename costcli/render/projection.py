@@ -59,6 +59,10 @@ CSV_FIELDS = (
     "utilization",
     "energy_kwh_per_month",
     "capacity_rps",
+    "cache_hit",
+    "cache_hit_basis",
+    "accuracy",
+    "cost_per_correct_answer_usd",
 )
 
 
@@ -89,9 +93,26 @@ def table_rows(report: ProjectionReport) -> list[dict[str, str]]:
                 "utilization": "-" if p.utilization is None else f"{p.utilization:.1%}",
                 "energy_kwh_per_month": number(p.energy_kwh_per_month, 1),
                 "price_as_of": as_of,
+                "accuracy": "-" if p.accuracy is None else f"{p.accuracy:.1%}",
+                "cost_per_correct_answer_usd": usd(p.cost_per_correct_answer_usd),
             }
         )
     return out
+
+
+GRADED_COLUMNS = (("accuracy", "accuracy"), ("cost_per_correct_answer_usd", "$/correct"))
+
+
+def _graded(report: ProjectionReport) -> bool:
+    return any(p.accuracy is not None for p in report.projections)
+
+
+def _ordered(report: ProjectionReport) -> tuple[str, list[Projection]]:
+    """The table's title and rows: cheapest first, or as ranked per correct answer."""
+    if report.rank == "per-correct":
+        return "cheapest per correct answer first", list(report.projections)
+    rows = sorted(report.projections, key=lambda p: p.monthly_cost_usd)
+    return "cheapest first", rows
 
 
 def summary_lines(report: ProjectionReport) -> list[str]:
@@ -137,11 +158,12 @@ def render_markdown(report: ProjectionReport) -> str:
         "",
         f"{s.requests_per_month:,.0f} requests/month, {s.input_tokens:,.0f} input and "
         f"{s.output_tokens:,.0f} output tokens per request, peak factor {s.peak_factor:g}, "
-        f"cache hit {s.cache_hit:.0%}, batch share {s.batch_share:.0%}.",
+        f"cache hit {s.cache_hit:.0%} ({s.cache_hit_basis}), batch share {s.batch_share:.0%}.",
         "",
     ]
     cells = table_rows(report)
-    lines += _md_table([title for _, title in COLUMNS], [[c[k] for k, _ in COLUMNS] for c in cells])
+    columns = COLUMNS + (GRADED_COLUMNS if _graded(report) else ())
+    lines += _md_table([title for _, title in columns], [[c[k] for k, _ in columns] for c in cells])
     extra = summary_lines(report)
     if extra:
         lines += ["", *[f"- {line}" for line in extra]]
@@ -162,8 +184,10 @@ def render_table(report: ProjectionReport, width: int | None = None) -> str:
     from rich.table import Table
 
     # compact for a terminal: cheapest first; Markdown/CSV/JSON carry every column
+    order, projections = _ordered(report)
+    graded = _graded(report)
     table = Table(
-        title="costcli project · monthly cost, cheapest first",
+        title=f"costcli project · monthly cost, {order}",
         title_justify="left",
         caption="* API rows not measured on that model (token basis in the notes)",
         caption_justify="left",
@@ -176,13 +200,14 @@ def render_table(report: ProjectionReport, width: int | None = None) -> str:
         "peak RPM",
         "fits",
         "price as of",
+        *(("accuracy", "$/correct") if graded else ()),
     ):
         table.add_column(
             title,
             justify="left" if title in ("target", "fits") else "right",
             no_wrap=True,
         )
-    for p in sorted(report.projections, key=lambda p: p.monthly_cost_usd):
+    for p in projections:
         if p.kind == "api":
             star = "" if p.token_basis == BASIS_MEASURED else " *"
             label, fits = p.label + star, SHORT_TIER.get(p.tier_needed or "", p.tier_needed or "")
@@ -199,6 +224,14 @@ def render_table(report: ProjectionReport, width: int | None = None) -> str:
             number(p.peak_rpm, 1) if p.kind == "api" else "-",
             fits,
             as_of,
+            *(
+                (
+                    "-" if p.accuracy is None else f"{p.accuracy:.0%}",
+                    usd(p.cost_per_correct_answer_usd),
+                )
+                if graded
+                else ()
+            ),
         )
     parts: list[object] = [table, *summary_lines(report)]
     if report.growth:

@@ -11,7 +11,7 @@ import pytest
 from costcli.catalog import Target
 from costcli.load import LoadSettings, Measurement
 from costcli.render import FORMATS, renderer
-from costcli.render.rows import COLUMNS, fmt
+from costcli.render.rows import COLUMNS, WORKLOAD_COLUMNS, fmt
 from costcli.results import RunResult
 from costcli.workload import load_workload
 from tests.builders import result_of
@@ -45,7 +45,9 @@ def result() -> RunResult:
 
 def test_csv_has_one_row_per_target_with_raw_figures() -> None:
     rows = list(csv.DictReader(io.StringIO(renderer("csv")(result()))))
-    assert list(rows[0]) == [key for key, _ in COLUMNS] + ["stale_price"]
+    assert list(rows[0]) == [key for key, _ in COLUMNS] + ["stale_price"] + [
+        key for key, _ in WORKLOAD_COLUMNS
+    ]
     fast, slow = rows
     assert fast["target"] == "fast:m1"
     assert fast["requests"] == "2/2"
