@@ -436,7 +436,8 @@ class Stream:
             "completion_tokens": completion_tokens,
             "total_tokens": total,
         }
-        if self.server.config.prompt_cache_min:
+        cfg = self.server.config
+        if cfg.prompt_cache_min and cfg.dialect != "llamacpp":  # llama.cpp: timings.cache_n
             usage["prompt_tokens_details"] = {"cached_tokens": self.script.cached}
         if self.script.reasoning:
             reasoning = min(self.script.reasoning, completion_tokens)

@@ -589,7 +589,7 @@ class WorkloadLine(BaseModel):
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: StrictStr | dict[str, Any] | None = None
-    expected: StrictStr | dict[str, Any] | None = None
+    expected: Any = None  # a string or an object: `_expected_kind`
     session: StrictStr | None = Field(default=None, min_length=1)
     think_time_s: float | None = Field(default=None, ge=0, le=3600)
     tags: list[StrictStr] = Field(default_factory=list)
@@ -601,6 +601,16 @@ class WorkloadLine(BaseModel):
         if self.messages is not None and self.prompt is not None:
             raise ValueError("both 'messages' and 'prompt' given; keep one")
         return self
+
+    @field_validator("expected")
+    @classmethod
+    def _expected_kind(cls, expected: Any) -> Any:
+        if expected is not None and not isinstance(expected, str | dict):
+            raise ValueError(
+                "give a string (the answer must contain it) or an object (fields the JSON "
+                "answer must have)"
+            )
+        return expected
 
     @field_validator("tools")
     @classmethod
