@@ -77,6 +77,15 @@ class SessionPhase:
         self.next_index += len(turns)
         return k, turns
 
+    def planned_requests(self) -> int | None:
+        """How many requests the phase will send, where its limits say (for progress)."""
+        if self.max_sessions is None:
+            return self.limit
+        sessions = self.workload.sessions
+        first = self.first_session
+        turns = sum(len(sessions[(first + k) % len(sessions)]) for k in range(self.max_sessions))
+        return turns if self.limit is None else min(turns, self.limit)
+
     # --- one conversation ------------------------------------------------------------------
 
     def session_name(self, k: int, turn: RequestSpec) -> str | None:
@@ -168,7 +177,7 @@ async def run_conversations(
     )
     phase.first_session = warm.started
     phase.on_record = recorder(run, settings, progress, phase)
-    observer.target_started(label, settings.requests)
+    observer.target_started(label, phase.planned_requests())
     run.epoch_ns = perf_ns()
     await measured_phase(phase, run, settings, progress)
     return run

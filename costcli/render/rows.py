@@ -111,7 +111,9 @@ def columns_for(all_rows: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
         if any(row.get(key) is not None for row in all_rows)
         and (not key.startswith("ttfo") or any(_ttfo_differs(row) for row in all_rows))
     )
-    return COLUMNS[:5] + present[:2] + COLUMNS[5:] + present[2:]
+    ttfo = tuple(c for c in present if c[0].startswith("ttfo"))
+    rest = tuple(c for c in present if not c[0].startswith("ttfo"))
+    return COLUMNS[:5] + ttfo + COLUMNS[5:] + rest
 
 
 def _ttfo_differs(row: dict[str, Any]) -> bool:

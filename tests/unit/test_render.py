@@ -129,3 +129,28 @@ def test_a_stale_price_is_flagged_in_every_tabular_output() -> None:
     assert (
         json.loads(renderer("json")(stale))["targets"][0]["summary"]["cost"]["stale_price"] is True
     )
+
+
+def test_workload_figures_show_only_where_measured_and_by_turn() -> None:
+    """TTFO, cache, sessions and accuracy columns appear for the targets that have them;
+    the plain run's table is unchanged; latency by turn is listed under the table."""
+    target = Target("chat", "m1", "openai", "http://a/v1", None)
+    turns = []
+    for turn in range(2):
+        m = record(turn, 100 + 50 * turn, 10, 5)
+        m.first_output_ns = int((300 + 50 * turn) * MS)  # after reasoning
+        m.session, m.turn, m.correct = "s1", turn, turn == 0
+        m.input_tokens, m.cached_input_tokens = 10, 5 * turn
+        turns.append(m)
+    rich = result_of([(target, turns)], workload=load_workload("conversation"))
+    table = renderer("table")(rich)
+    for title in ("TTFO p50", "cache hit", "sessions ok/n", "accuracy"):
+        assert title in table
+    assert "chat:m1 turn 1: 1 requests, TTFT p50 100 ms, TTFO p50 300 ms" in table
+    assert "chat:m1 turn 2: 1 requests, TTFT p50 150 ms, TTFO p50 350 ms" in table
+    markdown = renderer("markdown")(rich)
+    assert "| 25.0% |" in markdown  # 5 cached of 20 input tokens
+    assert "| 1/1 | 50.0% |" in markdown  # one session, one of two answers right
+    plain = renderer("table")(result())
+    for title in ("TTFO", "cache hit", "sessions", "accuracy", "tool calls"):
+        assert title not in plain

@@ -487,3 +487,13 @@ def test_workloads_show_describes_each_new_workload(cli: Callable[..., Any], nam
         "extract-graded": "8 graded answers (expected)",
     }
     assert facts[name] in result.stdout
+
+
+def test_progress_is_told_how_many_requests_the_sessions_will_send() -> None:
+    from costcli.sessions import SessionPhase
+
+    wl = load_workload("conversation")
+    phase = SessionPhase(echo_adapter(), wl, LoadSettings(sessions=2), lambda r: None, (None, 2))  # type: ignore[arg-type]
+    assert phase.planned_requests() == 6
+    capped = SessionPhase(echo_adapter(), wl, LoadSettings(), lambda r: None, (4, 2))  # type: ignore[arg-type]
+    assert capped.planned_requests() == 4
