@@ -17,6 +17,7 @@ import heapq
 import json
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -108,14 +109,8 @@ def _turns(path: Path, n: int, entry: Any, max_turns: int | None) -> list[Reques
             specs.append(RequestSpec(0, tuple(messages), session=session, tags=("sharegpt",)))
         elif specs and specs[-1].max_tokens is None:  # the dataset's reply sizes the turn
             words = len(text.split())
-            specs[-1] = _with_max_tokens(specs[-1], max(MIN_REPLY_TOKENS, words * 4 // 3))
+            specs[-1] = replace(specs[-1], max_tokens=max(MIN_REPLY_TOKENS, words * 4 // 3))
     return specs
-
-
-def _with_max_tokens(spec: RequestSpec, max_tokens: int) -> RequestSpec:
-    from dataclasses import replace
-
-    return replace(spec, max_tokens=max_tokens)
 
 
 def read_sharegpt(path: Path, options: DatasetOptions, seed: int) -> list[list[RequestSpec]]:
@@ -151,7 +146,7 @@ def sharegpt_workload(path: Path, options: DatasetOptions | None, seed: int) -> 
     options = options or DatasetOptions()
     chosen = read_sharegpt(path, options, seed)
     specs = [turn for turns in chosen for turn in turns]
-    items, sessions = conversations([_indexed(s, i) for i, s in enumerate(specs)])
+    items, sessions = conversations([replace(s, index=i) for i, s in enumerate(specs)])
     parts = [f"max_turns={options.max_turns}" if options.max_turns else "", ""]
     parts[1] = f"sample={options.sample}" if options.sample else ""
     suffix = ",".join(p for p in parts if p)
@@ -163,9 +158,3 @@ def sharegpt_workload(path: Path, options: DatasetOptions | None, seed: int) -> 
         sessions=sessions,
         cache_prompt=True,  # conversations resend their history: what a prompt cache serves
     )
-
-
-def _indexed(spec: RequestSpec, index: int) -> RequestSpec:
-    from dataclasses import replace
-
-    return replace(spec, index=index)

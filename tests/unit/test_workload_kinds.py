@@ -4,6 +4,7 @@ scripted event times (exact ns arithmetic), the adapters' chunk parsing, the JSO
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -497,3 +498,27 @@ def test_progress_is_told_how_many_requests_the_sessions_will_send() -> None:
     assert phase.planned_requests() == 6
     capped = SessionPhase(echo_adapter(), wl, LoadSettings(), lambda r: None, (4, 2))  # type: ignore[arg-type]
     assert capped.planned_requests() == 4
+
+
+def test_sessions_open_at_the_arrival_rate_and_keep_their_turns_in_order() -> None:
+    adapter, run = run_conversations(load_workload("conversation"), sessions=3, rate=200.0)
+    assert len(run.records) == 9
+    for name in ("c1", "c2", "c3"):
+        assert [s.turn for s in adapter.sent if s.session == name] == [0, 1, 2]
+    firsts = sorted(r.scheduled_ms or 0.0 for r in run.records if r.turn == 0)
+    assert [round(b - a, 3) for a, b in itertools.pairwise(firsts)] == [5.0, 5.0]  # 1/200 s
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"sessions": 2}, "--sessions 2: workload 'chat-short' has no conversations"),
+        ({"max_turns": 2}, "--max-turns 2: only a dataset uses it"),
+        ({"sample": 5}, "--sample 5: only a dataset uses it"),
+    ],
+)
+def test_options_that_would_do_nothing_are_refused(options: dict[str, Any], message: str) -> None:
+    from costcli.api import RunPlan, resolve
+
+    with pytest.raises(BadInputError, match=message):
+        resolve(RunPlan(targets=("mock",), workload="chat-short", **options))
