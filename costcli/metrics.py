@@ -281,30 +281,12 @@ def summarize(records: Sequence[RequestRecord], slo: SLO | None = None) -> Summa
         if r.error:
             errors[r.error] = errors.get(r.error, 0) + 1
     duration = window_s(records)
-    out_tokens = [r.output_tokens or 0 for r in ok]
-    in_tokens = [r.input_tokens or 0 for r in ok]
-    total_out, total_in = sum(out_tokens), sum(in_tokens)
-    reasoning = [r.reasoning_tokens for r in ok if r.reasoning_tokens is not None]
+    total_out = sum(r.output_tokens or 0 for r in ok)
+    total_in = sum(r.input_tokens or 0 for r in ok)
 
     def rate(x: float) -> float:
         return x / duration if duration > 0 else 0.0
 
-    def pct(attr: str) -> Percentiles | None:
-        return percentiles(v for r in ok if (v := getattr(r, attr)) is not None)
-
-    itl = percentiles(gap for r in ok for gap in r.itl_ms)
-    goodput = None
-    if slo is not None and any(v is not None for v in (slo.ttft_ms, slo.tpot_ms, slo.e2e_ms)):
-        good = sum(1 for r in records if meets_slo(r, slo))
-        goodput = Goodput(
-            slo=slo,
-            requests_per_s=rate(good),
-            attainment=good / len(records) if records else 0.0,
-        )
-    server = ServerTelemetry(
-        queue_ms=pct("queue_ms"), prefill_ms=pct("prefill_ms"), decode_ms=pct("decode_ms")
-    )
-    has_server = any(v is not None for v in (server.queue_ms, server.prefill_ms, server.decode_ms))
     checked = [r for r in records if r.output_valid is not None]
     valid = sum(1 for r in checked if r.output_valid)
     return Summary(
@@ -312,38 +294,15 @@ def summarize(records: Sequence[RequestRecord], slo: SLO | None = None) -> Summa
         error_rate=(len(records) - len(ok)) / len(records) if records else 0.0,
         errors=errors,
         duration_s=duration,
-        ttft_ms=pct("ttft_ms"),
-        ttfo_ms=pct("ttfo_ms"),
-        ttfb_ms=pct("ttfb_ms"),
-        itl_ms=itl,
-        tpot_ms=pct("tpot_ms"),
-        e2e_ms=pct("e2e_ms"),
-        client_delay_ms=percentiles(r.client_delay_ms for r in records),
-        decode_tokens_per_s=pct("decode_tokens_per_s"),
-        input_tokens=TokenTotals(
-            total=total_in,
-            mean=total_in / len(ok) if ok else 0.0,
-            estimated=any(r.input_tokens is None for r in ok),
-        ),
-        output_tokens=TokenTotals(
-            total=total_out,
-            mean=total_out / len(ok) if ok else 0.0,
-            estimated=any(r.tokens_estimated for r in ok),
-        ),
-        reasoning_tokens=TokenTotals(
-            total=sum(reasoning),
-            mean=sum(reasoning) / len(ok),
-            estimated=len(reasoning) < len(ok),
-        )
-        if reasoning
-        else None,
+        **latency_figures(records, ok),
+        **token_figures(ok),
         throughput=Throughput(
             requests_per_s=rate(len(ok)),
             output_tokens_per_s=rate(total_out),
             total_tokens_per_s=rate(total_out + total_in),
         ),
-        goodput=goodput,
-        server=server if has_server else None,
+        goodput=goodput_of(records, slo, duration),
+        server=server_figures(ok),
         output_check=OutputCheck(
             checked=len(checked), valid=valid, valid_share=valid / len(checked)
         )
@@ -352,6 +311,74 @@ def summarize(records: Sequence[RequestRecord], slo: SLO | None = None) -> Summa
         retries=sum(r.retries for r in records),
         **workload_figures(records, ok),
     )
+
+
+def _pct(ok: Sequence[RequestRecord], attr: str) -> Percentiles | None:
+    return percentiles(v for r in ok if (v := getattr(r, attr)) is not None)
+
+
+def latency_figures(
+    records: Sequence[RequestRecord], ok: Sequence[RequestRecord]
+) -> dict[str, Any]:
+    """Percentiles of every latency, over the successful requests (client delay: all)."""
+    return {
+        "ttft_ms": _pct(ok, "ttft_ms"),
+        "ttfo_ms": _pct(ok, "ttfo_ms"),
+        "ttfb_ms": _pct(ok, "ttfb_ms"),
+        "itl_ms": percentiles(gap for r in ok for gap in r.itl_ms),
+        "tpot_ms": _pct(ok, "tpot_ms"),
+        "e2e_ms": _pct(ok, "e2e_ms"),
+        "client_delay_ms": percentiles(r.client_delay_ms for r in records),
+        "decode_tokens_per_s": _pct(ok, "decode_tokens_per_s"),
+    }
+
+
+def token_figures(ok: Sequence[RequestRecord]) -> dict[str, Any]:
+    total_out = sum(r.output_tokens or 0 for r in ok)
+    total_in = sum(r.input_tokens or 0 for r in ok)
+    reasoning = [r.reasoning_tokens for r in ok if r.reasoning_tokens is not None]
+    return {
+        "input_tokens": TokenTotals(
+            total=total_in,
+            mean=total_in / len(ok) if ok else 0.0,
+            estimated=any(r.input_tokens is None for r in ok),
+        ),
+        "output_tokens": TokenTotals(
+            total=total_out,
+            mean=total_out / len(ok) if ok else 0.0,
+            estimated=any(r.tokens_estimated for r in ok),
+        ),
+        "reasoning_tokens": TokenTotals(
+            total=sum(reasoning),
+            mean=sum(reasoning) / len(ok),
+            estimated=len(reasoning) < len(ok),
+        )
+        if reasoning
+        else None,
+    }
+
+
+def goodput_of(
+    records: Sequence[RequestRecord], slo: SLO | None, duration: float
+) -> Goodput | None:
+    if slo is None or all(v is None for v in (slo.ttft_ms, slo.tpot_ms, slo.e2e_ms)):
+        return None
+    good = sum(1 for r in records if meets_slo(r, slo))
+    return Goodput(
+        slo=slo,
+        requests_per_s=good / duration if duration > 0 else 0.0,
+        attainment=good / len(records) if records else 0.0,
+    )
+
+
+def server_figures(ok: Sequence[RequestRecord]) -> ServerTelemetry | None:
+    server = ServerTelemetry(
+        queue_ms=_pct(ok, "queue_ms"),
+        prefill_ms=_pct(ok, "prefill_ms"),
+        decode_ms=_pct(ok, "decode_ms"),
+    )
+    has_server = any(v is not None for v in (server.queue_ms, server.prefill_ms, server.decode_ms))
+    return server if has_server else None
 
 
 # --- what the workload shape adds: caching, tool calls, sessions, graded answers ------

@@ -12,7 +12,8 @@ app = typer.Typer(help="Built-in workloads and what they send.", no_args_is_help
 @app.command("list")
 def list_workloads() -> None:
     """The built-in workloads."""
-    from costcli.workload import BUILTINS, JSONL_KEYS, SYNTHETIC_HELP
+    from costcli.builtin_workloads import BUILTINS, SYNTHETIC_HELP
+    from costcli.workload import JSONL_KEYS
 
     for name, build in BUILTINS.items():
         wl = build()

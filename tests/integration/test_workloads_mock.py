@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from costcli.builtin_workloads import shared_system_prompt
 from costcli.mock_server import VOCABULARY
-from costcli.workload import shared_system_prompt
 from tests.mockserver_fixture import start_mock_server
 
 pytestmark = pytest.mark.integration

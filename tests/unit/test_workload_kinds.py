@@ -14,13 +14,13 @@ import pytest
 
 from costcli.adapters.base import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
 from costcli.adapters.openai import tool_call_deltas, usage_event
+from costcli.builtin_workloads import WEATHER_TOOLS
 from costcli.datasets import read_sharegpt
 from costcli.errors import BadInputError
 from costcli.grading import is_correct, tool_call_problem
 from costcli.load import LoadSettings, TargetRun, measure, run_target
 from costcli.metrics import summarize
 from costcli.workload import (
-    WEATHER_TOOLS,
     DatasetOptions,
     RequestSpec,
     Workload,
