@@ -32,6 +32,7 @@ from costcli.sweep import SweepSpec
 
 if TYPE_CHECKING:
     from costcli.runner import RunSetup
+    from costcli.workload import Workload
 
 DEFAULT_TARGET = "llamacpp"
 _Plan = TypeVar("_Plan", bound=BaseModel)
@@ -51,6 +52,8 @@ class RunPlan(BaseModel):
     workload: str = "chat-short"
     unique_prefix: bool = False
     max_tokens: int | None = Field(None, ge=1)
+    max_turns: int | None = Field(None, ge=1)  # datasets: turns per conversation
+    sample: int | None = Field(None, ge=1)  # datasets: a seeded sample of conversations
     load: LoadSettings = Field(default_factory=LoadSettings)
     slo: SLO | None = None
     sweep: SweepSpec | None = None
@@ -132,12 +135,25 @@ class RunInterrupted(CostcliError):
         self.result = result
 
 
+def check_workload_options(plan: RunPlan, workload: Workload) -> None:
+    """Options that only some workloads use are refused where they would do nothing."""
+    if plan.load.sessions is not None and not workload.sessions:
+        raise BadInputError(
+            f"--sessions {plan.load.sessions}: workload '{workload.name}' has no conversations; "
+            "use --requests, or a workload with sessions (conversation, sharegpt:FILE)"
+        )
+    dataset = not plan.workload.startswith("sharegpt:")
+    for flag, value in (("--max-turns", plan.max_turns), ("--sample", plan.sample)):
+        if value is not None and dataset:
+            raise BadInputError(f"{flag} {value}: only a dataset uses it (sharegpt:FILE)")
+
+
 def resolve(plan: RunPlan) -> RunSetup:
     """The plan's files read and targets found: a `runner.RunSetup` (bad input exits 2)."""
     from costcli.catalog import load_catalog
     from costcli.prices import load_prices
     from costcli.runner import RunSetup
-    from costcli.workload import load_workload
+    from costcli.workload import DatasetOptions, load_workload
 
     catalog = load_catalog(plan.providers)
     targets = tuple(catalog.resolve(spec) for spec in plan.targets)
@@ -146,7 +162,9 @@ def resolve(plan: RunPlan) -> RunSetup:
         seed=plan.load.seed,
         unique_prefix=plan.unique_prefix,
         max_tokens=plan.max_tokens,
+        dataset=DatasetOptions(max_turns=plan.max_turns, sample=plan.sample),
     )
+    check_workload_options(plan, workload)
     return RunSetup(
         targets=targets,
         workload=workload,

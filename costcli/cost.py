@@ -21,7 +21,7 @@ from datetime import date
 from typing import Any, Literal, Protocol
 
 from costcli.errors import BadInputError
-from costcli.metrics import RunCost, Unpriced
+from costcli.metrics import RunCost, Summary, Unpriced
 from costcli.prices import (
     DEFAULT_HARDWARE_MAX_AGE_DAYS,
     DEFAULT_MAX_AGE_DAYS,
@@ -207,6 +207,24 @@ def cost_summary(
     return run_cost(price, usages, today)
 
 
+def with_outcomes(cost: RunCost | Unpriced | None, summary: Summary) -> RunCost | Unpriced | None:
+    """The run's cost per conversation and per correct answer, where the run has them.
+
+    Per correct answer is the whole run's cost (wrong and failed answers are paid for too)
+    over the correct answers; with none correct it is None, never infinite."""
+    if not isinstance(cost, RunCost):
+        return cost
+    sessions, quality = summary.sessions, summary.quality
+    return cost.model_copy(
+        update={
+            "per_session_usd": cost.total_usd / sessions.total if sessions else None,
+            "per_correct_answer_usd": cost.total_usd / quality.correct
+            if quality and quality.correct
+            else None,
+        }
+    )
+
+
 HOURS_PER_DAY = 24
 # where a row's token shape came from (Projection.token_basis); the third kind is
 # "tokenizer:NAME" (costcli/token_basis.py)
@@ -241,6 +259,9 @@ class Scenario:
     pricing: HardwarePricing = "on-demand"
     token_basis: str = BASIS_GIVEN
     basis_note: str | None = None
+    # where cache_hit came from: "given" (--cache-hit), "measured" (the run's
+    # cache_hit_share) or "none" (no figure: nothing priced as cached)
+    cache_hit_basis: str = BASIS_GIVEN
 
     def __post_init__(self) -> None:
         if self.requests_per_month < 0 or self.input_tokens < 0 or self.output_tokens < 0:
@@ -351,6 +372,10 @@ class Projection:
     capacity_basis: str | None = None  # "sweep", "measured rate" (a floor) or "flag"
     meets_slo: bool | None = None  # measured in the run: met its SLO; None: not measured
     notes: tuple[str, ...] = ()
+    cache_hit: float | None = None  # the share priced as cached, and where it came from
+    cache_hit_basis: str | None = None
+    accuracy: float | None = None  # graded answers of that model in the run
+    cost_per_correct_answer_usd: float | None = None  # cost per request / accuracy
 
     @property
     def label(self) -> str:
@@ -747,9 +772,11 @@ class ProjectionReport:
     growth: tuple[GrowthRow, ...] = ()
     notes: tuple[str, ...] = ()
     curves: tuple[Curve, ...] = ()
+    rank: str | None = None  # "monthly", "per-correct" (cost per correct answer) or None
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "rank": self.rank,
             "scenario": asdict(self.scenario),
             "projections": [p.to_dict() for p in self.projections],
             "break_even": [asdict(b) for b in self.break_even],

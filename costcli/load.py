@@ -28,10 +28,11 @@ from costcli.adapters.base import (
     RateLimitedError,
     Telemetry,
     TextDelta,
+    ToolCallDelta,
     Usage,
 )
+from costcli.grading import grade
 from costcli.metrics import NS_PER_MS, RequestRecord
-from costcli.schema_check import check_answer
 from costcli.workload import RequestSpec, Workload
 
 perf_ns = time.perf_counter_ns
@@ -57,13 +58,14 @@ class LoadSettings(BaseModel):
     max_error_rate: float | None = Field(None, ge=0, le=1)
     max_concurrency: int | None = Field(None, ge=1)  # cap on in-flight requests (open loop)
     seed: int = 0
+    sessions: int | None = Field(None, ge=1)  # conversations to run (conversational workloads)
 
     @model_validator(mode="before")
     @classmethod
     def _some_stop(cls, data: Any) -> Any:
         """Neither a request count nor a duration: DEFAULT_REQUESTS measured requests."""
         unbounded = isinstance(data, dict) and data.get("requests") is None
-        if unbounded and data.get("duration_s") is None:
+        if unbounded and data.get("duration_s") is None and data.get("sessions") is None:
             return {**data, "requests": DEFAULT_REQUESTS}
         return data
 
@@ -121,6 +123,7 @@ class Measurement:
     sent_ns: int = 0
     first_byte_ns: int | None = None
     first_token_ns: int | None = None
+    first_output_ns: int | None = None  # first answer token or tool-call delta (no reasoning)
     end_ns: int = 0
     chunk_ns: list[int] = field(default_factory=list)  # arrival of each text-bearing chunk
     input_tokens: int | None = None
@@ -137,6 +140,11 @@ class Measurement:
     queue_ms: float | None = None
     prefill_ms: float | None = None
     decode_ms: float | None = None
+    session: str | None = None
+    turn: int | None = None
+    tool_calls: dict[int, list[str]] = field(default_factory=dict)  # index -> [name, args...]
+    correct: bool | None = None  # graded answers (`expected`)
+    answer: str | None = None  # kept when the spec needs it (checks, conversation history)
 
     def since_scheduled_ms(self, t_ns: int | None) -> float | None:
         return None if t_ns is None else (t_ns - self.scheduled_ns) / NS_PER_MS
@@ -158,6 +166,7 @@ class Measurement:
             retries=self.retries,
             scheduled_ms=(self.scheduled_ns - epoch_ns) / NS_PER_MS,
             ttft_ms=ttft,
+            ttfo_ms=self.since_scheduled_ms(self.first_output_ns),
             ttfb_ms=self.since_scheduled_ms(self.first_byte_ns),
             e2e_ms=e2e,
             client_delay_ms=(self.sent_ns - self.scheduled_ns) / NS_PER_MS,
@@ -177,6 +186,10 @@ class Measurement:
             prefill_ms=self.prefill_ms,
             decode_ms=self.decode_ms,
             tags=list(self.tags),
+            session=self.session,
+            turn=self.turn,
+            tool_calls=len(self.tool_calls) if self.tool_calls else None,
+            correct=self.correct,
         )
 
 
@@ -187,28 +200,51 @@ def _apply(rec: Measurement, event: Usage | Telemetry) -> None:
             rec.input_tokens = event.input_tokens
         if event.output_tokens is not None:
             rec.output_tokens = event.output_tokens
-        rec.cached_input_tokens = event.cached_input_tokens
-        rec.reasoning_tokens = event.reasoning_tokens
+        if event.cached_input_tokens is not None:
+            rec.cached_input_tokens = event.cached_input_tokens
+        if event.reasoning_tokens is not None:
+            rec.reasoning_tokens = event.reasoning_tokens
         return
     rec.queue_ms = event.queue_ms if event.queue_ms is not None else rec.queue_ms
     rec.prefill_ms = event.prefill_ms if event.prefill_ms is not None else rec.prefill_ms
     rec.decode_ms = event.decode_ms if event.decode_ms is not None else rec.decode_ms
 
 
+def _first_text(rec: Measurement, event: TextDelta) -> None:
+    """TTFT is the first output of any kind; TTFO the first that is not reasoning."""
+    if rec.first_token_ns is None:
+        rec.first_token_ns = event.t_ns
+    if not event.reasoning:
+        rec.first_output_ns = event.t_ns
+
+
+def _tool_delta(rec: Measurement, event: ToolCallDelta) -> None:
+    """A tool-call piece is output: it counts for TTFT, TTFO and ITL; its arguments add up."""
+    rec.first_token_ns = rec.first_token_ns or event.t_ns
+    rec.first_output_ns = rec.first_output_ns or event.t_ns
+    rec.chunk_ns.append(event.t_ns)
+    call = rec.tool_calls.setdefault(event.index, [""])
+    call[0] = event.name or call[0]
+    call.append(event.arguments)
+
+
 async def _consume(adapter: Adapter, spec: RequestSpec, rec: Measurement) -> str:
     """Read one attempt's events into `rec`; returns the answer text (kept only for checks)."""
-    keep_text = spec.schema is not None
+    keep_text = spec.keeps_answer
     parts: list[str] = []
     text_chunks = 0
     rec.sent_ns = rec.sent_ns or perf_ns()
     async for event in adapter.stream(spec):
         if isinstance(event, TextDelta):
-            if rec.first_token_ns is None:
-                rec.first_token_ns = event.t_ns
+            if rec.first_output_ns is None:
+                _first_text(rec, event)
             rec.chunk_ns.append(event.t_ns)
             text_chunks += 1
             if keep_text and not event.reasoning:
                 parts.append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            _tool_delta(rec, event)
+            text_chunks += 1
         elif isinstance(event, FirstByte):
             if rec.first_byte_ns is None:
                 rec.first_byte_ns = event.t_ns
@@ -225,8 +261,9 @@ async def _consume(adapter: Adapter, spec: RequestSpec, rec: Measurement) -> str
 
 def _reset_attempt(rec: Measurement) -> None:
     """Forget a failed attempt: only `retries` and the original schedule carry over."""
-    rec.first_byte_ns = rec.first_token_ns = None
+    rec.first_byte_ns = rec.first_token_ns = rec.first_output_ns = None
     rec.chunk_ns = []
+    rec.tool_calls = {}
     rec.input_tokens = rec.output_tokens = rec.cached_input_tokens = rec.reasoning_tokens = None
     rec.tokens_estimated = False
     rec.finish_reason = rec.status = rec.error = rec.error_message = None
@@ -234,25 +271,21 @@ def _reset_attempt(rec: Measurement) -> None:
     rec.end_ns = 0
 
 
-def _check_answer(rec: Measurement, spec: RequestSpec, answer: str) -> None:
-    if spec.schema is not None:
-        problem = check_answer(answer, spec.schema)
-        rec.output_valid = problem is None
-        if problem:
-            rec.error, rec.error_message = "invalid_output", problem
-
-
 async def measure(
     adapter: Adapter, spec: RequestSpec, scheduled_ns: int, settings: LoadSettings
 ) -> Measurement:
     """Send one request (with retries on rate limits) and record what happened."""
-    rec = Measurement(index=spec.index, scheduled_ns=scheduled_ns, tags=spec.tags)
+    rec = Measurement(
+        index=spec.index, scheduled_ns=scheduled_ns, tags=spec.tags, session=spec.session
+    )
+    rec.turn = spec.turn
+    rec.correct = False if spec.expected is not None else None  # graded wrong unless answered
     rec.sent_ns = perf_ns()
     for attempt in range(settings.max_retries + 1):
         try:
             answer = await asyncio.wait_for(_consume(adapter, spec, rec), settings.timeout_s)
             rec.end_ns = rec.end_ns or perf_ns()
-            _check_answer(rec, spec, answer)
+            grade(rec, spec, answer)
             return rec
         except RateLimitedError as exc:
             rec.end_ns, rec.status = perf_ns(), exc.status
@@ -382,6 +415,10 @@ async def run_target(
     run: TargetRun,
 ) -> TargetRun:
     """Warm up, then measure. Records land in `run.records` as they complete."""
+    if workload.sessions:  # conversations: costcli/sessions.py drives the turns
+        from costcli.sessions import run_conversations
+
+        return await run_conversations(adapter, workload, settings, (label, observer), run)
     if settings.warmup:
         warm = (workload.request(i) for i in range(settings.warmup))
         await _Phase(adapter, warm, settings, lambda r: None, settings.warmup, None).run()
@@ -392,7 +429,28 @@ async def run_target(
             yield workload.request(i)
             i += 1
 
-    phase: _Phase
+    observer.target_started(label, settings.requests)
+    run.epoch_ns = perf_ns()
+    phase = _Phase(
+        adapter, measured(), settings, lambda r: None, settings.requests, settings.duration_s
+    )
+    phase.on_record = recorder(run, settings, (label, observer), phase)
+    await measured_phase(phase, run, settings, (label, observer))
+    return run
+
+
+class Stoppable(Protocol):
+    stop: bool
+
+    async def run(self) -> None: ...
+
+
+def recorder(
+    run: TargetRun, settings: LoadSettings, progress: tuple[str, ProgressObserver], phase: Stoppable
+) -> Callable[[Measurement], None]:
+    """What a measured phase does with each finished request: record it, report it, and
+    stop the phase once the error rate passes `max_error_rate`."""
+    label, observer = progress
 
     def on_record(measurement: Measurement) -> None:
         record = measurement.record(run.epoch_ns)
@@ -408,15 +466,18 @@ async def run_target(
             phase.stop = True
             run.stopped = "max_error_rate"
 
-    observer.target_started(label, settings.requests)
-    run.epoch_ns = perf_ns()
-    phase = _Phase(adapter, measured(), settings, on_record, settings.requests, settings.duration_s)
+    return on_record
+
+
+async def measured_phase(
+    phase: Stoppable, run: TargetRun, settings: LoadSettings, progress: tuple[str, ProgressObserver]
+) -> None:
+    """Run the measured phase with the collector quiet; note an error-rate stop at its end."""
     try:
         with quiet_gc():
             await phase.run()
     finally:
-        observer.target_finished(label)
+        progress[1].target_finished(progress[0])
     limit = settings.max_error_rate
     if limit is not None and run.stopped is None and run.error_rate() > limit:
         run.stopped = "max_error_rate"
-    return run

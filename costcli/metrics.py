@@ -57,6 +57,12 @@ class RequestRecord(_Model):
     prefill_ms: float | None
     decode_ms: float | None
     tags: list[str]
+    # absent in files written before they were recorded
+    ttfo_ms: float | None = None  # first answer token or tool-call delta, reasoning excluded
+    session: str | None = None
+    turn: int | None = None  # 0-based turn index within its session
+    tool_calls: int | None = None  # tool calls in the answer (None: none)
+    correct: bool | None = None  # graded answers (`expected`); None: not graded
 
 
 # --- the summary document (part of the results file) ---------------------------------
@@ -121,6 +127,33 @@ class OutputCheck(_Model):
     valid_share: float
 
 
+class ToolCalls(_Model):
+    requests: int  # requests whose answer called a tool
+    calls: int
+    valid: int  # of `requests`: every call named a known tool with valid arguments
+    valid_share: float
+
+
+class SessionCounts(_Model):
+    total: int
+    ok: int  # every turn that was sent succeeded
+
+
+class TurnLatency(_Model):
+    """Latency of the n-th turn of every session (0-based `turn`)."""
+
+    turn: int
+    requests: int
+    ttft_ms: Percentiles | None
+    ttfo_ms: Percentiles | None
+
+
+class Quality(_Model):
+    graded: int  # requests with an `expected` answer (a failed one is graded wrong)
+    correct: int
+    accuracy: float
+
+
 class RunCost(_Model):
     """What a measured run cost, from the usage the server reported (`summary.cost`)."""
 
@@ -131,6 +164,8 @@ class RunCost(_Model):
     price_as_of: str
     price_source: str
     stale_price: bool
+    per_session_usd: float | None = None  # conversational workloads
+    per_correct_answer_usd: float | None = None  # graded workloads; None with no correct one
 
 
 class Unpriced(_Model):
@@ -153,6 +188,7 @@ class Summary(_Model):
     errors: dict[str, int]
     duration_s: float
     ttft_ms: Percentiles | None
+    ttfo_ms: Percentiles | None = None
     ttfb_ms: Percentiles | None
     itl_ms: Percentiles | None
     tpot_ms: Percentiles | None
@@ -163,10 +199,16 @@ class Summary(_Model):
     output_tokens: TokenTotals
     # part of output_tokens; None when no request reported any (servers without the field)
     reasoning_tokens: TokenTotals | None = None
+    cached_input_tokens: TokenTotals | None = None  # part of input_tokens
+    cache_hit_share: float | None = None  # cached / input tokens over the run
     throughput: Throughput
     goodput: Goodput | None = None
     server: ServerTelemetry | None = None
     output_check: OutputCheck | None = None
+    tool_calls: ToolCalls | None = None
+    sessions: SessionCounts | None = None
+    by_turn: list[TurnLatency] | None = None
+    quality: Quality | None = None
     retries: int = 0
     cost: (
         Annotated[
@@ -236,16 +278,94 @@ def window_s(records: Sequence[RequestRecord]) -> float:
     return max(0.0, (end - start) / 1000.0)
 
 
-def _pct(records: Sequence[RequestRecord], attr: str) -> Percentiles | None:
-    return percentiles(v for r in records if (v := getattr(r, attr)) is not None)
+def summarize(records: Sequence[RequestRecord], slo: SLO | None = None) -> Summary:
+    """The Summary of one target's measured (post-warmup) records."""
+    ok = [r for r in records if r.ok]
+    errors = {cls: 0 for cls in ERROR_CLASSES}
+    for r in records:
+        if r.error:
+            errors[r.error] = errors.get(r.error, 0) + 1
+    duration = window_s(records)
+    total_out = sum(r.output_tokens or 0 for r in ok)
+    total_in = sum(r.input_tokens or 0 for r in ok)
+
+    def rate(x: float) -> float:
+        return x / duration if duration > 0 else 0.0
+
+    checked = [r for r in records if r.output_valid is not None]
+    valid = sum(1 for r in checked if r.output_valid)
+    return Summary(
+        requests=RequestCounts(total=len(records), ok=len(ok), failed=len(records) - len(ok)),
+        error_rate=(len(records) - len(ok)) / len(records) if records else 0.0,
+        errors=errors,
+        duration_s=duration,
+        **latency_figures(records, ok),
+        **token_figures(ok),
+        throughput=Throughput(
+            requests_per_s=rate(len(ok)),
+            output_tokens_per_s=rate(total_out),
+            total_tokens_per_s=rate(total_out + total_in),
+        ),
+        goodput=goodput_of(records, slo, duration),
+        server=server_figures(ok),
+        output_check=OutputCheck(
+            checked=len(checked), valid=valid, valid_share=valid / len(checked)
+        )
+        if checked
+        else None,
+        retries=sum(r.retries for r in records),
+        **workload_figures(records, ok),
+    )
 
 
-def _totals(counts: Sequence[int | None], ok: int, estimated: bool) -> TokenTotals:
-    total = sum(c or 0 for c in counts)
-    return TokenTotals(total=total, mean=total / ok if ok else 0.0, estimated=estimated)
+def _pct(ok: Sequence[RequestRecord], attr: str) -> Percentiles | None:
+    return percentiles(v for r in ok if (v := getattr(r, attr)) is not None)
 
 
-def _goodput(records: Sequence[RequestRecord], slo: SLO | None, duration: float) -> Goodput | None:
+def latency_figures(
+    records: Sequence[RequestRecord], ok: Sequence[RequestRecord]
+) -> dict[str, Any]:
+    """Percentiles of every latency, over the successful requests (client delay: all)."""
+    return {
+        "ttft_ms": _pct(ok, "ttft_ms"),
+        "ttfo_ms": _pct(ok, "ttfo_ms"),
+        "ttfb_ms": _pct(ok, "ttfb_ms"),
+        "itl_ms": percentiles(gap for r in ok for gap in r.itl_ms),
+        "tpot_ms": _pct(ok, "tpot_ms"),
+        "e2e_ms": _pct(ok, "e2e_ms"),
+        "client_delay_ms": percentiles(r.client_delay_ms for r in records),
+        "decode_tokens_per_s": _pct(ok, "decode_tokens_per_s"),
+    }
+
+
+def token_figures(ok: Sequence[RequestRecord]) -> dict[str, Any]:
+    total_out = sum(r.output_tokens or 0 for r in ok)
+    total_in = sum(r.input_tokens or 0 for r in ok)
+    reasoning = [r.reasoning_tokens for r in ok if r.reasoning_tokens is not None]
+    return {
+        "input_tokens": TokenTotals(
+            total=total_in,
+            mean=total_in / len(ok) if ok else 0.0,
+            estimated=any(r.input_tokens is None for r in ok),
+        ),
+        "output_tokens": TokenTotals(
+            total=total_out,
+            mean=total_out / len(ok) if ok else 0.0,
+            estimated=any(r.tokens_estimated for r in ok),
+        ),
+        "reasoning_tokens": TokenTotals(
+            total=sum(reasoning),
+            mean=sum(reasoning) / len(ok),
+            estimated=len(reasoning) < len(ok),
+        )
+        if reasoning
+        else None,
+    }
+
+
+def goodput_of(
+    records: Sequence[RequestRecord], slo: SLO | None, duration: float
+) -> Goodput | None:
     if slo is None or all(v is None for v in (slo.ttft_ms, slo.tpot_ms, slo.e2e_ms)):
         return None
     good = sum(1 for r in records if meets_slo(r, slo))
@@ -256,65 +376,90 @@ def _goodput(records: Sequence[RequestRecord], slo: SLO | None, duration: float)
     )
 
 
-def _server(ok: Sequence[RequestRecord]) -> ServerTelemetry | None:
+def server_figures(ok: Sequence[RequestRecord]) -> ServerTelemetry | None:
     server = ServerTelemetry(
         queue_ms=_pct(ok, "queue_ms"),
         prefill_ms=_pct(ok, "prefill_ms"),
         decode_ms=_pct(ok, "decode_ms"),
     )
-    found = (server.queue_ms, server.prefill_ms, server.decode_ms)
-    return server if any(v is not None for v in found) else None
+    has_server = any(v is not None for v in (server.queue_ms, server.prefill_ms, server.decode_ms))
+    return server if has_server else None
 
 
-def _output_check(records: Sequence[RequestRecord]) -> OutputCheck | None:
-    checked = [r for r in records if r.output_valid is not None]
-    if not checked:
-        return None
-    valid = sum(1 for r in checked if r.output_valid)
-    return OutputCheck(checked=len(checked), valid=valid, valid_share=valid / len(checked))
+# --- what the workload shape adds: caching, tool calls, sessions, graded answers ------
 
 
-def _reasoning(ok: Sequence[RequestRecord]) -> TokenTotals | None:
-    counts = [r.reasoning_tokens for r in ok if r.reasoning_tokens is not None]
-    return _totals(counts, len(ok), len(counts) < len(ok)) if counts else None
+def workload_figures(
+    records: Sequence[RequestRecord], ok: Sequence[RequestRecord]
+) -> dict[str, Any]:
+    """The summary fields that only some workloads have; each None where none applies."""
+    return {
+        **cache_figures(ok),
+        "tool_calls": tool_call_figures(records),
+        "sessions": session_figures(records),
+        "by_turn": turn_figures(ok),
+        "quality": quality_figures(records),
+    }
 
 
-def summarize(records: Sequence[RequestRecord], slo: SLO | None = None) -> Summary:
-    """The Summary of one target's measured (post-warmup) records."""
-    ok = [r for r in records if r.ok]
-    errors = {cls: 0 for cls in ERROR_CLASSES}
-    for r in records:
-        if r.error:
-            errors[r.error] = errors.get(r.error, 0) + 1
-    duration = window_s(records)
-    inputs = _totals([r.input_tokens for r in ok], len(ok), any(r.input_tokens is None for r in ok))
-    outputs = _totals([r.output_tokens for r in ok], len(ok), any(r.tokens_estimated for r in ok))
-
-    def rate(x: float) -> float:
-        return x / duration if duration > 0 else 0.0
-
-    return Summary(
-        requests=RequestCounts(total=len(records), ok=len(ok), failed=len(records) - len(ok)),
-        error_rate=(len(records) - len(ok)) / len(records) if records else 0.0,
-        errors=errors,
-        duration_s=duration,
-        ttft_ms=_pct(ok, "ttft_ms"),
-        ttfb_ms=_pct(ok, "ttfb_ms"),
-        itl_ms=percentiles(gap for r in ok for gap in r.itl_ms),
-        tpot_ms=_pct(ok, "tpot_ms"),
-        e2e_ms=_pct(ok, "e2e_ms"),
-        client_delay_ms=percentiles(r.client_delay_ms for r in records),
-        decode_tokens_per_s=_pct(ok, "decode_tokens_per_s"),
-        input_tokens=inputs,
-        output_tokens=outputs,
-        reasoning_tokens=_reasoning(ok),
-        throughput=Throughput(
-            requests_per_s=rate(len(ok)),
-            output_tokens_per_s=rate(outputs.total),
-            total_tokens_per_s=rate(outputs.total + inputs.total),
+def cache_figures(ok: Sequence[RequestRecord]) -> dict[str, Any]:
+    cached = [r.cached_input_tokens for r in ok if r.cached_input_tokens is not None]
+    if not cached:
+        return {"cached_input_tokens": None, "cache_hit_share": None}
+    total_in = sum(r.input_tokens or 0 for r in ok if r.cached_input_tokens is not None)
+    total = sum(cached)
+    return {
+        "cached_input_tokens": TokenTotals(
+            total=total, mean=total / len(ok), estimated=len(cached) < len(ok)
         ),
-        goodput=_goodput(records, slo, duration),
-        server=_server(ok),
-        output_check=_output_check(records),
-        retries=sum(r.retries for r in records),
+        "cache_hit_share": total / total_in if total_in else 0.0,
+    }
+
+
+def tool_call_figures(records: Sequence[RequestRecord]) -> ToolCalls | None:
+    calling = [r for r in records if r.tool_calls]
+    if not calling:
+        return None
+    valid = sum(1 for r in calling if r.output_valid is not False)
+    return ToolCalls(
+        requests=len(calling),
+        calls=sum(r.tool_calls or 0 for r in calling),
+        valid=valid,
+        valid_share=valid / len(calling),
     )
+
+
+def session_figures(records: Sequence[RequestRecord]) -> SessionCounts | None:
+    ok: dict[str, bool] = {}
+    for r in records:
+        if r.session is not None:
+            ok[r.session] = ok.get(r.session, True) and r.ok
+    if not ok:
+        return None
+    return SessionCounts(total=len(ok), ok=sum(ok.values()))
+
+
+def turn_figures(ok: Sequence[RequestRecord]) -> list[TurnLatency] | None:
+    turns = sorted({r.turn for r in ok if r.turn is not None})
+    if not turns:
+        return None
+    out = []
+    for n in turns:
+        rows = [r for r in ok if r.turn == n]
+        out.append(
+            TurnLatency(
+                turn=n,
+                requests=len(rows),
+                ttft_ms=percentiles(r.ttft_ms for r in rows if r.ttft_ms is not None),
+                ttfo_ms=percentiles(r.ttfo_ms for r in rows if r.ttfo_ms is not None),
+            )
+        )
+    return out
+
+
+def quality_figures(records: Sequence[RequestRecord]) -> Quality | None:
+    graded = [r for r in records if r.correct is not None]
+    if not graded:
+        return None
+    correct = sum(1 for r in graded if r.correct)
+    return Quality(graded=len(graded), correct=correct, accuracy=correct / len(graded))

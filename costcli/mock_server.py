@@ -21,7 +21,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from http import HTTPStatus
 from typing import Any, Literal
 
@@ -56,6 +56,13 @@ class MockConfig:
     abort_every: int = 0
     stream_error_every: int = 0
     send_log: str | None = None
+    reasoning_chunks: int = 0  # reasoning deltas streamed before the answer
+    reasoning_field: Literal["reasoning_content", "reasoning"] = "reasoning_content"
+    answer_delay_ms: float = 0.0  # extra wait between the last reasoning and the answer
+    prompt_cache_min: int = 0  # report cached tokens for a repeated prefix this long (0: off)
+    bad_tool_args_every: int = 0  # every Nth tool call: arguments that are not valid
+    tag_answers: bool = False  # each answer starts with `answer-N` (N: the request number)
+    request_log: str | None = None  # append each chat request's body as one JSON line
 
 
 @dataclass
@@ -85,18 +92,105 @@ def _sse(obj: Any) -> bytes:
     return _frame(b"data: " + json.dumps(obj, **COMPACT).encode() + b"\n\n")
 
 
+def _message_words(message: Any) -> int:
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        return len(content.split())
+    if isinstance(content, list):
+        return sum(
+            len(part["text"].split())
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return 0
+
+
 def _prompt_tokens(body: dict[str, Any]) -> int:
     """Whitespace-separated words in all message contents, at least 1."""
-    words = 0
-    for message in body.get("messages") or []:
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, str):
-            words += len(content.split())
-        elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    words += len(part["text"].split())
-    return max(words, 1)
+    return max(sum(_message_words(m) for m in body.get("messages") or []), 1)
+
+
+@dataclass(frozen=True)
+class Script:
+    """What one request's stream carries beyond plain text: reasoning deltas first, then
+    the answer, or a tool call whose arguments arrive in pieces; the cached prompt tokens."""
+
+    reasoning: int = 0
+    reasoning_field: str = "reasoning_content"
+    tool_call: tuple[str, tuple[str, ...]] | None = None  # name, argument pieces
+    tag: str | None = None
+    cached: int = 0
+
+    @property
+    def plain(self) -> bool:
+        return not (self.reasoning or self.tool_call or self.tag)
+
+    def output_chunks(self, n_tokens: int) -> int:
+        return self.reasoning + (len(self.tool_call[1]) if self.tool_call else n_tokens)
+
+    @staticmethod
+    def for_request(server: MockServer, body: dict[str, Any], number: int) -> Script:
+        cfg = server.config
+        cached = server.cached_tokens(body) if cfg.prompt_cache_min else 0
+        tools = body.get("tools")
+        call = None
+        if isinstance(tools, list) and tools and body.get("tool_choice") != "none":
+            server.tool_calls += 1
+            every = cfg.bad_tool_args_every
+            bad = bool(every) and server.tool_calls % every == 0
+            call = _tool_call(tools[0], bad, server.tool_calls)
+        return Script(
+            reasoning=cfg.reasoning_chunks,
+            reasoning_field=cfg.reasoning_field,
+            tool_call=call,
+            tag=f"answer-{number}" if cfg.tag_answers else None,
+            cached=cached,
+        )
+
+    def delta(self, index: int) -> dict[str, Any]:
+        """The delta of output chunk `index`."""
+        word = VOCABULARY[index % len(VOCABULARY)]
+        if index < self.reasoning:
+            return {self.reasoning_field: word + " "}
+        index -= self.reasoning
+        if self.tool_call is not None:
+            name, pieces = self.tool_call
+            call: dict[str, Any] = {"index": 0, "function": {"arguments": pieces[index]}}
+            if index == 0:
+                call.update(id="call_mock", type="function")
+                call["function"]["name"] = name
+            return {"tool_calls": [call]}
+        if index == 0 and self.tag:
+            return {"content": f"{self.tag} "}
+        return {"content": VOCABULARY[index % len(VOCABULARY)] + " "}
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _tool_call(tool: Any, bad: bool, n: int) -> tuple[str, tuple[str, ...]]:
+    """A call of the request's first tool: its required string/enum/number arguments with
+    plain values, streamed in three pieces; `bad` calls alternate between arguments that
+    are not JSON and JSON that breaks the schema."""
+    function = _object(tool.get("function") if isinstance(tool, dict) else None)
+    name = str(function.get("name") or "tool")
+    params = _object(function.get("parameters"))
+    props = _object(params.get("properties"))
+    args: dict[str, Any] = {}
+    for key in params.get("required") or []:
+        prop = _object(props.get(key))
+        kind = str(prop.get("type"))
+        args[key] = (
+            prop["enum"][0]
+            if prop.get("enum")
+            else {"integer": 1, "number": 1.5, "boolean": True}.get(kind, "mock")
+        )
+    text = json.dumps(args, **COMPACT)
+    if bad:
+        text = text[: max(1, len(text) - 2)] if n % 2 else json.dumps({"unexpected": 1})
+    third = max(1, len(text) // 3)
+    return name, (text[:third], text[third : 2 * third], text[2 * third :])
 
 
 class MockServer:
@@ -107,6 +201,9 @@ class MockServer:
         self.counter = 0
         self.log_lines: list[str] = []
         self.writers: set[asyncio.StreamWriter] = set()
+        self.seen_prefixes: set[str] = set()
+        self.request_lines: list[str] = []
+        self.tool_calls = 0
 
     # --- HTTP/1.1 -------------------------------------------------------------------
 
@@ -205,6 +302,7 @@ class MockServer:
         except (ValueError, TypeError) as exc:
             error = _error_body(f"invalid JSON body: {exc}", "invalid_request_error")
             return await self._respond(writer, 400, error, keep_alive=keep)
+        self.log_request(number, body)
         rng = random.Random(cfg.seed * 1_000_003 + number)
         if cfg.rate_limit_every and number % cfg.rate_limit_every == 0:
             message = f"Rate limit reached (mock: every {cfg.rate_limit_every}th request)."
@@ -218,13 +316,9 @@ class MockServer:
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         n_tokens = min(cfg.output_tokens, limit) if isinstance(limit, int) else cfg.output_tokens
         n_tokens = max(n_tokens, 1)
-        deadlines, deadline = [], arrived
-        for index in range(n_tokens):
-            delay_ms = cfg.itl_ms if index else cfg.ttft_ms
-            if cfg.jitter_ms:
-                delay_ms += rng.uniform(-cfg.jitter_ms, cfg.jitter_ms)
-            deadline += max(round(delay_ms * 1e6), 0)
-            deadlines.append(deadline)
+        script = Script.for_request(self, body, number)
+        n_tokens = script.output_chunks(n_tokens)
+        deadlines = self.deadlines(arrived, n_tokens, script.reasoning, rng)
         stream = Stream(
             server=self,
             writer=writer,
@@ -233,6 +327,7 @@ class MockServer:
             prompt_tokens=_prompt_tokens(body),
             arrived=arrived,
             deadlines=deadlines,
+            script=script,
         )
         if not body.get("stream"):
             await _sleep_until(deadlines[-1])
@@ -252,11 +347,51 @@ class MockServer:
         if self.config.send_log:
             self.log_lines.append(f"{request_id} {index} {sent_ns}\n")
 
+    def deadlines(
+        self, arrived: int, n_tokens: int, reasoning: int, rng: random.Random
+    ) -> list[int]:
+        """When each output chunk is due: TTFT, then ITL apart; the answer after the
+        reasoning waits `answer_delay_ms` more."""
+        cfg = self.config
+        deadlines, deadline = [], arrived
+        for index in range(n_tokens):
+            delay_ms = cfg.itl_ms if index else cfg.ttft_ms
+            if index == reasoning and index:
+                delay_ms += cfg.answer_delay_ms
+            if cfg.jitter_ms:
+                delay_ms += rng.uniform(-cfg.jitter_ms, cfg.jitter_ms)
+            deadline += max(round(delay_ms * 1e6), 0)
+            deadlines.append(deadline)
+        return deadlines
+
+    def log_request(self, number: int, body: Any) -> None:
+        if self.config.request_log:
+            self.request_lines.append(json.dumps({"n": number, "body": body}) + "\n")
+
+    def cached_tokens(self, body: dict[str, Any]) -> int:
+        """Tokens of the longest message prefix an earlier request sent whole (and remember
+        this request's prefixes), if at least `prompt_cache_min` long."""
+        found = body.get("messages")
+        messages: list[Any] = found if isinstance(found, list) else []
+        cached, words = 0, 0
+        for n in range(1, len(messages) + 1):
+            key = json.dumps(messages[:n], sort_keys=True)
+            words += _message_words(messages[n - 1])
+            if key in self.seen_prefixes:
+                cached = words
+            self.seen_prefixes.add(key)
+        return cached if cached >= self.config.prompt_cache_min else 0
+
     def flush_log(self) -> None:
-        if self.config.send_log and self.log_lines:
-            lines, self.log_lines = self.log_lines, []
-            with open(self.config.send_log, "a", encoding="utf-8") as handle:
-                handle.writelines(lines)
+        for path, name in (
+            (self.config.send_log, "log_lines"),
+            (self.config.request_log, "request_lines"),
+        ):
+            lines = getattr(self, name)
+            if path and lines:
+                setattr(self, name, [])
+                with open(path, "a", encoding="utf-8") as handle:
+                    handle.writelines(lines)
 
 
 async def _sleep_until(deadline_ns: int) -> None:
@@ -276,6 +411,7 @@ class Stream:
     prompt_tokens: int
     arrived: int
     deadlines: list[int]
+    script: Script = field(default_factory=Script)
     first_sent: int = 0
     last_sent: int = 0
 
@@ -293,13 +429,20 @@ class Stream:
             **extra,
         }
 
-    def _usage(self, completion_tokens: int) -> dict[str, int]:
+    def _usage(self, completion_tokens: int) -> dict[str, Any]:
         total = self.prompt_tokens + completion_tokens
-        return {
+        usage: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": total,
         }
+        cfg = self.server.config
+        if cfg.prompt_cache_min and cfg.dialect != "llamacpp":  # llama.cpp: timings.cache_n
+            usage["prompt_tokens_details"] = {"cached_tokens": self.script.cached}
+        if self.script.reasoning:
+            reasoning = min(self.script.reasoning, completion_tokens)
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        return usage
 
     def _telemetry(self, completion_tokens: int, first: int, last: int) -> dict[str, Any]:
         """Groq's `x_groq` (seconds) or llama.cpp's `timings` (ms); empty for openai."""
@@ -321,7 +464,8 @@ class Stream:
             return {"x_groq": {"id": f"req_{uuid.uuid4().hex[:26]}", "usage": usage}}
         if cfg.dialect == "llamacpp":
             timings = {
-                "prompt_n": self.prompt_tokens,
+                "prompt_n": self.prompt_tokens - self.script.cached,
+                **({"cache_n": self.script.cached} if cfg.prompt_cache_min else {}),
                 "prompt_ms": round(prompt_ms, 3),
                 "prompt_per_token_ms": round(prompt_ms / self.prompt_tokens, 3),
                 "prompt_per_second": round(self.prompt_tokens * 1000 / prompt_ms, 3),
@@ -352,7 +496,9 @@ class Stream:
         role = {"index": 0, "delta": {"role": "assistant", "content": ""}}
         role.update(finish_reason=None, logprobs=None)
         await self._send(head.encode() + _sse(self._chunk([role])))
+        script = self.script
         finish = "length" if len(self.deadlines) < self.server.config.output_tokens else "stop"
+        finish = "tool_calls" if script.tool_call else finish
         # Text chunks are the hot path: serialise the chunk once around a placeholder.
         placeholder = {"index": 0, "delta": {"content": "\0"}, "finish_reason": None}
         template = json.dumps(self._chunk([{**placeholder, "logprobs": None}]), **COMPACT)
@@ -363,10 +509,14 @@ class Stream:
             if ending == "done" and index == n_tokens - 1:
                 now = time.monotonic_ns()
                 extra = self._telemetry(n_tokens, self.first_sent or now, now)
-                choice = {"index": 0, "delta": {"content": token + " "}, "finish_reason": finish}
+                delta = {"content": token + " "} if script.plain else script.delta(index)
+                choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
                 data = _sse(self._chunk([{**choice, "logprobs": None}], **extra))
-            else:
+            elif script.plain:
                 data = _frame(b"data: %s%s%s\n\n" % (prefix, TOKEN_JSON[token], suffix))
+            else:
+                choice = {"index": 0, "delta": script.delta(index), "finish_reason": None}
+                data = _sse(self._chunk([{**choice, "logprobs": None}]))
             self.last_sent = await self._send(data)
             self.first_sent = self.first_sent or self.last_sent
             self.server.log_send(self.request_id, index, self.last_sent)
@@ -463,6 +613,20 @@ def parse_args(argv: list[str] | None = None) -> MockConfig:
     add("--abort-every", type=int, default=0, help="drop every Nth stream half-way")
     add("--stream-error-every", type=int, default=0, help="in-stream error every Nth stream")
     add("--send-log", default=None, help="append '<request_id> <chunk> <monotonic_ns>' lines")
+    add("--reasoning-chunks", type=int, default=0, help="reasoning deltas before the answer")
+    add(
+        "--reasoning-field", choices=["reasoning_content", "reasoning"], default="reasoning_content"
+    )
+    add("--answer-delay-ms", type=float, default=0.0, help="wait between reasoning and answer")
+    add(
+        "--prompt-cache-min",
+        type=int,
+        default=0,
+        help="report cached tokens of a repeated prefix this long",
+    )
+    add("--bad-tool-args-every", type=int, default=0, help="every Nth tool call: invalid arguments")
+    add("--tag-answers", action="store_true", help="each answer starts with answer-N")
+    add("--request-log", default=None, help="append each chat request body as a JSON line")
     args = vars(parser.parse_args(argv))
     return MockConfig(**{f.name: args[f.name] for f in fields(MockConfig)})
 

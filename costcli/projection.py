@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from costcli.catalog import Catalog, load_catalog
 from costcli.cost import (
     BASIS_ESTIMATE,
+    BASIS_GIVEN,
     BASIS_MEASURED,
     ApiTarget,
     BreakEven,
@@ -58,7 +59,8 @@ class ProjectionPlan(BaseModel):
 
     requests_per_month: float = Field(DEFAULT_REQUESTS_PER_MONTH, gt=0, allow_inf_nan=False)
     peak_factor: float = Field(DEFAULT_PEAK_FACTOR, ge=1, allow_inf_nan=False)
-    cache_hit: float = Field(0.0, ge=0, le=1)
+    cache_hit: float | None = Field(None, ge=0, le=1)  # None: the run's measured share
+    rank: Literal["monthly", "per-correct"] | None = None  # None: the report's own order
     batch_share: float = Field(0.0, ge=0, le=1)
     input_tokens: float | None = Field(None, ge=0, allow_inf_nan=False)
     output_tokens: float | None = Field(None, ge=0, allow_inf_nan=False)
@@ -93,6 +95,8 @@ class MeasuredTarget:
     output_tokens: float | None
     shape: TokenShape | None = None  # that model's own usage, reasoning split out
     meets_slo: bool | None = None  # the run judged it against its SLO (None: no SLO, no sweep)
+    cache_hit_share: float | None = None  # cached / input tokens, where the server said
+    accuracy: float | None = None  # graded answers (`expected`)
 
     @property
     def label(self) -> str:
@@ -119,6 +123,8 @@ def measured_targets(result: RunResult | None) -> list[MeasuredTarget]:
                 output_tokens=t.summary.output_tokens.mean if ok else None,
                 shape=measured_shape(t.summary),
                 meets_slo=_met_slo(t),
+                cache_hit_share=t.summary.cache_hit_share,
+                accuracy=t.summary.quality.accuracy if t.summary.quality else None,
             )
         )
     return out
@@ -159,6 +165,7 @@ def scenario_for(plan: ProjectionPlan, measured: Sequence[MeasuredTarget]) -> Sc
     from costcli.cost import parse_hourly_profile
 
     basis, note = scenario_basis(plan.input_tokens, plan.output_tokens, [t.label for t in shapes])
+    cache_hit, cache_basis = measured_cache_hit(plan, measured)
     profile = plan.hourly_profile
     try:
         return Scenario(
@@ -166,7 +173,7 @@ def scenario_for(plan: ProjectionPlan, measured: Sequence[MeasuredTarget]) -> Sc
             tokens_in,
             tokens_out,
             plan.peak_factor,
-            plan.cache_hit,
+            cache_hit,
             plan.batch_share,
             reasoning_tokens=plan.reasoning_tokens,
             cache_write=plan.cache_write,
@@ -176,6 +183,7 @@ def scenario_for(plan: ProjectionPlan, measured: Sequence[MeasuredTarget]) -> Sc
             pricing=plan.pricing,
             token_basis=basis,
             basis_note=note,
+            cache_hit_basis=cache_basis,
         )
     except ValueError as exc:
         raise BadInputError(f"scenario: {exc}") from None
@@ -386,7 +394,75 @@ def project(
         )
         for p in report.projections
     )
-    return dataclasses.replace(report, projections=rows, notes=(*report.notes, *found.notes))
+    rows = ranked(with_quality(rows, scenario, measured), plan.rank)
+    notes = (*report.notes, *found.notes, cache_note(scenario))
+    return dataclasses.replace(report, projections=rows, notes=notes, rank=plan.rank)
+
+
+def cache_note(scenario: Scenario) -> str:
+    """One line on the cache-hit share priced and where it came from."""
+    share = f"{scenario.cache_hit:.1%}"
+    if scenario.cache_hit_basis == BASIS_MEASURED:
+        return f"cache hit {share}: the run's measured cache_hit_share (--cache-hit overrides)"
+    if scenario.cache_hit_basis == BASIS_GIVEN:
+        return f"cache hit {share}: given (--cache-hit)"
+    return "cache hit 0%: the run reported no cached tokens (--cache-hit to price a share)"
+
+
+def measured_cache_hit(
+    plan: ProjectionPlan, measured: Sequence[MeasuredTarget]
+) -> tuple[float, str]:
+    """The cache-hit share to price and its basis: the flag, else the mean of the run's
+    measured `cache_hit_share` over the targets that reported cached tokens, else none."""
+    if plan.cache_hit is not None:
+        return plan.cache_hit, BASIS_GIVEN
+    shares = [t.cache_hit_share for t in measured if t.cache_hit_share is not None]
+    if shares:
+        return sum(shares) / len(shares), BASIS_MEASURED
+    return 0.0, "none"
+
+
+def with_quality(
+    rows: Sequence[Projection], scenario: Scenario, measured: Sequence[MeasuredTarget]
+) -> tuple[Projection, ...]:
+    """Each row with the cache-hit share it priced and, for a model the run graded, its
+    accuracy and cost per correct answer (per request / accuracy)."""
+    graded = {(t.provider, t.model): t.accuracy for t in measured if t.accuracy is not None}
+    out = []
+    for p in rows:
+        accuracy = graded.get((p.provider or "", p.model or ""))
+        per_correct = None
+        if accuracy and p.cost_per_request_usd is not None:
+            per_correct = p.cost_per_request_usd / accuracy
+        out.append(
+            dataclasses.replace(
+                p,
+                cache_hit=scenario.cache_hit,
+                cache_hit_basis=scenario.cache_hit_basis,
+                accuracy=accuracy,
+                cost_per_correct_answer_usd=per_correct,
+            )
+        )
+    return tuple(out)
+
+
+def ranked(rows: tuple[Projection, ...], rank: str | None) -> tuple[Projection, ...]:
+    """Rows by monthly cost, or by cost per correct answer (ungraded or never-right last)."""
+    if rank == "monthly":
+        return tuple(sorted(rows, key=lambda p: p.monthly_cost_usd))
+    if rank == "per-correct":
+        if not any(p.accuracy is not None for p in rows):
+            raise BadInputError(
+                "--rank per-correct: the results have no graded answers; run a workload "
+                "with `expected` answers (e.g. --workload extract-graded) first"
+            )
+
+        def key(p: Projection) -> float:
+            per = p.cost_per_correct_answer_usd
+            return float("inf") if per is None else per
+
+        return tuple(sorted(rows, key=key))
+    return rows
 
 
 def read_projection(path: Path) -> dict[str, Any]:

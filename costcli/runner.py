@@ -190,7 +190,9 @@ def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: boo
     chosen = best if best is not None else len(runs) - 1
     records = runs[chosen][1].records if runs else []
     summary = summaries[chosen] if runs else summarize([], setup.slo)
-    summary.cost = run_cost(progress.target, records, setup.prices)
+    from costcli.cost import with_outcomes
+
+    summary.cost = with_outcomes(run_cost(progress.target, records, setup.prices), summary)
     stopped = next((r.stopped for _, r in progress.runs if r.stopped), None)
     t = progress.target
     redact = for_target(t)

@@ -1,10 +1,17 @@
 """Workloads: the requests every target receives, in the same order.
 
-Sources: built-in named workloads (`chat-short`, `long-context`, `json-extract`),
-synthetic workloads (`synthetic:input=512,output=128,input_std=64,dist=normal`) and JSONL
-files (one request per line: `messages` or `prompt`, optional `max_tokens`,
-`response_format`, `tags`). A seed fixes the order and any sampled lengths; the same
+Sources: built-in named workloads (`chat-short`, `long-context`, `json-extract`,
+`shared-prefix`, `tool-call`, `conversation`, `extract-graded`), synthetic workloads
+(`synthetic:input=512,output=128,input_std=64,dist=normal`), ShareGPT files
+(`sharegpt:FILE`, costcli/datasets.py) and JSONL files (one request per line: `messages` or
+`prompt`, optional `max_tokens`, `response_format`, `tools`, `tool_choice`, `expected`,
+`session`, `think_time_s`, `tags`). A seed fixes the order and any sampled lengths; the same
 name, seed and options always give the same requests (and the same sha256).
+
+Lines with the same `session` are the turns of one conversation, in file order
+(costcli/sessions.py runs them): each turn sends the earlier turns' messages with the
+target's own answers as the assistant messages, so a session line's own assistant
+messages are dropped.
 """
 
 from __future__ import annotations
@@ -31,6 +38,16 @@ from pydantic import (
 
 from costcli.errors import BadInputError
 from costcli.readers import collect, parse_json, read_text, validate
+from costcli.schema_check import schema_problem
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetOptions:
+    """How much of a dataset to use: at most `max_turns` turns per conversation, a seeded
+    sample of `sample` conversations (None: all of them)."""
+
+    max_turns: int | None = None
+    sample: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +62,17 @@ class RequestSpec:
     exact_output_tokens: bool = False  # ask servers that document it to ignore EOS
     cache_prompt: bool = False  # allow server-side prompt caching (llama.cpp)
     extra: dict[str, Any] = field(default_factory=dict)
+    tools: tuple[dict[str, Any], ...] = ()  # OpenAI `tools`, sent as given
+    tool_choice: Any = None
+    expected: str | dict[str, Any] | None = None  # grades the answer (costcli/grading.py)
+    session: str | None = None  # the conversation this turn belongs to
+    turn: int | None = None  # 0-based turn index within its session
+    think_time_s: float = 0.0  # pause before this turn, after the previous answer
+
+    @property
+    def keeps_answer(self) -> bool:
+        """Whether the answer text is needed after the stream: checks, grading, history."""
+        return self.schema is not None or self.expected is not None or self.session is not None
 
     @property
     def schema(self) -> dict[str, Any] | None:
@@ -69,13 +97,23 @@ class Workload:
     unique_prefix: bool = False
     max_tokens: int | None = None  # overrides every item's max_tokens when set
     cache_prompt: bool = False
+    # conversations: each a tuple of indices into `items`, its turns in order
+    sessions: tuple[tuple[int, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.items:
             raise BadInputError(f"workload '{self.name}' has no requests; add at least one")
 
+    def turns(self, k: int, first_index: int) -> tuple[RequestSpec, ...]:
+        """The turns of the k-th conversation (cycling), numbered from `first_index`."""
+        chosen = self.sessions[k % len(self.sessions)]
+        return tuple(self.prepare(self.items[i], first_index + n) for n, i in enumerate(chosen))
+
     def request(self, i: int) -> RequestSpec:
-        base = self.items[i % len(self.items)]
+        return self.prepare(self.items[i % len(self.items)], i)
+
+    def prepare(self, base: RequestSpec, i: int) -> RequestSpec:
+        """A template made into request `i`: run-wide options and `--unique-prefix` applied."""
         spec = replace(base, index=i, cache_prompt=self.cache_prompt)
         if self.max_tokens is not None:
             spec = replace(spec, max_tokens=self.max_tokens)
@@ -95,6 +133,7 @@ class Workload:
                 "max_tokens": s.max_tokens,
                 "response_format": s.response_format,
                 "exact": s.exact_output_tokens,
+                **_optional_identity(s),
             }
             for s in self.items
         ]
@@ -102,195 +141,25 @@ class Workload:
         return hashlib.sha256(blob).hexdigest()
 
 
-# --- built-in content ----------------------------------------------------------------------
-
-_CHAT_PROMPTS = (
-    "Explain in two sentences what a hash map is.",
-    "Give three tips for writing a clear commit message.",
-    "What is the difference between latency and throughput?",
-    "Summarise the plot of Romeo and Juliet in one paragraph.",
-    "Write a haiku about a server room at night.",
-    "Why is the sky blue? Answer briefly.",
-    "List four uses of a Raspberry Pi.",
-    "How does HTTPS keep a connection private? Keep it short.",
-    "Suggest a name for a coffee shop run by robots.",
-    "What should I check before deploying a web app on Friday?",
-    "Explain recursion to a ten-year-old.",
-    "What are the pros and cons of working remotely?",
-    "Translate 'good morning, how are you?' into French and Spanish.",
-    "Describe the water cycle in three steps.",
-    "Give me a short packing list for a weekend hike.",
-    "What is a p99 latency, in plain words?",
-)
-
-_LONG_TOPICS = ("the history of the bicycle", "how compilers optimise loops", "tidal energy")
-
-_WORDS = [
-    "the",
-    "system",
-    "request",
-    "model",
-    "token",
-    "server",
-    "client",
-    "latency",
-    "cost",
-    "month",
-    "budget",
-    "provider",
-    "queue",
-    "cache",
-    "prompt",
-    "answer",
-    "stream",
-    "chunk",
-    "network",
-    "load",
-    "user",
-    "team",
-    "report",
-    "metric",
-    "value",
-    "time",
-    "scale",
-    "price",
-    "hardware",
-    "energy",
-    "replica",
-    "peak",
-    "mean",
-    "share",
-    "tier",
-    "limit",
-    "window",
-    "record",
-]
-
-_EXTRACT_CASES = (
-    ("Maria Lopez, 34, moved from Seville to Berlin last spring to work as a nurse.", 34),
-    ("Age 52, Tom Becker runs a bakery in Hamburg and has lived there all his life.", 52),
-    ("Aiko Tanaka is a 27-year-old architect based in Osaka.", 27),
-    ("The pilot, Samuel Okafor (41), commutes between Lagos and London.", 41),
-    ("Retired teacher Ingrid Nilsson, aged 68, now lives in Uppsala.", 68),
-    ("Software engineer Priya Raman, 30, works remotely from Pune.", 30),
-    ("At 45, Lucas Moreau opened a wine shop in Bordeaux.", 45),
-    ("Chen Wei is 23 and studies physics in Shanghai.", 23),
-)
-
-EXTRACT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "minLength": 1},
-        "age": {"type": "integer", "minimum": 0, "maximum": 130},
-        "city": {"type": "string", "minLength": 1},
-    },
-    "required": ["name", "age", "city"],
-    "additionalProperties": False,
-}
-
-
-def _filler(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choice(_WORDS) for _ in range(max(1, words)))
-
-
-def _chat_short() -> Workload:
-    items = tuple(
-        RequestSpec(i, ({"role": "user", "content": p},), max_tokens=64, tags=("chat",))
-        for i, p in enumerate(_CHAT_PROMPTS)
-    )
-    return Workload("chat-short", "short chat questions, answers up to 64 tokens", items)
-
-
-def _long_context() -> Workload:
-    rng = random.Random(7)
-    items = []
-    for i, topic in enumerate(_LONG_TOPICS * 2):
-        doc = _filler(rng, 3000)
-        content = f"Here are notes on {topic}:\n\n{doc}\n\nIn two sentences, what are they about?"
-        items.append(RequestSpec(i, ({"role": "user", "content": content},), max_tokens=64))
-    return Workload("long-context", "~4k-token prompts, answers up to 64 tokens", tuple(items))
-
-
-def _json_extract() -> Workload:
-    response_format = {
-        "type": "json_schema",
-        "json_schema": {"name": "person", "schema": EXTRACT_SCHEMA, "strict": True},
+def _optional_identity(spec: RequestSpec) -> dict[str, Any]:
+    """The keys that make a request different, only where set: older workloads keep their
+    sha256."""
+    keys = {
+        "tools": list(spec.tools) or None,
+        "tool_choice": spec.tool_choice,
+        "expected": spec.expected,
+        "session": spec.session,
+        "think_time_s": spec.think_time_s or None,
     }
-    items = tuple(
-        RequestSpec(
-            i,
-            (
-                {"role": "system", "content": "Extract the person's name, age and city as JSON."},
-                {"role": "user", "content": text},
-            ),
-            max_tokens=64,
-            response_format=response_format,
-            tags=("json",),
-            extra={"expected_age": age},
-        )
-        for i, (text, age) in enumerate(_EXTRACT_CASES)
-    )
-    return Workload(
-        "json-extract", "extract name/age/city; answers must match a JSON schema", items
-    )
-
-
-BUILTINS = {
-    "chat-short": _chat_short,
-    "long-context": _long_context,
-    "json-extract": _json_extract,
-}
-SYNTHETIC_HELP = (
-    "synthetic:input=512,output=128[,input_std=0,output_std=0,dist=normal|uniform,n=100]"
-)
-
-
-def _synthetic(options: str, seed: int) -> Workload:  # noqa: C901 (issue 12 reworks workloads)
-    opts: dict[str, str] = {}
-    for part in filter(None, options.split(",")):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise BadInputError(
-                f"--workload synthetic: '{part}' is not KEY=VALUE; use {SYNTHETIC_HELP}"
-            )
-        opts[key.strip()] = value.strip()
-    known = {"input", "output", "input_std", "output_std", "dist", "n"}
-    for key in opts:
-        if key not in known:
-            raise BadInputError(f"--workload synthetic: unknown key '{key}'; use {SYNTHETIC_HELP}")
-    try:
-        mean_in, mean_out = int(opts.get("input", 256)), int(opts.get("output", 64))
-        std_in, std_out = float(opts.get("input_std", 0)), float(opts.get("output_std", 0))
-        n = int(opts.get("n", 100))
-    except ValueError as exc:
-        raise BadInputError(f"--workload synthetic: {exc}; use {SYNTHETIC_HELP}") from None
-    dist = opts.get("dist", "normal")
-    if dist not in ("normal", "uniform"):
-        raise BadInputError(f"--workload synthetic: key 'dist' is '{dist}'; use normal or uniform")
-    rng = random.Random(seed)
-
-    def sample(mean: int, std: float) -> int:
-        if std <= 0:
-            return mean
-        if dist == "uniform":
-            return max(1, round(rng.uniform(mean - std * 3**0.5, mean + std * 3**0.5)))
-        return max(1, round(rng.gauss(mean, std)))
-
-    items = []
-    for i in range(max(1, n)):
-        words, out = sample(mean_in, std_in), sample(mean_out, std_out)
-        content = _filler(rng, words)
-        msg = ({"role": "user", "content": content},)
-        items.append(RequestSpec(i, msg, max_tokens=out, exact_output_tokens=True))
-    name = f"synthetic:input={mean_in},output={mean_out},input_std={std_in:g},output_std={std_out:g},dist={dist},n={n}"
-    return Workload(
-        name, "synthetic prompts (~1 token per word), fixed output lengths", tuple(items)
-    )
+    return {k: v for k, v in keys.items() if v is not None}
 
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 MAX_OUTPUT_TOKENS = 2**31 - 1
-JSONL_KEYS = "messages or prompt, max_tokens, response_format, tags"
+JSONL_KEYS = (
+    "messages or prompt, max_tokens, response_format, tools, tool_choice, expected, "
+    "session, think_time_s, tags"
+)
 JSONL_WHAT = "a JSONL workload file (one JSON object per line)"
 
 
@@ -333,6 +202,11 @@ class WorkloadLine(BaseModel):
     prompt: StrictStr | None = None
     max_tokens: StrictInt | None = Field(default=None, ge=1, le=MAX_OUTPUT_TOKENS)
     response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: StrictStr | dict[str, Any] | None = None
+    expected: Any = None  # a string or an object: `_expected_kind`
+    session: StrictStr | None = Field(default=None, min_length=1)
+    think_time_s: float | None = Field(default=None, ge=0, le=3600)
     tags: list[StrictStr] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -343,6 +217,31 @@ class WorkloadLine(BaseModel):
             raise ValueError("both 'messages' and 'prompt' given; keep one")
         return self
 
+    @field_validator("expected")
+    @classmethod
+    def _expected_kind(cls, expected: Any) -> Any:
+        if expected is not None and not isinstance(expected, str | dict):
+            raise ValueError(
+                "give a string (the answer must contain it) or an object (fields the JSON "
+                "answer must have)"
+            )
+        return expected
+
+    @field_validator("tools")
+    @classmethod
+    def _usable_tools(cls, tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for n, tool in enumerate(tools or ()):
+            function = tool.get("function")
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                raise ValueError(
+                    f"tool {n} needs a 'function' object with a 'name' (OpenAI format)"
+                )
+            params = function.get("parameters")
+            why = schema_problem(params) if isinstance(params, dict) else None
+            if why:
+                raise ValueError(f"tool {n} '{function['name']}': parameters: {why}")
+        return tools
+
 
 def _jsonl_line(where: str, line: str, index: int) -> RequestSpec:
     row = parse_json(where, line, "write one JSON object per line")
@@ -352,13 +251,41 @@ def _jsonl_line(where: str, line: str, index: int) -> RequestSpec:
     messages = row["messages"] if parsed.messages is not None else None
     if messages is None:
         messages = [{"role": "user", "content": parsed.prompt}]
+    if parsed.session is not None:  # history comes from the target's own answers
+        messages = [m for m in messages if m.get("role") != "assistant"]
+        if not messages:
+            raise BadInputError(
+                f"{where}: key 'messages': a session turn needs a non-assistant message"
+            )
     return RequestSpec(
         index,
         tuple(messages),
         parsed.max_tokens,
         parsed.response_format,
         tuple(parsed.tags),
+        tools=tuple(parsed.tools or ()),
+        tool_choice=parsed.tool_choice,
+        expected=parsed.expected,
+        session=parsed.session,
+        think_time_s=parsed.think_time_s or 0.0,
     )
+
+
+def conversations(
+    specs: list[RequestSpec],
+) -> tuple[list[RequestSpec], tuple[tuple[int, ...], ...]]:
+    """Specs numbered as turns of their sessions, and the sessions in order of first
+    appearance (a line without a session is a conversation of one turn). No sessions: ()."""
+    if all(s.session is None for s in specs):
+        return specs, ()
+    groups: dict[str, list[int]] = {}
+    numbered = []
+    for i, spec in enumerate(specs):
+        key = spec.session if spec.session is not None else f"\0{i}"
+        turns = groups.setdefault(key, [])
+        numbered.append(replace(spec, turn=len(turns)) if spec.session is not None else spec)
+        turns.append(i)
+    return numbered, tuple(tuple(g) for g in groups.values())
 
 
 def _jsonl(path: Path) -> Workload:
@@ -373,7 +300,64 @@ def _jsonl(path: Path) -> Workload:
             for i, (n, line) in enumerate(lines)
         ],
     )
-    return Workload(path.name, f"JSONL file {path}", tuple(specs))
+    items, sessions = conversations(specs)
+    # conversations resend their history; a shared system message is a prefix: both are
+    # what prompt caches serve, so llama.cpp is asked to keep its cache for them
+    shared = len({json.dumps(s.messages[0], sort_keys=True) for s in items}) < len(items)
+    return Workload(
+        path.name,
+        f"JSONL file {path}",
+        tuple(items),
+        sessions=sessions,
+        cache_prompt=bool(sessions) or (shared and items[0].messages[0].get("role") == "system"),
+    )
+
+
+CACHE_PREFIX_WORDS = 256  # a common first message this long is worth caching
+
+
+def workload_facts(wl: Workload) -> list[str]:
+    """What the workload measures beyond plain chat, one line each."""
+    items = wl.items
+    lines = []
+    if wl.sessions:
+        low, high = min(map(len, wl.sessions)), max(map(len, wl.sessions))
+        span = f"{low}" if low == high else f"{low}-{high}"
+        lines.append(
+            f"{len(wl.sessions)} conversations of {span} turns; each turn carries the "
+            "target's own earlier answers (--sessions N)"
+        )
+    if any(s.tools for s in items):
+        names = sorted({t["function"]["name"] for s in items for t in s.tools})
+        lines.append(
+            f"tools: {', '.join(names)}; arguments that are not JSON or break the tool's "
+            "parameters are invalid_output"
+        )
+    graded = sum(1 for s in items if s.expected is not None)
+    if graded:
+        lines.append(f"{graded} graded answers (expected): accuracy, cost per correct answer")
+    first = {json.dumps(s.messages[0], sort_keys=True) for s in items}
+    words = len(str(items[0].messages[0].get("content", "")).split())
+    if len(first) == 1 and len(items) > 1 and words >= CACHE_PREFIX_WORDS:
+        lines.append(
+            f"a common first message of {words} words (a prompt-cache prefix); "
+            "--unique-prefix defeats caching"
+        )
+    if wl.cache_prompt:
+        lines.append("asks llama.cpp to keep its prompt cache (cache_prompt)")
+    return lines
+
+
+def _shuffled(workload: Workload, seed: int) -> Workload:
+    """The same requests in a seeded order: conversations keep their turns in order."""
+    rng = random.Random(seed)
+    if workload.sessions:
+        sessions = list(workload.sessions)
+        rng.shuffle(sessions)
+        return replace(workload, sessions=tuple(sessions))
+    items = list(workload.items)
+    rng.shuffle(items)
+    return replace(workload, items=tuple(items))
 
 
 def load_workload(
@@ -382,24 +366,30 @@ def load_workload(
     seed: int = 0,
     unique_prefix: bool = False,
     max_tokens: int | None = None,
-    cache_prompt: bool = False,
+    dataset: DatasetOptions | None = None,
 ) -> Workload:
-    """A built-in name, `synthetic:...`, or a path to a JSONL file."""
+    """A built-in name, `synthetic:...`, `sharegpt:FILE`, or a path to a JSONL file."""
+    from costcli.builtin_workloads import BUILTINS, SYNTHETIC_HELP, synthetic
+
     if name in BUILTINS:
         workload = BUILTINS[name]()
         if seed:
-            items = list(workload.items)
-            random.Random(seed).shuffle(items)
-            workload = replace(workload, items=tuple(items))
+            workload = _shuffled(workload, seed)
     elif name.startswith("synthetic"):
-        workload = _synthetic(name.partition(":")[2], seed)
+        workload = synthetic(name.partition(":")[2], seed)
+    elif name.startswith("sharegpt:"):
+        from costcli.datasets import sharegpt_workload
+
+        workload = sharegpt_workload(Path(name.partition(":")[2]), dataset, seed)
     elif Path(name).exists():
         workload = _jsonl(Path(name))
+        if seed and workload.sessions:
+            workload = _shuffled(workload, seed)
     else:
         raise BadInputError(
             f"--workload {name}: no built-in workload or file of that name; use one of "
-            f"{', '.join(BUILTINS)}, {SYNTHETIC_HELP}, or a path to a JSONL file"
+            f"{', '.join(BUILTINS)}, {SYNTHETIC_HELP}, sharegpt:FILE, or a path to a JSONL file"
         )
-    return replace(
-        workload, unique_prefix=unique_prefix, max_tokens=max_tokens, cache_prompt=cache_prompt
-    )
+    # a workload built to measure prompt caching asks llama.cpp to keep its prefix
+    # (`cache_prompt`); --unique-prefix defeats every cache anyway
+    return replace(workload, unique_prefix=unique_prefix, max_tokens=max_tokens)

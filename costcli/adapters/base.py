@@ -106,6 +106,20 @@ class TextDelta:
 
 
 @dataclass(slots=True)
+class ToolCallDelta:
+    """A streamed piece of a tool call: output (TTFT, TTFO, ITL), never reasoning.
+
+    `index` is the call's position in the answer; `name` and `call_id` come on its first
+    delta, `arguments` is the next piece of its JSON arguments text."""
+
+    t_ns: int
+    index: int
+    arguments: str = ""
+    name: str | None = None
+    call_id: str | None = None
+
+
+@dataclass(slots=True)
 class Usage:
     """Token usage as the server reported it."""
 
@@ -135,7 +149,7 @@ class Finish:
     reason: str | None = None
 
 
-StreamEvent = FirstByte | TextDelta | Usage | Telemetry | Finish
+StreamEvent = FirstByte | TextDelta | ToolCallDelta | Usage | Telemetry | Finish
 
 
 @dataclass(frozen=True, slots=True)

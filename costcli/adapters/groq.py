@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from costcli.adapters.base import StreamEvent, Telemetry, Usage
-from costcli.adapters.openai import OpenAIAdapter
+from costcli.adapters.base import StreamEvent, Telemetry
+from costcli.adapters.openai import OpenAIAdapter, usage_event
 
 
 class GroqAdapter(OpenAIAdapter):
@@ -30,14 +30,8 @@ class GroqAdapter(OpenAIAdapter):
                     decode_ms=_seconds_to_ms(usage.get("completion_time")),
                 )
             )
-            if not chunk.get("usage"):
-                events.append(
-                    Usage(
-                        t_ns,
-                        input_tokens=usage.get("prompt_tokens"),
-                        output_tokens=usage.get("completion_tokens"),
-                    )
-                )
+            if not chunk.get("usage"):  # older streams: usage only here, details included
+                events.append(usage_event(usage, t_ns))
         return events
 
 

@@ -435,18 +435,30 @@ class LlamaCppAdapter(OpenAIAdapter):
                     },
                 )
             )
-            if not chunk.get("usage") and isinstance(timings.get("predicted_n"), int):
-                prompt_n = timings.get("prompt_n") or 0
-                cache_n = timings.get("cache_n") or 0
-                events.append(
-                    Usage(
-                        t_ns,
-                        input_tokens=prompt_n + cache_n if "prompt_n" in timings else None,
-                        output_tokens=timings["predicted_n"],
-                        cached_input_tokens=cache_n if "cache_n" in timings else None,
-                    )
-                )
+            events.extend(_timings_usage(timings, has_usage=bool(chunk.get("usage")), t_ns=t_ns))
         return events
+
+
+def _timings_usage(timings: dict[str, Any], *, has_usage: bool, t_ns: int) -> list[StreamEvent]:
+    """Usage from `timings`: `cache_n` is the prompt tokens served from the slot's cache.
+
+    Beside a `usage` object only the cached count is added (usage's own counts stand);
+    without one, the counts come from timings (input = prompt_n + cache_n)."""
+    cache_n = timings.get("cache_n")
+    cached = cache_n if isinstance(cache_n, int) else None
+    if has_usage:
+        return [Usage(t_ns, cached_input_tokens=cached)] if cached is not None else []
+    if not isinstance(timings.get("predicted_n"), int):
+        return []
+    prompt_n = timings.get("prompt_n")
+    return [
+        Usage(
+            t_ns,
+            input_tokens=prompt_n + (cached or 0) if isinstance(prompt_n, int) else None,
+            output_tokens=timings["predicted_n"],
+            cached_input_tokens=cached,
+        )
+    ]
 
 
 def _with_base_url(target: Target, base_url: str) -> Target:

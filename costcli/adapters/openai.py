@@ -33,6 +33,7 @@ from costcli.adapters.base import (
     StreamAbortedError,
     StreamEvent,
     TextDelta,
+    ToolCallDelta,
     TransportOptions,
     Usage,
     error_for_status,
@@ -123,6 +124,42 @@ def in_stream_status(err: Any) -> int:
     return 500
 
 
+def tool_call_deltas(calls: Any, t_ns: int) -> list[ToolCallDelta]:
+    """`delta.tool_calls` as events: one per call piece that carries a name or arguments."""
+    out = []
+    for position, call in enumerate(calls if isinstance(calls, list) else ()):
+        if not isinstance(call, dict):
+            continue
+        function = call.get("function") or {}
+        name, arguments = function.get("name"), function.get("arguments")
+        if not name and not arguments:
+            continue
+        index = call.get("index")
+        out.append(
+            ToolCallDelta(
+                t_ns,
+                index if isinstance(index, int) else position,
+                arguments if isinstance(arguments, str) else "",
+                name if isinstance(name, str) else None,
+                call.get("id") if isinstance(call.get("id"), str) else None,
+            )
+        )
+    return out
+
+
+def usage_event(usage: dict[str, Any], t_ns: int) -> Usage:
+    """`usage` with its details: cached input (prompt caching) and reasoning tokens."""
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    return Usage(
+        t_ns,
+        input_tokens=usage.get("prompt_tokens"),
+        output_tokens=usage.get("completion_tokens"),
+        cached_input_tokens=prompt_details.get("cached_tokens"),
+        reasoning_tokens=completion_details.get("reasoning_tokens"),
+    )
+
+
 class OpenAIAdapter(AdapterBase):
     """Chat completions, streamed. Subclasses add what their dialect adds (see `chunk_events`)."""
 
@@ -192,6 +229,10 @@ class OpenAIAdapter(AdapterBase):
             body[self.max_tokens_param] = spec.max_tokens
         if spec.response_format is not None:
             body["response_format"] = spec.response_format
+        if spec.tools:
+            body["tools"] = list(spec.tools)
+        if spec.tool_choice is not None:
+            body["tool_choice"] = spec.tool_choice
         return body
 
     def request_headers(self, spec: RequestSpec) -> dict[str, str] | None:
@@ -207,37 +248,31 @@ class OpenAIAdapter(AdapterBase):
         return self._redactor(text)
 
     def chunk_events(self, chunk: dict[str, Any], t_ns: int) -> list[StreamEvent]:
-        """Events in one decoded chunk. Text-bearing deltas only: a role-only chunk is none."""
-        events: list[StreamEvent] = []
+        """Events in one decoded chunk. Text-bearing deltas only: a role-only chunk is none.
+
+        Reasoning comes as `delta.reasoning_content` (llama.cpp, DeepSeek, older vLLM) or
+        `delta.reasoning` (Groq, newer vLLM, OpenRouter); tool calls as `delta.tool_calls`."""
         if chunk.get("error"):
             err = chunk["error"]
             message = str(err.get("message", err)) if isinstance(err, dict) else str(err)
             raise error_for_status(
                 in_stream_status(err), f"error inside the stream: {self.redact(message)[:300]}"
             )
+        events: list[StreamEvent] = []
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
-            content = delta.get("content")
-            if content:
-                events.append(TextDelta(t_ns, content))
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning:
                 events.append(TextDelta(t_ns, reasoning, reasoning=True))
+            content = delta.get("content")
+            if content:
+                events.append(TextDelta(t_ns, content))
+            events.extend(tool_call_deltas(delta.get("tool_calls"), t_ns))
             if choice.get("finish_reason"):
                 events.append(Finish(t_ns, choice["finish_reason"]))
         usage = chunk.get("usage")
         if usage:
-            prompt_details = usage.get("prompt_tokens_details") or {}
-            completion_details = usage.get("completion_tokens_details") or {}
-            events.append(
-                Usage(
-                    t_ns,
-                    input_tokens=usage.get("prompt_tokens"),
-                    output_tokens=usage.get("completion_tokens"),
-                    cached_input_tokens=prompt_details.get("cached_tokens"),
-                    reasoning_tokens=completion_details.get("reasoning_tokens"),
-                )
-            )
+            events.append(usage_event(usage, t_ns))
         return events
 
     def _pick_pool(self) -> int:

@@ -22,6 +22,25 @@ def mock_server_command(
     stream_error_every: int = typer.Option(0, "--stream-error-every", min=0),
     send_log: Path | None = typer.Option(None, "--send-log"),
     seed: int = typer.Option(0, "--seed"),
+    reasoning_chunks: int = typer.Option(
+        0, "--reasoning-chunks", min=0, help="Reasoning deltas before the answer."
+    ),
+    reasoning_field: str = typer.Option(
+        "reasoning_content", "--reasoning-field", help="reasoning_content or reasoning."
+    ),
+    answer_delay_ms: float = typer.Option(
+        0.0, "--answer-delay-ms", min=0.0, help="Wait between reasoning and answer."
+    ),
+    prompt_cache_min: int = typer.Option(
+        0, "--prompt-cache-min", min=0, help="Report cached tokens of a repeated prefix this long."
+    ),
+    bad_tool_args_every: int = typer.Option(
+        0, "--bad-tool-args-every", min=0, help="Every Nth tool call: invalid arguments."
+    ),
+    tag_answers: bool = typer.Option(False, "--tag-answers", help="Answers start answer-N."),
+    request_log: Path | None = typer.Option(
+        None, "--request-log", help="Append each chat request body as a JSON line."
+    ),
 ) -> None:
     """Serve /v1/chat/completions with scripted latency, tokens and faults."""
     from costcli import mock_server
@@ -29,6 +48,10 @@ def mock_server_command(
 
     if dialect not in ("openai", "groq", "llamacpp"):
         raise BadInputError(f"--dialect {dialect}: use openai, groq or llamacpp")
+    if reasoning_field not in ("reasoning_content", "reasoning"):
+        raise BadInputError(
+            f"--reasoning-field {reasoning_field}: use reasoning_content or reasoning"
+        )
 
     config = mock_server.MockConfig(
         host=host,
@@ -45,6 +68,13 @@ def mock_server_command(
         stream_error_every=stream_error_every,
         send_log=str(send_log) if send_log else None,
         seed=seed,
+        reasoning_chunks=reasoning_chunks,
+        reasoning_field=reasoning_field,  # type: ignore[arg-type]
+        answer_delay_ms=answer_delay_ms,
+        prompt_cache_min=prompt_cache_min,
+        bad_tool_args_every=bad_tool_args_every,
+        tag_answers=tag_answers,
+        request_log=str(request_log) if request_log else None,
     )
     try:
         mock_server.run(config)

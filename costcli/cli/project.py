@@ -71,7 +71,14 @@ def project_command(
         help="Peak load / mean load (default 3: peak load = mean x 3).",
         show_default=False,
     ),
-    cache_hit: float = typer.Option(0.0, "--cache-hit", help="Share of input tokens cached."),
+    cache_hit: float | None = typer.Option(
+        None,
+        "--cache-hit",
+        help="Share of input tokens cached (default: the run's measured cache_hit_share).",
+    ),
+    rank: str | None = typer.Option(
+        None, "--rank", help="Order rows by: monthly, or per-correct (cost per correct answer)."
+    ),
     batch_share: float = typer.Option(0.0, "--batch-share", help="Share sent via batch APIs."),
     reasoning_tokens: float | None = typer.Option(
         None, "--reasoning-tokens", help="Hidden reasoning tokens per request, on top of output."
@@ -112,6 +119,7 @@ def project_command(
         requests_per_month=monthly_volume(requests_per_month, requests_per_day),
         peak_factor=peak_factor,
         cache_hit=cache_hit,
+        rank=rank,
         batch_share=batch_share,
         reasoning_tokens=reasoning_tokens,
         cache_write=cache_write,

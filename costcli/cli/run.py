@@ -38,7 +38,10 @@ def run_command(
         help="PROVIDER[:MODEL]; repeat to compare. Default: the managed local llama.cpp server, swept at concurrency 1,2,4 within ttft=1000,tpot=50 when no load option is given.",
     ),
     workload: str = typer.Option(
-        "chat-short", "--workload", "-w", help="Built-in name, synthetic:..., or a JSONL file."
+        "chat-short",
+        "--workload",
+        "-w",
+        help="Built-in name, synthetic:..., sharegpt:FILE, or a JSONL file.",
     ),
     requests: int | None = typer.Option(
         None,
@@ -49,6 +52,15 @@ def run_command(
     ),
     duration: float | None = typer.Option(
         None, "--duration", min=0.1, help="Stop sending after S seconds."
+    ),
+    sessions: int | None = typer.Option(
+        None, "--sessions", min=1, help="Conversational workloads: run N conversations."
+    ),
+    max_turns: int | None = typer.Option(
+        None, "--max-turns", min=1, help="Datasets: at most N turns per conversation."
+    ),
+    sample: int | None = typer.Option(
+        None, "--sample", min=1, help="Datasets: a seeded sample of N conversations."
     ),
     concurrency: int | None = typer.Option(
         None, "--concurrency", "-c", min=1, help="Closed loop: requests in flight (default 1)."
@@ -129,6 +141,8 @@ def run_command(
         workload=workload,
         unique_prefix=unique_prefix,
         max_tokens=max_tokens,
+        max_turns=max_turns,
+        sample=sample,
         load=dict(
             concurrency=concurrency or 1,
             rate=rate,
@@ -136,6 +150,7 @@ def run_command(
             burstiness=burstiness,
             requests=requests,
             duration_s=duration,
+            sessions=sessions,
             warmup=warmup,
             timeout_s=timeout,
             max_retries=max_retries,
@@ -149,7 +164,7 @@ def run_command(
         providers=tuple(providers),
         prices=prices,
     )
-    load_given = (requests, duration, rate, concurrency, sweep) != (None,) * 5
+    load_given = (requests, duration, rate, concurrency, sweep, sessions) != (None,) * 6
     plan = RunPlan.parse(**(options if target or load_given else embedded_default(options)))
     if output is not None:
         check_writable(output, "--output")

@@ -5,7 +5,15 @@ from __future__ import annotations
 from rich.table import Table
 
 from costcli.metrics import ServerTelemetry
-from costcli.render.rows import CAPTION, COLUMNS, error_lines, fmt, price_lines, rows
+from costcli.render.rows import (
+    CAPTION,
+    columns_for,
+    error_lines,
+    fmt,
+    price_lines,
+    rows,
+    turn_lines,
+)
 from costcli.render.text import rich_text
 from costcli.results import RunResult, TargetResult
 
@@ -17,10 +25,11 @@ def render(result: RunResult, width: int | None = None) -> str:
     table.add_column("metric", justify="left", no_wrap=True)
     for row in all_rows:
         table.add_column(str(row["target"]), justify="right", no_wrap=True)
-    for key, title in COLUMNS[1:]:
+    for key, title in columns_for(all_rows)[1:]:
         table.add_row(title, *(fmt(row[key], key) for row in all_rows))
     lines = [CAPTION, *(f"errors · {line}" for line in error_lines(result))]
     lines += price_lines(result)
+    lines += turn_lines(result)
     for t in result.targets:
         lines += target_lines(t)
     if not result.complete:
@@ -32,7 +41,16 @@ def target_lines(t: TargetResult) -> list[str]:
     """The sentences under the table for one target: checks, telemetry, goodput, sweep."""
     s = t.summary
     lines = []
-    if s.output_check:
+    if s.quality:
+        q = s.quality
+        lines.append(f"{t.label}: {q.correct}/{q.graded} graded answers correct ({q.accuracy:.0%})")
+    if s.tool_calls:
+        tc = s.tool_calls
+        lines.append(
+            f"{t.label}: {tc.requests} requests called tools ({tc.calls} calls); "
+            f"{tc.valid}/{tc.requests} with valid arguments ({tc.valid_share:.0%})"
+        )
+    if s.output_check and not s.tool_calls:
         oc = s.output_check
         lines.append(
             f"{t.label}: {oc.valid}/{oc.checked} answers matched the JSON schema "

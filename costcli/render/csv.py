@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import io
 
-from costcli.render.rows import COLUMNS, rows
+from costcli.render.rows import COLUMNS, WORKLOAD_COLUMNS, rows
 from costcli.results import RunResult
 
 
 def render(result: RunResult) -> str:
     buf = io.StringIO()
-    fields = [key for key, _ in COLUMNS] + ["stale_price"]
+    fields = [key for key, _ in COLUMNS] + ["stale_price"] + [key for key, _ in WORKLOAD_COLUMNS]
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows(result):

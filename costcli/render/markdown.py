@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from costcli.render.rows import COLUMNS, error_lines, fmt, price_lines, rows
+from costcli.render.rows import columns_for, error_lines, fmt, price_lines, rows, turn_lines
 from costcli.results import RunResult
 
 
 def render(result: RunResult) -> str:
+    all_rows = rows(result)
+    columns = columns_for(all_rows)
     lines = [
         f"**costcli** · workload `{result.meta.workload.name}` · {result.meta.started_at}",
         "",
-        "| " + " | ".join(title for _, title in COLUMNS) + " |",
-        "|" + "|".join("---" for _ in COLUMNS) + "|",
+        "| " + " | ".join(title for _, title in columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
     ]
-    for row in rows(result):
-        lines.append("| " + " | ".join(fmt(row[key], key) for key, _ in COLUMNS) + " |")
+    for row in all_rows:
+        lines.append("| " + " | ".join(fmt(row[key], key) for key, _ in columns) + " |")
+    turns = turn_lines(result)
+    if turns:
+        lines += ["", *(f"- {line}" for line in turns)]
     errors = error_lines(result)
     if errors:
         lines += ["", "Errors: " + "; ".join(errors)]

@@ -46,8 +46,10 @@ def metric(value: Any, key: str = "") -> str:
     """A cell of the comparison table (render/rows.py COLUMNS), by its key."""
     if value is None:
         return "-"
-    if key == "error_rate" and isinstance(value, float):
-        return share(value)
+    if key in ("error_rate", "cache_hit_share", "tool_calls_valid_share", "accuracy"):
+        return share(value) if isinstance(value, float) else str(value)
+    if key.endswith("_usd") and key != "cost_per_1k_requests_usd" and isinstance(value, float):
+        return f"${value:.3g}" if value < 1 else f"${value:,.2f}"
     if key == "cost_per_1k_requests_usd" and isinstance(value, float):
         return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
     if isinstance(value, float):

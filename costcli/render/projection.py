@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 from costcli.cost import BASIS_MEASURED, Projection, ProjectionReport
 from costcli.projection import Answer
@@ -60,6 +61,10 @@ CSV_FIELDS = (
     "utilization",
     "energy_kwh_per_month",
     "capacity_rps",
+    "cache_hit",
+    "cache_hit_basis",
+    "accuracy",
+    "cost_per_correct_answer_usd",
 )
 
 
@@ -90,9 +95,26 @@ def table_rows(report: ProjectionReport) -> list[dict[str, str]]:
                 "utilization": "-" if p.utilization is None else f"{p.utilization:.1%}",
                 "energy_kwh_per_month": number(p.energy_kwh_per_month, 1),
                 "price_as_of": as_of,
+                "accuracy": "-" if p.accuracy is None else f"{p.accuracy:.1%}",
+                "cost_per_correct_answer_usd": usd(p.cost_per_correct_answer_usd),
             }
         )
     return out
+
+
+GRADED_COLUMNS = (("accuracy", "accuracy"), ("cost_per_correct_answer_usd", "$/correct"))
+
+
+def _graded(report: ProjectionReport) -> bool:
+    return any(p.accuracy is not None for p in report.projections)
+
+
+def _ordered(report: ProjectionReport) -> tuple[str, list[Projection]]:
+    """The table's title and rows: cheapest first, or as ranked per correct answer."""
+    if report.rank == "per-correct":
+        return "cheapest per correct answer first", list(report.projections)
+    rows = sorted(report.projections, key=lambda p: p.monthly_cost_usd)
+    return "cheapest first", rows
 
 
 def summary_lines(report: ProjectionReport) -> list[str]:
@@ -138,11 +160,12 @@ def render_markdown(report: ProjectionReport) -> str:
         "",
         f"{s.requests_per_month:,.0f} requests/month, {s.input_tokens:,.0f} input and "
         f"{s.output_tokens:,.0f} output tokens per request, peak factor {s.peak_factor:g}, "
-        f"cache hit {s.cache_hit:.0%}, batch share {s.batch_share:.0%}.",
+        f"cache hit {s.cache_hit:.0%} ({s.cache_hit_basis}), batch share {s.batch_share:.0%}.",
         "",
     ]
     cells = table_rows(report)
-    lines += _md_table([title for _, title in COLUMNS], [[c[k] for k, _ in COLUMNS] for c in cells])
+    columns = COLUMNS + (GRADED_COLUMNS if _graded(report) else ())
+    lines += _md_table([title for _, title in columns], [[c[k] for k, _ in columns] for c in cells])
     extra = summary_lines(report)
     if extra:
         lines += ["", *[f"- {line}" for line in extra]]
@@ -158,62 +181,78 @@ def render_markdown(report: ProjectionReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+TABLE_COLUMNS = (
+    "target",
+    "$/month",
+    "$/request",
+    "$/1M out tok",
+    "peak RPM",
+    "fits",
+    "price as of",
+)
+
+
+def _table_cells(p: Projection, graded: bool) -> list[str]:
+    """One row of the console table: compact words for the tier and the replicas."""
+    if p.kind == "api":
+        star = "" if p.token_basis == BASIS_MEASURED else " *"
+        label, fits = p.label + star, SHORT_TIER.get(p.tier_needed or "", p.tier_needed or "")
+    else:
+        util = "-" if p.utilization is None else f"{p.utilization:.0%}"
+        on = f" ({p.provider})" if p.provider else ""
+        label, fits = f"{p.hardware}{on}", f"{number(p.replicas)} x {util} busy"
+    cells = [
+        label,
+        usd(p.monthly_cost_usd),
+        usd(p.cost_per_request_usd),
+        usd(p.cost_per_1m_output_tokens_usd),
+        number(p.peak_rpm, 1) if p.kind == "api" else "-",
+        fits,
+        p.price_as_of.isoformat() + (" stale" if p.stale_price else ""),
+    ]
+    if graded:
+        accuracy = "-" if p.accuracy is None else f"{p.accuracy:.0%}"
+        cells += [accuracy, usd(p.cost_per_correct_answer_usd)]
+    return cells
+
+
+def _growth_table(report: ProjectionReport) -> Any:
+    from rich.table import Table
+
+    growth = Table(title="month by month", title_justify="left")
+    labels = list(report.growth[0].monthly_cost_usd)
+    for col in ("month", "requests", *labels):
+        growth.add_column(col, justify="right")
+    for g in report.growth:
+        cells = [usd(g.monthly_cost_usd[label]) for label in labels]
+        growth.add_row(str(g.month), f"{g.requests_per_month:,.0f}", *cells)
+    return growth
+
+
 def render_table(
     report: ProjectionReport, width: int | None = None, *, break_even: bool = True
 ) -> str:
-    """The Rich table as text (so it is testable without a terminal)."""
+    """The Rich table as text (so it is testable without a terminal); compact for a
+    terminal, cheapest first (Markdown, CSV and JSON carry every column)."""
     from rich.table import Table
 
-    # compact for a terminal: cheapest first; Markdown/CSV/JSON carry every column
+    order, projections = _ordered(report)
+    graded = _graded(report)
     table = Table(
-        title="costcli project · monthly cost, cheapest first",
+        title=f"costcli project · monthly cost, {order}",
         title_justify="left",
         caption="* API rows not measured on that model (token basis in the notes)",
         caption_justify="left",
     )
-    for title in (
-        "target",
-        "$/month",
-        "$/request",
-        "$/1M out tok",
-        "peak RPM",
-        "fits",
-        "price as of",
-    ):
-        table.add_column(
-            title,
-            justify="left" if title in ("target", "fits") else "right",
-            no_wrap=True,
-        )
-    for p in sorted(report.projections, key=lambda p: p.monthly_cost_usd):
-        if p.kind == "api":
-            star = "" if p.token_basis == BASIS_MEASURED else " *"
-            label, fits = p.label + star, SHORT_TIER.get(p.tier_needed or "", p.tier_needed or "")
-        else:
-            util = "-" if p.utilization is None else f"{p.utilization:.0%}"
-            on = f" ({p.provider})" if p.provider else ""
-            label, fits = f"{p.hardware}{on}", f"{number(p.replicas)} x {util} busy"
-        as_of = p.price_as_of.isoformat() + (" stale" if p.stale_price else "")
-        table.add_row(
-            label,
-            usd(p.monthly_cost_usd),
-            usd(p.cost_per_request_usd),
-            usd(p.cost_per_1m_output_tokens_usd),
-            number(p.peak_rpm, 1) if p.kind == "api" else "-",
-            fits,
-            as_of,
-        )
+    for title in (*TABLE_COLUMNS, *(("accuracy", "$/correct") if graded else ())):
+        left = title in ("target", "fits")
+        table.add_column(title, justify="left" if left else "right", no_wrap=True)
+    for p in projections:
+        table.add_row(*_table_cells(p, graded))
     lines = summary_lines(report) if break_even else list(report.notes)
     parts: list[object] = [table, *lines]
     if report.growth:
-        growth = Table(title="month by month", title_justify="left")
-        labels = list(report.growth[0].monthly_cost_usd)
-        for col in ("month", "requests", *labels):
-            growth.add_column(col, justify="right")
-        for g in report.growth:
-            cells = [usd(g.monthly_cost_usd[label]) for label in labels]
-            growth.add_row(str(g.month), f"{g.requests_per_month:,.0f}", *cells)
-        parts.append(growth)
+        parts.append(_growth_table(report))
     return rich_text(*parts, width=width, min_width=120)
 
 

@@ -8,7 +8,18 @@ from costcli.metrics import Percentiles, RunCost
 from costcli.render.numbers import metric as fmt
 from costcli.results import RunResult, TargetResult
 
-__all__ = ["CAPTION", "COLUMNS", "error_lines", "fmt", "price_lines", "rows", "target_row"]
+__all__ = [
+    "CAPTION",
+    "COLUMNS",
+    "WORKLOAD_COLUMNS",
+    "columns_for",
+    "error_lines",
+    "fmt",
+    "price_lines",
+    "rows",
+    "target_row",
+    "turn_lines",
+]
 
 # (key, title): keys are the CSV header; titles are short so the table fits a terminal.
 # Latencies are milliseconds; the titles say so once, in the table's caption.
@@ -27,6 +38,21 @@ COLUMNS = (
     ("output_tokens_per_s", "out tok/s"),
     ("requests_per_s", "req/s"),
     ("cost_per_1k_requests_usd", "$/1k req"),
+)
+# Shown by the table and Markdown only when some target has the figure (reasoning, prompt
+# caching, tool calls, conversations, graded answers); always in the CSV, empty when absent.
+WORKLOAD_COLUMNS = (
+    ("ttfo_p50_ms", "TTFO p50"),
+    ("ttfo_p95_ms", "TTFO p95"),
+    ("reasoning_tokens_mean", "reasoning tok"),
+    ("cached_input_tokens_mean", "cached in tok"),
+    ("cache_hit_share", "cache hit"),
+    ("tool_call_requests", "tool calls"),
+    ("tool_calls_valid_share", "tool args ok"),
+    ("sessions", "sessions ok/n"),
+    ("accuracy", "accuracy"),
+    ("cost_per_session_usd", "$/session"),
+    ("cost_per_correct_answer_usd", "$/correct"),
 )
 CAPTION = "latencies in ms; decode tok/s is the per-request p50"
 
@@ -54,7 +80,59 @@ def target_row(t: TargetResult) -> dict[str, Any]:
         "requests_per_s": s.throughput.requests_per_s,
         "cost_per_1k_requests_usd": "unpriced" if cost is None else cost.per_1k_requests_usd,
         "stale_price": bool(cost and cost.stale_price),
+        **workload_cells(t),
     }
+
+
+def workload_cells(t: TargetResult) -> dict[str, Any]:
+    s = t.summary
+    cost = s.cost if isinstance(s.cost, RunCost) else None
+    return {
+        "ttfo_p50_ms": _p(s.ttfo_ms, "p50"),
+        "ttfo_p95_ms": _p(s.ttfo_ms, "p95"),
+        "reasoning_tokens_mean": s.reasoning_tokens.mean if s.reasoning_tokens else None,
+        "cached_input_tokens_mean": s.cached_input_tokens.mean if s.cached_input_tokens else None,
+        "cache_hit_share": s.cache_hit_share,
+        "tool_call_requests": s.tool_calls.requests if s.tool_calls else None,
+        "tool_calls_valid_share": s.tool_calls.valid_share if s.tool_calls else None,
+        "sessions": f"{s.sessions.ok}/{s.sessions.total}" if s.sessions else None,
+        "accuracy": s.quality.accuracy if s.quality else None,
+        "cost_per_session_usd": cost.per_session_usd if cost else None,
+        "cost_per_correct_answer_usd": cost.per_correct_answer_usd if cost else None,
+    }
+
+
+def columns_for(all_rows: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
+    """The comparison columns, with each workload column that some target has a figure for.
+    TTFO shows only where it differs from TTFT (reasoning, or a tool call after text)."""
+    present = tuple(
+        (key, title)
+        for key, title in WORKLOAD_COLUMNS
+        if any(row.get(key) is not None for row in all_rows)
+        and (not key.startswith("ttfo") or any(_ttfo_differs(row) for row in all_rows))
+    )
+    ttfo = tuple(c for c in present if c[0].startswith("ttfo"))
+    rest = tuple(c for c in present if not c[0].startswith("ttfo"))
+    return COLUMNS[:5] + ttfo + COLUMNS[5:] + rest
+
+
+def _ttfo_differs(row: dict[str, Any]) -> bool:
+    return row.get("ttfo_p50_ms") != row.get("ttft_p50_ms") or (
+        row.get("ttfo_p95_ms") != row.get("ttft_p95_ms")
+    )
+
+
+def turn_lines(result: RunResult) -> list[str]:
+    """Latency by turn index of conversational runs, one line per target and turn."""
+    out = []
+    for t in result.targets:
+        for turn in t.summary.by_turn or ():
+            ttft, ttfo = _p(turn.ttft_ms, "p50"), _p(turn.ttfo_ms, "p50")
+            out.append(
+                f"{t.label} turn {turn.turn + 1}: {turn.requests} requests, "
+                f"TTFT p50 {fmt(ttft)} ms, TTFO p50 {fmt(ttfo)} ms"
+            )
+    return out
 
 
 def rows(result: RunResult) -> list[dict[str, Any]]:

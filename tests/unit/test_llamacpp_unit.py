@@ -124,8 +124,30 @@ def test_final_chunk_timings_become_prefill_and_decode_telemetry(tmp_path: Path)
     assert tele.decode_ms == pytest.approx(163.628)
     assert tele.queue_ms is None
     assert tele.extra == {"prompt_n": 29, "predicted_n": 8, "cache_n": 0}
-    (usage,) = [e for e in events if isinstance(e, Usage)]
-    assert (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens) == (29, 8, 0)
+    # usage's own counts, then timings' cache_n beside them (the counts stand)
+    usages = [e for e in events if isinstance(e, Usage)]
+    assert [(u.input_tokens, u.output_tokens, u.cached_input_tokens) for u in usages] == [
+        (29, 8, 0),
+        (None, None, 0),
+    ]
+
+
+def test_cache_n_gives_cached_tokens_when_usage_has_no_details(tmp_path: Path) -> None:
+    """llama-server's usage has no prompt_tokens_details; its timings' cache_n is the count."""
+    a = adapter(tmp_path)
+    final = {
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        "timings": {"prompt_n": 4, "cache_n": 1200, "prompt_ms": 3.0, "predicted_n": 9},
+    }
+    tail = {"choices": [], "usage": {"prompt_tokens": 1204, "completion_tokens": 9}}
+    from costcli.load import Measurement, _apply
+
+    rec = Measurement(index=0, scheduled_ns=0)
+    for chunk in (final, tail):
+        for event in a.chunk_events(chunk, 1):
+            if isinstance(event, Usage):
+                _apply(rec, event)
+    assert (rec.input_tokens, rec.output_tokens, rec.cached_input_tokens) == (1204, 9, 1200)
 
 
 def test_timings_without_usage_still_give_token_counts(tmp_path: Path) -> None:

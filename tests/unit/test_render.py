@@ -11,7 +11,7 @@ import pytest
 from costcli.catalog import Target
 from costcli.load import LoadSettings, Measurement
 from costcli.render import FORMATS, renderer
-from costcli.render.rows import COLUMNS, fmt
+from costcli.render.rows import COLUMNS, WORKLOAD_COLUMNS, fmt
 from costcli.results import RunResult
 from costcli.workload import load_workload
 from tests.builders import result_of
@@ -45,7 +45,9 @@ def result() -> RunResult:
 
 def test_csv_has_one_row_per_target_with_raw_figures() -> None:
     rows = list(csv.DictReader(io.StringIO(renderer("csv")(result()))))
-    assert list(rows[0]) == [key for key, _ in COLUMNS] + ["stale_price"]
+    assert list(rows[0]) == [key for key, _ in COLUMNS] + ["stale_price"] + [
+        key for key, _ in WORKLOAD_COLUMNS
+    ]
     fast, slow = rows
     assert fast["target"] == "fast:m1"
     assert fast["requests"] == "2/2"
@@ -127,3 +129,28 @@ def test_a_stale_price_is_flagged_in_every_tabular_output() -> None:
     assert (
         json.loads(renderer("json")(stale))["targets"][0]["summary"]["cost"]["stale_price"] is True
     )
+
+
+def test_workload_figures_show_only_where_measured_and_by_turn() -> None:
+    """TTFO, cache, sessions and accuracy columns appear for the targets that have them;
+    the plain run's table is unchanged; latency by turn is listed under the table."""
+    target = Target("chat", "m1", "openai", "http://a/v1", None)
+    turns = []
+    for turn in range(2):
+        m = record(turn, 100 + 50 * turn, 10, 5)
+        m.first_output_ns = int((300 + 50 * turn) * MS)  # after reasoning
+        m.session, m.turn, m.correct = "s1", turn, turn == 0
+        m.input_tokens, m.cached_input_tokens = 10, 5 * turn
+        turns.append(m)
+    rich = result_of([(target, turns)], workload=load_workload("conversation"))
+    table = renderer("table")(rich)
+    for title in ("TTFO p50", "cache hit", "sessions ok/n", "accuracy"):
+        assert title in table
+    assert "chat:m1 turn 1: 1 requests, TTFT p50 100 ms, TTFO p50 300 ms" in table
+    assert "chat:m1 turn 2: 1 requests, TTFT p50 150 ms, TTFO p50 350 ms" in table
+    markdown = renderer("markdown")(rich)
+    assert "| 25.0% |" in markdown  # 5 cached of 20 input tokens
+    assert "| 1/1 | 50.0% |" in markdown  # one session, one of two answers right
+    plain = renderer("table")(result())
+    for title in ("TTFO", "cache hit", "sessions", "accuracy", "tool calls"):
+        assert title not in plain

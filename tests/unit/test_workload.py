@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from costcli.builtin_workloads import BUILTINS, EXTRACT_SCHEMA
 from costcli.errors import BadInputError
-from costcli.workload import BUILTINS, EXTRACT_SCHEMA, load_workload
+from costcli.workload import load_workload
 
 
 def test_the_builtins_exist_with_their_shapes() -> None:
