@@ -12,7 +12,8 @@
 #
 # The build from source happens once: pip caches the wheel it builds (keyed by name and
 # version), and later installs reuse it. While it builds, a heartbeat line says what is
-# compiling and the elapsed time; a failed build ends with the last lines of its log.
+# compiling and the elapsed time (Ctrl-C stops both); a failed build ends with its first
+# errors and the last lines of its output, without pip's traceback.
 #   LLAMA_CPP_BUILD_JOBS=N   parallel compile jobs (default: the number of cores)
 #   SETUP_LLAMA_HEARTBEAT_S  seconds between progress lines (default 20)
 set -euo pipefail
@@ -46,7 +47,7 @@ progress() {  # $1: log; the build's latest step, else the log's last line
 }
 
 heartbeat() {  # $1: log, $2: label; every HEARTBEAT_S seconds until this script ends
-  local start=$SECONDS parent=$$ waited
+  local start=$SECONDS parent=$$ waited step
   while kill -0 "$parent" 2>/dev/null; do
     waited=0
     while ((waited < HEARTBEAT_S)); do
@@ -54,7 +55,8 @@ heartbeat() {  # $1: log, $2: label; every HEARTBEAT_S seconds until this script
       waited=$((waited + 1))
       kill -0 "$parent" 2>/dev/null || return 0
     done
-    say "$2: $(minutes_seconds $((SECONDS - start))) elapsed; $(progress "$1")"
+    step="$(progress "$1")"
+    say "$2: $(minutes_seconds $((SECONDS - start))) elapsed${step:+; $step}"
   done
 }
 
