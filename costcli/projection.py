@@ -90,6 +90,7 @@ class MeasuredTarget:
     hardware: str | None
     capacity_rps: float | None
     capacity_load: str | None
+    swept: bool  # the run was a sweep (a missing capacity then means no point met the SLO)
     measured_rps: float
     input_tokens: float | None  # mean per successful request; None when none succeeded
     output_tokens: float | None
@@ -118,6 +119,7 @@ def measured_targets(result: RunResult | None) -> list[MeasuredTarget]:
                 hardware=t.hardware,
                 capacity_rps=t.capacity_rps,
                 capacity_load=t.capacity_load,
+                swept=t.sweep is not None,
                 measured_rps=t.summary.throughput.requests_per_s,
                 input_tokens=t.summary.input_tokens.mean if ok else None,
                 output_tokens=t.summary.output_tokens.mean if ok else None,
@@ -198,6 +200,11 @@ def capacity_note(box: HardwareTarget, how: str, load: str | None) -> str:
         return f"{label} on {on}: one replica carries {box.capacity_rps:.2f} req/s (sweep{at})"
     if how == "flag":
         return f"{label} on {on}: one replica carries {box.capacity_rps:.2f} req/s (--capacity-rps)"
+    if how == "no load met the SLO":
+        return (
+            f"{label} on {on}: no load point of the sweep met the SLO; priced at the last "
+            f"point's {box.capacity_rps:.2f} req/s per replica, which misses it"
+        )
     return (
         f"{label} on {on}: capacity taken from this run's {box.capacity_rps:.2f} req/s, a floor; "
         "`costcli run --sweep` measures it"
@@ -223,7 +230,8 @@ def _box(
     elif t.capacity_rps:
         capacity, how = t.capacity_rps, "sweep"
     else:
-        capacity, how = t.measured_rps, "measured rate"
+        capacity = t.measured_rps
+        how = "no load met the SLO" if t.swept else "measured rate"
     if not name or not capacity:
         raise BadInputError(
             f"self-hosted target {t.label} needs a hardware profile and a capacity; "

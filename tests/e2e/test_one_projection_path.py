@@ -71,3 +71,15 @@ def test_the_html_report_charts_the_projections_break_even(tmp_path: Path) -> No
         at = curve["requests_per_month"].index(row["requests_per_month"])
         # the chart's curve is the table's projector: the row's cost sits on it
         assert curve["monthly_cost_usd"][at] == pytest.approx(row["monthly_cost_usd"])
+
+
+def test_a_sweep_that_met_no_slo_is_said_so_not_called_a_floor(tmp_path: Path) -> None:
+    doc = json.loads(RESULTS.read_text(encoding="utf-8"))
+    (box,) = [t for t in doc["targets"] if t["self_hosted"]]
+    box["sweep"] = [{"load": "concurrency=1", "summary": box["summary"], "meets_slo": False}]
+    box["capacity_rps"] = box["capacity_load"] = None
+    swept = tmp_path / "swept.json"
+    swept.write_text(json.dumps(doc), encoding="utf-8")
+    text = projection_after_run(read_result(swept), RunPlan(), None, float(VOLUME))
+    assert "no load point of the sweep met the SLO; priced at the last point's" in text
+    assert "a floor" not in text
