@@ -31,7 +31,7 @@ from costcli.adapters.base import TransportOptions
 from costcli.adapters.llamacpp import LlamaCppAdapter
 from costcli.catalog import load_catalog
 from costcli.errors import BadInputError, UnreachableError
-from costcli.load import LoadSettings, SilentObserver, TargetRun, run_target
+from costcli.load import LoadSettings, PointJob, SilentObserver, TargetRun, run_target
 from costcli.local_model import find_binary, find_model
 from costcli.metrics import RequestRecord, summarize
 from costcli.workload import Workload, load_workload
@@ -116,7 +116,7 @@ def measure(
         run = TargetRun()
         try:
             await adapter.start()
-            await run_target(adapter, workload, settings, target.label, SilentObserver(), run)
+            await run_target(adapter, PointJob(workload, settings, target.label), SilentObserver(), run)
             return Measured(adapter, run.records)
         finally:
             await adapter.close()
@@ -312,7 +312,7 @@ def test_attached_mode_measures_a_server_someone_else_runs() -> None:
             try:
                 await attached.start()
                 settings = LoadSettings(requests=2, timeout_s=60)
-                await run_target(attached, workload, settings, "a", SilentObserver(), run)
+                await run_target(attached, PointJob(workload, settings, "a"), SilentObserver(), run)
                 return owner.describe(), attached.describe(), run.records
             finally:
                 await attached.close()
