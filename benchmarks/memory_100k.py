@@ -40,7 +40,9 @@ async def run(url: str, requests: int, streams: int, tokens: int) -> None:
     t0 = time.perf_counter()
     await adapter.start()
     try:
-        run = await run_target(adapter, PointJob(workload, settings, "m"), SilentObserver(), TargetRun())
+        run = await run_target(
+            adapter, PointJob(workload, settings, "m"), SilentObserver(), TargetRun()
+        )
     finally:
         await adapter.close()
     wall = time.perf_counter() - t0

@@ -106,9 +106,10 @@ class RunInterrupted(CostcliError):
 
     exit_code = EXIT_INTERRUPTED
 
-    def __init__(self, result: RunResult) -> None:
+    def __init__(self, result: RunResult, exit_code: int = EXIT_INTERRUPTED) -> None:
         super().__init__("interrupted; what was measured is kept")
         self.result = result
+        self.exit_code = exit_code  # 130 for Ctrl-C; 143 SIGTERM, 129 SIGHUP (costcli.signals)
 
 
 def resolve(plan: RunPlan) -> RunSetup:
@@ -146,8 +147,9 @@ def execute(plan: RunPlan, observer: ProgressObserver | None = None) -> RunResul
     state = runner.RunState()
     try:
         runner.run(setup, state, observer or SilentObserver())
-    except KeyboardInterrupt:
-        raise RunInterrupted(runner.build_result(setup, state, complete=False)) from None
+    except KeyboardInterrupt as stop:
+        code = getattr(stop, "exit_code", EXIT_INTERRUPTED)
+        raise RunInterrupted(runner.build_result(setup, state, complete=False), code) from None
     return runner.build_result(setup, state, complete=True)
 
 

@@ -11,6 +11,7 @@ import typer
 from costcli.cli.options import live_display_allowed, parse_slo, stderr_console
 from costcli.errors import BadInputError, CheckFailedError, UnreachableError
 from costcli.render import FORMATS
+from costcli.signals import interrupt_signals
 
 if TYPE_CHECKING:
     from costcli.api import RunPlan
@@ -116,7 +117,7 @@ def run_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final output."),
 ) -> None:
     """Send the same workload to each target and measure latency, throughput and cost."""
-    from costcli.api import RunInterrupted, RunPlan, execute
+    from costcli.api import EXIT_INTERRUPTED, RunInterrupted, RunPlan, execute
     from costcli.render import renderer
     from costcli.results import check_writable
     from costcli.sweep import parse_sweep
@@ -151,26 +152,41 @@ def run_command(
     if output is not None:
         check_writable(output, "--output")
     observer = _observer(quiet, no_progress)
-    try:
-        result = execute(plan, observer)
-    except RunInterrupted as stop:
-        result = stop.result
-    finally:
-        observer.stop()
-    _emit(result, output, renderer(fmt)(result), quiet)
-    if fmt == "table" and not quiet and result.complete:
+    with interrupt_signals() as guard:
+        try:
+            result = execute(plan, observer)
+        except RunInterrupted as stop:
+            result = stop.result
+        finally:
+            observer.stop()
+        with guard.deferred():  # a second signal cannot cut the results file short
+            _emit(result, output, renderer(fmt)(result), quiet)
+    if fmt == "table" and not quiet and result.complete and guard.exit_code is None:
         echo(projection_after_run(result, plan, hardware, requests_per_month))
-    if not result.complete:
-        raise typer.Exit(130)
+    if not result.complete or guard.exit_code is not None:
+        raise typer.Exit(guard.exit_code or EXIT_INTERRUPTED)
     exit_status(result)
 
 
 def _emit(result: RunResult, output: Path | None, text: str, quiet: bool) -> None:
-    """Keep the results (also after Ctrl-C), then print the rendered comparison."""
-    kept = keep(result, output) if output is not None else None
+    """Keep the results (also after Ctrl-C or SIGTERM), then print the rendered comparison
+    and any warning about the client itself. An interrupted run that measured nothing
+    leaves an existing results file as it was."""
+    kept = None
+    if output is not None and measured_nothing(result) and output.exists():
+        stderr_console().print(f"costcli: nothing was measured; {output} is left as it was")
+    elif output is not None:
+        kept = keep(result, output)
     echo(text)
+    for t in result.targets:
+        if t.client is not None and t.client.warning:
+            stderr_console().print(f"costcli: warning: {t.label}: {t.client.warning}")
     if kept is not None and not quiet:
         stderr_console().print(f"results written to {kept}")
+
+
+def measured_nothing(result: RunResult) -> bool:
+    return not result.complete and not any(t.summary.requests.total for t in result.targets)
 
 
 def echo(text: str) -> None:

@@ -116,7 +116,9 @@ def measure(
         run = TargetRun()
         try:
             await adapter.start()
-            await run_target(adapter, PointJob(workload, settings, target.label), SilentObserver(), run)
+            await run_target(
+                adapter, PointJob(workload, settings, target.label), SilentObserver(), run
+            )
             return Measured(adapter, run.records)
         finally:
             await adapter.close()
