@@ -26,10 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from costcli.adapters.base import (
     MAX_RETRY_AFTER_S,
     Adapter,
+    Finish,
     FirstByte,
     ProviderError,
     RateLimitedError,
     Sent,
+    StreamEvent,
     Telemetry,
     TextDelta,
     Usage,
@@ -202,6 +204,21 @@ def _apply(rec: Measurement, event: Usage | Telemetry) -> None:
     rec.decode_ms = event.decode_ms if event.decode_ms is not None else rec.decode_ms
 
 
+def _note(rec: Measurement, event: StreamEvent) -> None:
+    """Fold an event that carries no text into the measurement."""
+    if isinstance(event, FirstByte):
+        if rec.first_byte_ns is None:
+            rec.first_byte_ns = event.t_ns
+    elif isinstance(event, Sent):
+        if not rec.sent_by_adapter:  # a retry's send is not the request's first
+            rec.sent_ns, rec.sent_by_adapter = event.t_ns, True
+    elif isinstance(event, Usage | Telemetry):
+        _apply(rec, event)
+    elif isinstance(event, Finish):
+        rec.finish_reason = event.reason
+        rec.end_ns = event.t_ns
+
+
 async def _consume(adapter: Adapter, spec: RequestSpec, rec: Measurement) -> str:
     """Read one attempt's events into `rec`; returns the answer text (kept only for checks)."""
     keep_text = spec.schema is not None
@@ -216,17 +233,8 @@ async def _consume(adapter: Adapter, spec: RequestSpec, rec: Measurement) -> str
             text_chunks += 1
             if keep_text and not event.reasoning:
                 parts.append(event.text)
-        elif isinstance(event, FirstByte):
-            if rec.first_byte_ns is None:
-                rec.first_byte_ns = event.t_ns
-        elif isinstance(event, Sent):
-            if not rec.sent_by_adapter:  # a retry's send is not the request's first
-                rec.sent_ns, rec.sent_by_adapter = event.t_ns, True
-        elif isinstance(event, Usage | Telemetry):
-            _apply(rec, event)
-        else:  # Finish
-            rec.finish_reason = event.reason
-            rec.end_ns = event.t_ns
+        else:
+            _note(rec, event)
     if rec.output_tokens is None:
         rec.output_tokens = text_chunks
         rec.tokens_estimated = True
@@ -515,10 +523,11 @@ async def run_target(
         label, job.shard.share(settings.requests) if settings.requests else None
     )
     phase = _Phase(adapter, job, on_record, warmup=False)
-    start_ns = await job.start_gate() if job.start_gate is not None else None
-    run.epoch_ns = start_ns if start_ns is not None else perf_ns()
     try:
-        with quiet_gc():
+        with quiet_gc():  # its full collection comes before the phase starts, not in it
+            start_ns = await job.start_gate() if job.start_gate is not None else None
+            lead = OPEN_LOOP_LEAD_NS if settings.rate else 0
+            run.epoch_ns = start_ns if start_ns is not None else perf_ns() + lead
             await phase.run(run.epoch_ns)
     finally:
         run.capped += phase.capped

@@ -174,7 +174,7 @@ def client_health(
     delays = sorted(r.client_delay_ms for r in records)
     late = sum(1 for d in delays if d > LATE_MS)
     p99 = percentile(delays, 99)
-    kept = late <= LATE_SHARE * len(delays)
+    kept = late <= max(1, LATE_SHARE * len(delays))  # one late request is not a trend
     notes = []
     if not kept:
         notes.append(
@@ -310,6 +310,17 @@ def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: boo
 
 def run_cost(target: Target, records: Sequence[RequestRecord], prices: Prices | None) -> Any:
     """The summary's `cost` from the usage the server reported (None without a prices file)."""
+    return priced(target.provider, target.model, target.self_hosted, records, prices)
+
+
+def priced(
+    provider: str,
+    model: str,
+    self_hosted: bool,
+    records: Sequence[RequestRecord],
+    prices: Prices | None,
+) -> Any:
+    """`run_cost` by the target's names (what a results file keeps of it: costcli merge)."""
     if prices is None:
         return None
     from costcli.cost import cost_summary
@@ -325,9 +336,7 @@ def run_cost(target: Target, records: Sequence[RequestRecord], prices: Prices | 
         for r in records
         if r.output_tokens is not None and not r.tokens_estimated
     ]
-    return cost_summary(
-        target.provider, target.model, usages, prices, self_hosted=target.self_hosted
-    )
+    return cost_summary(provider, model, usages, prices, self_hosted=self_hosted)
 
 
 def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResult:

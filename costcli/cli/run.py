@@ -113,6 +113,12 @@ def run_command(
     requests_per_month: float | None = typer.Option(
         None, "--requests-per-month", min=1, help="Scenario for the projection after the run."
     ),
+    processes: int = typer.Option(
+        1, "--processes", min=1, max=256, help="Split the schedule across N worker processes."
+    ),
+    shard: str | None = typer.Option(
+        None, "--shard", help="i/N: run part i of N of the schedule (join with costcli merge)."
+    ),
     no_progress: bool = typer.Option(False, "--no-progress", help="No live display."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final output."),
 ) -> None:
@@ -120,6 +126,7 @@ def run_command(
     from costcli.api import EXIT_INTERRUPTED, RunInterrupted, RunPlan, execute
     from costcli.render import renderer
     from costcli.results import check_writable
+    from costcli.shards import parse_shard
     from costcli.sweep import parse_sweep
 
     if fmt not in FORMATS:
@@ -148,6 +155,8 @@ def run_command(
         records=records,
         providers=tuple(providers),
         prices=prices,
+        processes=processes,
+        shard=parse_shard(shard) if shard else None,
     )
     if output is not None:
         check_writable(output, "--output")
