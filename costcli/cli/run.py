@@ -169,7 +169,7 @@ def run_command(
         finally:
             observer.stop()
         with guard.deferred():  # a second signal cannot cut the results file short
-            _emit(result, output, renderer(fmt)(result), quiet)
+            _emit(result, output, renderer(fmt)(result), quiet, warn=fmt in ("json", "csv"))
     if fmt == "table" and not quiet and result.complete and guard.exit_code is None:
         echo(projection_after_run(result, plan, hardware, requests_per_month))
     if not result.complete or guard.exit_code is not None:
@@ -177,7 +177,7 @@ def run_command(
     exit_status(result)
 
 
-def _emit(result: RunResult, output: Path | None, text: str, quiet: bool) -> None:
+def _emit(result: RunResult, output: Path | None, text: str, quiet: bool, warn: bool) -> None:
     """Keep the results (also after Ctrl-C or SIGTERM), then print the rendered comparison
     and any warning about the client itself. An interrupted run that measured nothing
     leaves an existing results file as it was."""
@@ -187,9 +187,10 @@ def _emit(result: RunResult, output: Path | None, text: str, quiet: bool) -> Non
     elif output is not None:
         kept = keep(result, output)
     echo(text)
-    for t in result.targets:
-        if t.client is not None and t.client.warning:
-            stderr_console().print(f"costcli: warning: {t.label}: {t.client.warning}")
+    from costcli.render.rows import client_lines
+
+    for line in client_lines(result) if warn else ():  # table and markdown carry them
+        stderr_console().print(f"costcli: warning: {line}")
     if kept is not None and not quiet:
         stderr_console().print(f"results written to {kept}")
 

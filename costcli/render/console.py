@@ -9,7 +9,15 @@ import shutil
 from rich.console import Console
 from rich.table import Table
 
-from costcli.render.rows import CAPTION, COLUMNS, error_lines, fmt, price_lines, rows
+from costcli.render.rows import (
+    CAPTION,
+    COLUMNS,
+    client_lines,
+    error_lines,
+    fmt,
+    price_lines,
+    rows,
+)
 from costcli.results import RunResult
 
 
@@ -82,6 +90,8 @@ def render(result: RunResult, width: int | None = None) -> str:
                 console.print(f"{t.label}: no load point met the SLO")
         if t.stopped:
             console.print(f"{t.label}: stopped early ({t.stopped})")
+    for line in client_lines(result):
+        console.print(f"warning: {line}")
     if not result.complete:
         console.print("incomplete run: interrupted; what was measured is kept")
     return buf.getvalue()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from costcli.render.rows import COLUMNS, error_lines, fmt, price_lines, rows
+from costcli.render.rows import COLUMNS, client_lines, error_lines, fmt, price_lines, rows
 from costcli.results import RunResult
 
 
@@ -21,6 +21,7 @@ def render(result: RunResult) -> str:
     stale = price_lines(result)
     if stale:
         lines += ["", "; ".join(stale)]
+    lines += [f"\n**Warning:** {line}" for line in client_lines(result)]
     if not result.complete:
         lines += ["", "_Incomplete run: interrupted before every request finished._"]
     return "\n".join(lines) + "\n"

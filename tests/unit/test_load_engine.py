@@ -100,3 +100,21 @@ def test_a_client_that_fell_behind_says_so_with_the_figure() -> None:
     assert health.warning is not None
     assert "10 of 109 requests" in health.warning
     assert "--max-concurrency 8 bound: 3 requests" in health.warning
+
+
+def test_a_run_whose_client_fell_behind_says_so_in_the_table_markdown_and_json() -> None:
+    from costcli.catalog import Target
+    from costcli.render import renderer
+    from tests.builders import result_of
+
+    late = [
+        Measurement(index=i, scheduled_ns=0, sent_ns=int(30e6), end_ns=int(40e6)) for i in range(20)
+    ]
+    result = result_of([(Target("p", "m", "openai", "http://127.0.0.1:1/v1", None), late)])
+    (target,) = result.targets
+    assert target.client is not None
+    assert target.client.schedule_kept is False
+    assert target.client.late_requests == 20
+    assert "could not keep its schedule: 20 of 20" in renderer("markdown")(result)
+    assert "could not keep its schedule" in renderer("table")(result)
+    assert '"schedule_kept": false' in renderer("json")(result)
