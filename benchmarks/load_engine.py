@@ -367,7 +367,9 @@ COLUMNS = [("case", "case"), ("client", "client"), ("ok", "ok"), ("requests", "n
            ("delay_p99", "client_delay p99"), ("maxrss_mb", "peak RSS MB"), ("load1", "load1")]  # fmt: skip
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, key: str = "") -> str:
+    if isinstance(value, float) and key == "cpu_s_per_1k_chunks":
+        return f"{value:.4f}"
     if isinstance(value, float):
         return f"{value:+.1f}" if abs(value) < 1e4 and value == value else "-"
     return "-" if value is None else str(value)
@@ -376,7 +378,7 @@ def _cell(value: Any) -> str:
 def _row(row: dict[str, Any]) -> str:
     if "failed" in row:
         return f"| {row['case']} | {row['client']} | failed: {row['failed']} |"
-    return "| " + " | ".join(_cell(row.get(k)) for k, _ in COLUMNS) + " |"
+    return "| " + " | ".join(_cell(row.get(k), k) for k, _ in COLUMNS) + " |"
 
 
 def main() -> None:

@@ -5,9 +5,8 @@ Wire format: POST {base_url}/chat/completions with `stream: true` and
 chunk with `choices: []` and `usage`, then `data: [DONE]`. Only documented parameters are
 sent. The key travels only in the Authorization header.
 
-Transport: connections are sharded over several small httpx pools (one per
-`streams_per_pool` concurrent streams). One pool serving hundreds of streams spends most
-of its CPU scanning its idle connections; small pools keep that scan short.
+Transport: `costcli/adapters/transport.py` (aiohttp where the `fast` extra is installed,
+else httpx), shared by every OpenAI-dialect adapter.
 """
 
 from __future__ import annotations
@@ -24,8 +23,6 @@ import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
-import httpx
-
 from costcli.adapters.base import (
     MAX_RETRY_AFTER_S,
     AdapterBase,
@@ -33,7 +30,6 @@ from costcli.adapters.base import (
     Finish,
     FirstByte,
     ProviderError,
-    RequestTimeoutError,
     Sent,
     StreamAbortedError,
     StreamEvent,
@@ -44,6 +40,7 @@ from costcli.adapters.base import (
     error_for_status,
 )
 from costcli.adapters.sse import SSEParser
+from costcli.adapters.transport import Response, Transport, create_transport
 from costcli.catalog import Target
 from costcli.redact import for_target
 from costcli.workload import RequestSpec
@@ -63,8 +60,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 
 perf_ns = time.perf_counter_ns
-# how a connection that the server closed under us shows itself
-STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 DRAIN_TIMEOUT_S = 0.5
 # Connections opened before the first scheduled request: one per expected stream, capped.
 MAX_WARM_CONNECTIONS = 512
@@ -236,8 +231,7 @@ class OpenAIAdapter(AdapterBase):
         self.url = target.base_url.rstrip("/") + "/chat/completions"
         settings = target.settings
         self.max_tokens_param = settings.max_tokens_param if settings else "max_tokens"
-        self._pools: list[httpx.AsyncClient] = []
-        self._in_flight: list[int] = []
+        self._wire: Transport = create_transport()
         self.stale_connection_retries = 0
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -264,41 +258,24 @@ class OpenAIAdapter(AdapterBase):
         MAX_WARM_CONNECTIONS) is opened here, so no measured request pays for the client's
         own set-up: TCP (and TLS) handshakes, the HTTP library's lazy imports and paths."""
         options = self.transport
-        per_pool = max(1, options.streams_per_pool)
-        n_pools = max(1, math.ceil(options.concurrency / per_pool))
-        ceiling = max(per_pool, math.ceil((options.max_streams or 0) / n_pools))
-        limits = httpx.Limits(max_connections=ceiling, max_keepalive_connections=ceiling)
-        timeout = httpx.Timeout(options.timeout_s, connect=min(10.0, options.timeout_s))
-        headers = self.headers()
-        # One SSL context for every pool: building one costs ~20 ms (certificate store).
-        ssl_context = httpx.create_ssl_context()
-        self._pools = [
-            httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers, verify=ssl_context)
-            for _ in range(n_pools)
-        ]
-        self._in_flight = [0] * n_pools
+        await self._wire.start(options, self.headers())
         json_dumps(self.request_body(RequestSpec(0, ({"role": "user", "content": "."},))))
         await self.warm_connections(min(options.concurrency, MAX_WARM_CONNECTIONS))
 
     async def warm_connections(self, n: int) -> None:
-        """Open `n` keep-alive connections, spread over the pools, by `GET {base_url}/models`
-        (free at every provider). Any answer, even an error, leaves its connection open;
-        a failure here is not the run's: the measured requests will report their own."""
-        models = self.url.removesuffix("/chat/completions") + "/models"
-
-        async def one(pool: httpx.AsyncClient) -> None:
-            with contextlib.suppress(httpx.HTTPError, OSError):
-                await pool.get(models, headers={"Accept": "application/json"})
-
-        await asyncio.gather(*(one(self._pools[i % len(self._pools)]) for i in range(n)))
+        """Open `n` keep-alive connections by `GET {base_url}/models` (free at every
+        provider). Any answer, even an error, leaves its connection open; a failure here is
+        not the run's: the measured requests will report their own."""
+        await self._wire.warm(self.url.removesuffix("/chat/completions") + "/models", n)
 
     async def close(self) -> None:
-        pools, self._pools = self._pools, []
-        for pool in pools:
-            await pool.aclose()
+        await self._wire.close()
 
     def describe(self) -> dict[str, Any]:
-        return {"stale_connection_retries": self.stale_connection_retries}
+        return {
+            "stale_connection_retries": self.stale_connection_retries,
+            "transport": self._wire.name,
+        }
 
     # --- one request -------------------------------------------------------------------------
 
@@ -361,10 +338,6 @@ class OpenAIAdapter(AdapterBase):
             )
         return events
 
-    def _pick_pool(self) -> int:
-        counts = self._in_flight
-        return counts.index(min(counts))
-
     async def stream(self, spec: RequestSpec) -> AsyncIterator[StreamEvent]:
         """The request's events, resent once when a kept-alive connection turns out closed.
 
@@ -383,7 +356,7 @@ class OpenAIAdapter(AdapterBase):
                         yield event
                 return
             except ConnectError as exc:
-                if answered or attempt or not isinstance(exc.__cause__, STALE_CONNECTION):
+                if answered or attempt or not isinstance(exc.__cause__, self._wire.stale):
                     raise
                 self.stale_connection_retries += 1
 
@@ -408,56 +381,29 @@ class OpenAIAdapter(AdapterBase):
             raise StreamAbortedError(self.redact(reason)) from None
 
     async def _stream_once(self, spec: RequestSpec) -> AsyncGenerator[StreamEvent, None]:
-        if not self._pools:
-            raise ConnectError("adapter used before start()")
-        pool = self._pick_pool()
-        self._in_flight[pool] += 1
         body = _Body(self)
-        sent_ns = 0
-
-        async def trace(event: str, info: dict[str, Any]) -> None:
-            nonlocal sent_ns
-            if event == "http11.send_request_headers.started":
-                sent_ns = perf_ns()  # a connection is ours: the request's bytes go out now
-
         try:
             content = json_dumps(self.request_body(spec))
-            async with self._pools[pool].stream(
-                "POST",
-                self.url,
-                content=content,
-                headers=self.request_headers(spec),
-                extensions={"trace": trace},
-            ) as resp:
-                yield Sent(sent_ns or perf_ns())
-                if resp.status_code != 200:
+            async with self._wire.post(self.url, content, self.request_headers(spec)) as resp:
+                yield Sent(resp.sent_ns or perf_ns())
+                if resp.status != 200:
                     raise await self._status_error(resp)
                 async for event in body.read(resp):
                     yield event
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, body.got_byte) from exc
-        finally:
-            self._in_flight[pool] -= 1
+        except ProviderError:
+            raise
+        except Exception as exc:
+            error = self._wire.error(exc, body.got_byte, self.url, self.redact)
+            if error is None:
+                raise
+            raise error from exc
 
-    def _transport_error(self, exc: httpx.HTTPError, got_byte: bool) -> ProviderError:
-        """An httpx error as the error class it stands for (DESIGN.md)."""
-        if isinstance(exc, httpx.TimeoutException):
-            return RequestTimeoutError(f"timed out: {type(exc).__name__}")
-        if isinstance(exc, httpx.ConnectError):
-            return ConnectError(self.redact(f"cannot connect to {self.url}: {exc}"))
-        if isinstance(exc, STALE_CONNECTION):
-            if got_byte:
-                return StreamAbortedError(self.redact(f"the stream was cut: {exc}"))
-            return ConnectError(self.redact(f"connection to {self.url} failed: {exc}"))
-        # redirects, protocol errors, bad header values...
-        return ConnectError(self.redact(f"request to {self.url} failed: {exc}"))
-
-    async def _status_error(self, resp: httpx.Response) -> ProviderError:
-        body = await resp.aread()
+    async def _status_error(self, resp: Response) -> ProviderError:
+        body = await resp.read()
         return error_for_status(
-            resp.status_code,
-            f"HTTP {resp.status_code}: {error_message(body, self.redact)}",
-            parse_retry_after(resp.headers.get("retry-after")),
+            resp.status,
+            f"HTTP {resp.status}: {error_message(body, self.redact)}",
+            parse_retry_after(resp.header("retry-after")),
         )
 
 
@@ -492,7 +438,7 @@ class _Body:
             raise StreamAbortedError("the stream ended without a finish_reason or [DONE]")
         return Finish(t_ns, self.finished)
 
-    async def read(self, resp: httpx.Response) -> AsyncGenerator[StreamEvent, None]:
+    async def read(self, resp: Response) -> AsyncGenerator[StreamEvent, None]:
         parser = SSEParser()
         reads = _decoded(resp)
         async for raw in reads:
@@ -527,19 +473,19 @@ def _inflater(encoding: str, first: bytes) -> Any:
     return zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
 
 
-async def _decoded(resp: httpx.Response) -> AsyncIterator[bytes]:
+async def _decoded(resp: Response) -> AsyncIterator[bytes]:
     """The body's bytes as they arrive; gzip or deflate undone where the server sent it
     although the request asked for identity. Another encoding is refused."""
-    encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+    encoding = (resp.header("content-encoding") or "identity").strip().lower()
     if encoding in ("", "identity"):
-        async for raw in resp.aiter_raw():
+        async for raw in resp.raw():
             yield raw
         return
     if encoding not in DECODED_ENCODINGS:
         raise StreamAbortedError(f"the response is {encoding}-encoded, which costcli cannot read")
     inflate = None
     try:
-        async for raw in resp.aiter_raw():
+        async for raw in resp.raw():
             inflate = inflate or _inflater(DECODED_ENCODINGS[encoding], raw)
             if out := inflate.decompress(raw):
                 yield out

@@ -5,7 +5,10 @@ the reason; the run goes on; every other record is kept; no traceback."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -38,10 +41,18 @@ MODES = ("ok", *NOT_A_CHUNK, *NO_OUTPUT, *DEEP, *ENCODED, *RETRIED, *REFUSED)
 REQUESTS = 2
 
 
-@pytest.fixture(scope="module")
-def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict, str]]:
+TRANSPORTS = ["httpx"] + (["aiohttp"] if importlib.util.find_spec("aiohttp") else [])
+
+
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def hostile_run(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[dict, str]]:
+    """The whole hostile run once per transport backend (costcli/adapters/transport.py)."""
     tmp = tmp_path_factory.mktemp("hostile")
-    with hostile_server() as root:
+    before = os.environ.get("COSTCLI_TRANSPORT")
+    os.environ["COSTCLI_TRANSPORT"] = os.environ["HOSTILE_TRANSPORT"] = request.param
+    with hostile_server() as root, _restored("COSTCLI_TRANSPORT", before):
         provider_files(tmp / "providers", root, MODES)
         out = tmp / "r.json"
         targets = [a for mode in MODES for a in ("-t", mode)]
@@ -56,12 +67,26 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict
         yield {t["provider"]: t for t in doc["targets"]}, run.output
 
 
+@contextlib.contextmanager
+def _restored(name: str, value: str | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def test_every_target_ran_and_every_request_is_recorded(hostile_run: tuple[dict, str]) -> None:
     targets, output = hostile_run
     assert list(targets) == list(MODES)  # one bad stream never stopped the run
     assert all(len(t["records"]) == REQUESTS for t in targets.values())
     assert "Traceback" not in output
     assert targets["ok"]["summary"]["requests"]["ok"] == REQUESTS
+    assert {t["server_info"]["transport"] for t in targets.values()} == {
+        os.environ.get("HOSTILE_TRANSPORT")
+    }
 
 
 @pytest.mark.parametrize("mode", list(NOT_A_CHUNK))
