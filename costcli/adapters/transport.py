@@ -23,7 +23,7 @@ import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import httpx
 
@@ -208,10 +208,10 @@ class _AiohttpResponse:
         return None if value is None else str(value)
 
     def raw(self) -> AsyncIterator[bytes]:
-        return self._resp.content.iter_any()  # type: ignore[no-any-return]
+        return cast("AsyncIterator[bytes]", self._resp.content.iter_any())
 
     async def read(self) -> bytes:
-        return await self._resp.read()  # type: ignore[no-any-return]
+        return cast(bytes, await self._resp.read())
 
 
 async def _headers_sent(session: Any, context: Any, params: Any) -> None:
