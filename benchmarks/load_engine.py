@@ -14,7 +14,8 @@ a zero-delay run (50 chunks as fast as the server can, 64 streams) for CPU per 1
 chunks, and costcli --processes 1 vs 2 at 256 streams through the CLI.
 
 Clients:
-  costcli        the real scheduler + OpenAIAdapter (httpx), as shipped
+  costcli        the real scheduler + OpenAIAdapter, as shipped (aiohttp where installed)
+  costcli-httpx  the same on the httpx transport (COSTCLI_TRANSPORT=httpx)
   costcli-uvloop the same on uvloop's event loop
   costcli-aiohttp-transport  the same adapter, httpx over httpx-aiohttp's transport
   costcli-stdjson            the same without orjson (stdlib json)
@@ -116,12 +117,13 @@ def _aiohttp_pools(adapter: Any) -> None:
     from httpx_aiohttp import AiohttpTransport
 
     original = adapter.start
+    wire = adapter._wire  # transport.HttpxTransport (COSTCLI_TRANSPORT=httpx)
 
     async def start() -> None:
         await original()
-        for i, pool in enumerate(adapter._pools):
+        for i, pool in enumerate(wire._pools):
             limits = httpx.Limits(max_connections=pool._transport._pool._max_connections)
-            adapter._pools[i] = httpx.AsyncClient(
+            wire._pools[i] = httpx.AsyncClient(
                 transport=AiohttpTransport(limits=limits), headers=pool.headers,
                 timeout=pool.timeout,
             )  # fmt: skip
@@ -247,6 +249,7 @@ async def client_aiohttp(url: str, case: dict[str, Any]) -> dict[str, Any]:
 
 
 CLIENTS = {"costcli": client_costcli, "costcli-uvloop": client_costcli,
+           "costcli-httpx": client_costcli,
            "costcli-aiohttp-transport": client_costcli, "costcli-stdjson": client_costcli,
            "baseline": client_costcli, "raw": client_raw, "aiohttp": client_aiohttp}  # fmt: skip
 
@@ -270,6 +273,8 @@ def run_client(kind: str, url: str, case: dict[str, Any], baseline: str | None) 
     env["PYTHONPATH"] = baseline if kind == "baseline" and baseline else str(REPO)
     if kind == "costcli-aiohttp-transport":
         env["BENCH_TRANSPORT"] = "httpx-aiohttp"
+    if kind in ("costcli-httpx", "costcli-aiohttp-transport"):
+        env["COSTCLI_TRANSPORT"] = "httpx"
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = Path(f.name)
     try:

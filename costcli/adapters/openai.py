@@ -40,7 +40,7 @@ from costcli.adapters.base import (
     error_for_status,
 )
 from costcli.adapters.sse import SSEParser
-from costcli.adapters.transport import Response, Transport, create_transport
+from costcli.adapters.transport import Response, Transport, create_transport, stale_errors
 from costcli.catalog import Target
 from costcli.redact import for_target
 from costcli.workload import RequestSpec
@@ -61,6 +61,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 perf_ns = time.perf_counter_ns
 DRAIN_TIMEOUT_S = 0.5
+STALE_CONNECTION = stale_errors()  # a kept-alive connection the server had closed
 # Connections opened before the first scheduled request: one per expected stream, capped.
 MAX_WARM_CONNECTIONS = 512
 # Response encodings decoded here; the request asks for none (`Accept-Encoding: identity`),
@@ -356,7 +357,7 @@ class OpenAIAdapter(AdapterBase):
                         yield event
                 return
             except ConnectError as exc:
-                if answered or attempt or not isinstance(exc.__cause__, self._wire.stale):
+                if answered or attempt or not isinstance(exc.__cause__, STALE_CONNECTION):
                     raise
                 self.stale_connection_retries += 1
 

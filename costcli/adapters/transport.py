@@ -65,6 +65,26 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
+HTTPX_STALE: tuple[type[BaseException], ...] = (
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+)
+
+
+def stale_errors() -> tuple[type[BaseException], ...]:
+    """How a kept-alive connection that the server had closed shows itself, either backend."""
+    try:
+        import aiohttp
+    except ImportError:
+        return HTTPX_STALE
+    return (*HTTPX_STALE, *_aiohttp_stale(aiohttp))
+
+
+def _aiohttp_stale(aiohttp: Any) -> tuple[type[BaseException], ...]:
+    return (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError)
+
+
 def create_transport() -> Transport:
     """aiohttp where installed (unless COSTCLI_TRANSPORT=httpx), else httpx."""
     wanted = os.environ.get("COSTCLI_TRANSPORT", "").strip().lower()
@@ -112,11 +132,7 @@ class _HttpxResponse:
 
 class HttpxTransport:
     name = "httpx"
-    stale: tuple[type[BaseException], ...] = (
-        httpx.RemoteProtocolError,
-        httpx.ReadError,
-        httpx.WriteError,
-    )
+    stale = HTTPX_STALE
 
     def __init__(self) -> None:
         self._pools: list[httpx.AsyncClient] = []
@@ -230,11 +246,7 @@ class AiohttpTransport:
         self._session: Any = None
         self._urls: dict[str, Any] = {}
         self._authorized = False
-        self.stale: tuple[type[BaseException], ...] = (
-            aiohttp.ServerDisconnectedError,
-            aiohttp.ClientPayloadError,
-            aiohttp.ClientOSError,
-        )
+        self.stale = _aiohttp_stale(aiohttp)
 
     async def start(self, options: TransportOptions, headers: dict[str, str]) -> None:
         aiohttp = self._aiohttp

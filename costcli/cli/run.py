@@ -11,7 +11,6 @@ import typer
 from costcli.cli.options import live_display_allowed, parse_slo, stderr_console
 from costcli.errors import BadInputError, CheckFailedError, UnreachableError
 from costcli.render import FORMATS
-from costcli.signals import interrupt_signals
 
 if TYPE_CHECKING:
     from costcli.api import RunPlan
@@ -127,6 +126,7 @@ def run_command(
     from costcli.render import renderer
     from costcli.results import check_writable
     from costcli.shards import parse_shard
+    from costcli.signals import interrupt_signals
     from costcli.sweep import parse_sweep
 
     if fmt not in FORMATS:
