@@ -16,8 +16,9 @@ import gc
 import itertools
 import math
 import random
+import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -260,6 +261,16 @@ def _check_answer(rec: Measurement, spec: RequestSpec, answer: str) -> None:
             rec.error, rec.error_message = "invalid_output", problem
 
 
+async def _within(coro: Coroutine[Any, Any, str], seconds: float) -> str:
+    """`coro` with a deadline. On 3.11+ a timeout scope in this task: `wait_for` would run
+    it in a new task, one more step of the event loop before the request even starts, which
+    a burst of 64 requests pays 64 times over."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await coro
+    return await asyncio.wait_for(coro, seconds)  # pragma: no cover - Python 3.10
+
+
 def retry_wait_s(retry_after_s: float | None, attempt: int) -> float:
     """How long to wait before retrying a 429: the server's retry-after (never negative,
     at most MAX_RETRY_AFTER_S), else 1, 2, 4... seconds."""
@@ -293,7 +304,7 @@ async def measure(
     for attempt in range(settings.max_retries + 1):
         try:
             left_s = max(0.0, (deadline_ns - perf_ns()) / 1e9)
-            answer = await asyncio.wait_for(_consume(adapter, spec, rec), left_s)
+            answer = await _within(_consume(adapter, spec, rec), left_s)
             rec.end_ns = rec.end_ns or perf_ns()
             _check_answer(rec, spec, answer)
             return rec
