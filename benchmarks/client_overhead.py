@@ -148,7 +148,7 @@ async def _client_costcli(url: str, streams: int, requests: int, warmup: int, to
     from costcli.adapters.base import TransportOptions
     from costcli.adapters.openai import OpenAIAdapter
     from costcli.catalog import Target
-    from costcli.load import LoadSettings, SilentObserver, TargetRun, run_target
+    from costcli.load import LoadSettings, PointJob, SilentObserver, TargetRun, run_target
     from costcli.workload import RequestSpec, Workload
 
     class TaggedAdapter(OpenAIAdapter):
@@ -158,7 +158,7 @@ async def _client_costcli(url: str, streams: int, requests: int, warmup: int, to
             return {"X-Request-Id": f"{self.phase}{spec.index}"}
 
     target = Target("bench", MODEL, "openai", url, None)
-    transport = TransportOptions(concurrency=streams, timeout_s=120)
+    transport = TransportOptions(concurrency=streams, timeout_s=120, max_streams=streams)
     if os.environ.get("BENCH_STREAMS_PER_POOL"):  # for experiments with the sharding
         per_pool = int(os.environ["BENCH_STREAMS_PER_POOL"])
         transport = TransportOptions(streams, 120, streams_per_pool=per_pool)
@@ -169,19 +169,30 @@ async def _client_costcli(url: str, streams: int, requests: int, warmup: int, to
     try:
         if warmup:
             settings = LoadSettings(concurrency=streams, requests=warmup)
-            await run_target(adapter, workload, settings, "w", SilentObserver(), TargetRun())
+            await run_target(
+                adapter, PointJob(workload, settings, "w"), SilentObserver(), TargetRun()
+            )
         adapter.phase = "m"
         run = TargetRun()
         settings = LoadSettings(concurrency=streams, requests=requests)
         cpu0, t0 = _rusage_cpu(), time.perf_counter()
-        await run_target(adapter, workload, settings, "m", SilentObserver(), run)
+        await run_target(adapter, PointJob(workload, settings, "m"), SilentObserver(), run)
         cpu, wall = _rusage_cpu() - cpu0, time.perf_counter() - t0
     finally:
         await adapter.close()
-    out = [
-        {"id": f"m{r.index}", "scheduled": r.scheduled_ns, "chunks": r.chunk_ns, "error": r.error}
-        for r in run.records
-    ]
+    out = []
+    for r in run.records:  # RequestRecords (ms from the phase's epoch): back to absolute ns
+        scheduled = run.epoch_ns + int((r.scheduled_ms or 0) * 1e6)
+        chunks = []
+        if r.ttft_ms is not None:
+            t = scheduled + r.ttft_ms * 1e6
+            chunks = [int(t)]
+            for gap in r.itl_ms:
+                t += gap * 1e6
+                chunks.append(int(t))
+        out.append(
+            {"id": f"m{r.index}", "scheduled": scheduled, "chunks": chunks, "error": r.error}
+        )
     return out, cpu, wall
 
 

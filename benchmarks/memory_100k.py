@@ -28,7 +28,7 @@ async def run(url: str, requests: int, streams: int, tokens: int) -> None:
     from costcli.adapters.base import TransportOptions
     from costcli.adapters.openai import OpenAIAdapter
     from costcli.catalog import Target
-    from costcli.load import LoadSettings, SilentObserver, TargetRun, run_target
+    from costcli.load import LoadSettings, PointJob, SilentObserver, TargetRun, run_target
     from costcli.metrics import summarize
     from costcli.workload import RequestSpec, Workload
 
@@ -40,7 +40,9 @@ async def run(url: str, requests: int, streams: int, tokens: int) -> None:
     t0 = time.perf_counter()
     await adapter.start()
     try:
-        run = await run_target(adapter, workload, settings, "m", SilentObserver(), TargetRun())
+        run = await run_target(
+            adapter, PointJob(workload, settings, "m"), SilentObserver(), TargetRun()
+        )
     finally:
         await adapter.close()
     wall = time.perf_counter() - t0

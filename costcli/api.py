@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from costcli.cost import ProjectionReport
 from costcli.errors import BadInputError, CostcliError
-from costcli.load import LoadSettings, ProgressObserver, SilentObserver
+from costcli.load import LoadSettings, ProgressObserver, Shard, SilentObserver
 from costcli.metrics import SLO
 from costcli.projection import ProjectionPlan
 from costcli.projection import project as _project
@@ -60,6 +60,24 @@ class RunPlan(BaseModel):
     records: bool = False
     providers: tuple[Path, ...] = ()
     prices: Path | None = None
+    # the schedule split across this many worker processes of this machine (costcli.shards)
+    processes: int = Field(1, ge=1, le=256)
+    # run one part of the schedule and write its records (`costcli merge` joins the parts)
+    shard: Shard | None = None
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> RunPlan:
+        parts = self.processes if self.processes > 1 else (self.shard.count if self.shard else 1)
+        if self.processes > 1 and self.shard is not None:
+            raise ValueError("--processes and --shard: give one (a shard runs in one process)")
+        if parts > 1 and self.sweep is not None:
+            raise ValueError("--sweep cannot be split into shards yet; run it in one process")
+        if parts > 1 and not self.load.rate and self.load.concurrency < parts:
+            raise ValueError(
+                f"--concurrency {self.load.concurrency} is fewer than the {parts} parts "
+                "the schedule is split into; raise --concurrency or use fewer parts"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -130,9 +148,10 @@ class RunInterrupted(CostcliError):
 
     exit_code = EXIT_INTERRUPTED
 
-    def __init__(self, result: RunResult) -> None:
+    def __init__(self, result: RunResult, exit_code: int = EXIT_INTERRUPTED) -> None:
         super().__init__("interrupted; what was measured is kept")
         self.result = result
+        self.exit_code = exit_code  # 130 for Ctrl-C; 143 SIGTERM, 129 SIGHUP (costcli.signals)
 
 
 def check_workload_options(plan: RunPlan, workload: Workload) -> None:
@@ -171,8 +190,10 @@ def resolve(plan: RunPlan) -> RunSetup:
         load=plan.load,
         sweep=plan.sweep,
         slo=plan.slo,
-        with_records=plan.records,
+        with_records=plan.records or plan.shard is not None,  # a shard's records are its result
         prices=load_prices(plan.prices),
+        shard=plan.shard or Shard(index=1, count=1),
+        processes=plan.processes,
     )
 
 
@@ -181,12 +202,18 @@ def execute(plan: RunPlan, observer: ProgressObserver | None = None) -> RunResul
     (with the partial result), UnreachableError when a target cannot start."""
     from costcli import runner
 
+    if plan.processes > 1:
+        from costcli.shards import run_processes
+
+        resolve(plan)  # bad input is found here, before any worker starts
+        return run_processes(plan, observer or SilentObserver())
     setup = resolve(plan)
     state = runner.RunState()
     try:
         runner.run(setup, state, observer or SilentObserver())
-    except KeyboardInterrupt:
-        raise RunInterrupted(runner.build_result(setup, state, complete=False)) from None
+    except KeyboardInterrupt as stop:
+        code = getattr(stop, "exit_code", EXIT_INTERRUPTED)
+        raise RunInterrupted(runner.build_result(setup, state, complete=False), code) from None
     return runner.build_result(setup, state, complete=True)
 
 

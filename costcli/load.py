@@ -13,19 +13,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
+import math
 import random
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from costcli.adapters.base import (
+    MAX_RETRY_AFTER_S,
     Adapter,
+    Finish,
     FirstByte,
     ProviderError,
     RateLimitedError,
+    Sent,
+    StreamEvent,
     Telemetry,
     TextDelta,
     ToolCallDelta,
@@ -39,6 +46,7 @@ perf_ns = time.perf_counter_ns
 ARRIVALS = ("constant", "poisson", "gamma")
 MIN_REQUESTS_FOR_ERROR_STOP = 10
 DEFAULT_REQUESTS = 16  # measured requests when neither a count nor a duration is given
+OPEN_LOOP_LEAD_NS = 2_000_000  # the first planned arrival, after the phase is set up
 
 
 class LoadSettings(BaseModel):
@@ -98,6 +106,7 @@ class TargetRun:
     stopped: str | None = None  # why it stopped early: "max_error_rate", "interrupted"
     failed: int = field(init=False)  # how many of `records` failed, kept as they come
     epoch_ns: int = 0  # start of the measured phase; records' `scheduled_ms` count from it
+    capped: int = 0  # requests that waited for a free slot under --max-concurrency
 
     def __post_init__(self) -> None:
         self.failed = sum(1 for r in self.records if not r.ok)
@@ -120,7 +129,8 @@ class Measurement:
     index: int
     scheduled_ns: int
     tags: tuple[str, ...] = ()
-    sent_ns: int = 0
+    sent_ns: int = 0  # bytes handed to a connection (the adapter's `Sent`), else stream() called
+    sent_by_adapter: bool = False
     first_byte_ns: int | None = None
     first_token_ns: int | None = None
     first_output_ns: int | None = None  # first answer token or tool-call delta (no reasoning)
@@ -228,6 +238,21 @@ def _tool_delta(rec: Measurement, event: ToolCallDelta) -> None:
     call.append(event.arguments)
 
 
+def _note(rec: Measurement, event: StreamEvent) -> None:
+    """Fold an event that carries no text into the measurement."""
+    if isinstance(event, FirstByte):
+        if rec.first_byte_ns is None:
+            rec.first_byte_ns = event.t_ns
+    elif isinstance(event, Sent):
+        if not rec.sent_by_adapter:  # a retry's send is not the request's first
+            rec.sent_ns, rec.sent_by_adapter = event.t_ns, True
+    elif isinstance(event, Usage | Telemetry):
+        _apply(rec, event)
+    elif isinstance(event, Finish):
+        rec.finish_reason = event.reason
+        rec.end_ns = event.t_ns
+
+
 async def _consume(adapter: Adapter, spec: RequestSpec, rec: Measurement) -> str:
     """Read one attempt's events into `rec`; returns the answer text (kept only for checks)."""
     keep_text = spec.keeps_answer
@@ -245,14 +270,8 @@ async def _consume(adapter: Adapter, spec: RequestSpec, rec: Measurement) -> str
         elif isinstance(event, ToolCallDelta):
             _tool_delta(rec, event)
             text_chunks += 1
-        elif isinstance(event, FirstByte):
-            if rec.first_byte_ns is None:
-                rec.first_byte_ns = event.t_ns
-        elif isinstance(event, Usage | Telemetry):
-            _apply(rec, event)
-        else:  # Finish
-            rec.finish_reason = event.reason
-            rec.end_ns = event.t_ns
+        else:
+            _note(rec, event)
     if rec.output_tokens is None:
         rec.output_tokens = text_chunks
         rec.tokens_estimated = True
@@ -271,36 +290,71 @@ def _reset_attempt(rec: Measurement) -> None:
     rec.end_ns = 0
 
 
+async def _within(coro: Coroutine[Any, Any, str], seconds: float) -> str:
+    """`coro` with a deadline. On 3.11+ a timeout scope in this task: `wait_for` would run
+    it in a new task, one more step of the event loop before the request even starts, which
+    a burst of 64 requests pays 64 times over."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await coro
+    return await asyncio.wait_for(coro, seconds)  # pragma: no cover - Python 3.10
+
+
+def retry_wait_s(retry_after_s: float | None, attempt: int) -> float:
+    """How long to wait before retrying a 429: the server's retry-after (never negative,
+    at most MAX_RETRY_AFTER_S), else 1, 2, 4... seconds."""
+    wait = 2.0**attempt if retry_after_s is None or math.isnan(retry_after_s) else retry_after_s
+    return min(MAX_RETRY_AFTER_S, max(0.0, wait))
+
+
+def _failed(rec: Measurement, exc: BaseException, settings: LoadSettings) -> None:
+    """Record why the attempt failed, by DESIGN.md's error classes."""
+    if isinstance(exc, ProviderError):
+        rec.error, rec.error_message, rec.status = exc.error_class, str(exc), exc.status
+    elif isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        rec.error = "timeout"
+        rec.error_message = f"no complete answer within {settings.timeout_s:g} s"
+    else:  # an adapter's own bug: the request is lost, the run is not
+        rec.error = "stream_aborted"
+        rec.error_message = f"the adapter failed: {type(exc).__name__}: {exc}"[:300]
+
+
 async def measure(
     adapter: Adapter, spec: RequestSpec, scheduled_ns: int, settings: LoadSettings
 ) -> Measurement:
-    """Send one request (with retries on rate limits) and record what happened."""
+    """Send one request (with retries on rate limits) and record what happened.
+
+    `--timeout` bounds the whole request, retries and their waits included; a retry-after
+    that would pass it ends the request as rate_limited. Every wait counts in the latency
+    (measured from `scheduled_ns`)."""
     rec = Measurement(
         index=spec.index, scheduled_ns=scheduled_ns, tags=spec.tags, session=spec.session
     )
     rec.turn = spec.turn
     rec.correct = False if spec.expected is not None else None  # graded wrong unless answered
     rec.sent_ns = perf_ns()
+    deadline_ns = rec.sent_ns + int(settings.timeout_s * 1e9)
     for attempt in range(settings.max_retries + 1):
         try:
-            answer = await asyncio.wait_for(_consume(adapter, spec, rec), settings.timeout_s)
+            left_s = max(0.0, (deadline_ns - perf_ns()) / 1e9)
+            answer = await _within(_consume(adapter, spec, rec), left_s)
             rec.end_ns = rec.end_ns or perf_ns()
             grade(rec, spec, answer)
             return rec
         except RateLimitedError as exc:
             rec.end_ns, rec.status = perf_ns(), exc.status
             rec.error, rec.error_message = exc.error_class, str(exc)
+            wait_s = retry_wait_s(exc.retry_after_s, attempt)
             if attempt == settings.max_retries:
+                return rec
+            if perf_ns() + int(wait_s * 1e9) >= deadline_ns:
+                rec.error_message += f" (a retry after {wait_s:g} s would pass --timeout)"
                 return rec
             rec.retries += 1
             _reset_attempt(rec)
-            await asyncio.sleep(exc.retry_after_s if exc.retry_after_s is not None else 2**attempt)
-        except ProviderError as exc:
-            rec.error, rec.error_message, rec.status = exc.error_class, str(exc), exc.status
-            break
-        except (asyncio.TimeoutError, TimeoutError):
-            rec.error = "timeout"
-            rec.error_message = f"no complete answer within {settings.timeout_s:g} s"
+            await asyncio.sleep(wait_s)
+        except Exception as exc:  # every failure is a record, never a crash
+            _failed(rec, exc, settings)
             break
     rec.end_ns = perf_ns()
     return rec
@@ -327,7 +381,42 @@ def quiet_gc(gen0_threshold: int = 50_000) -> Iterator[None]:
         gc.unfreeze()
 
 
-# --- arrivals ------------------------------------------------------------------------------
+# --- arrivals and shards --------------------------------------------------------------
+
+
+class Shard(BaseModel):
+    """Part `index` of `count` (1-based) of a run's seeded schedule: the requests whose
+    number k (0-based, warm-up and measured counted apart) has k % count == index - 1, at
+    the same planned times as in the whole run, and its share of the concurrency."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int = Field(ge=1)
+    count: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _in_range(self) -> Shard:
+        if self.index > self.count:
+            raise ValueError(f"shard {self.index}/{self.count}: the index is past the count")
+        return self
+
+    def owns(self, k: int) -> bool:
+        return k % self.count == self.index - 1
+
+    def share(self, n: int) -> int:
+        """How many of the requests 0..n-1 are this shard's."""
+        return len(range(self.index - 1, n, self.count))
+
+    def workers(self, concurrency: int) -> int:
+        """This shard's part of a closed loop's concurrency (the parts add up to it)."""
+        return self.share(concurrency)
+
+    @property
+    def label(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+WHOLE = Shard(index=1, count=1)
 
 
 def interarrival_s(settings: LoadSettings) -> Callable[[], float]:
@@ -342,64 +431,109 @@ def interarrival_s(settings: LoadSettings) -> Callable[[], float]:
     return lambda: rng.gammavariate(shape, 1.0 / (rate * shape))
 
 
+def arrivals(settings: LoadSettings, shard: Shard = WHOLE) -> Iterator[tuple[int, int]]:
+    """The open loop's seeded schedule: (request number, planned offset in ns) for the
+    shard's requests. Every shard walks the whole schedule, so its times are the run's."""
+    gap = interarrival_s(settings)
+    offset_ns, k = 0, 0
+    while True:
+        if shard.owns(k):
+            yield k, offset_ns
+        offset_ns += int(gap() * 1e9)
+        k += 1
+
+
 # --- a phase: N requests or a duration, closed or open loop ------------------------------
+
+
+StartGate = Callable[[], Awaitable[int | None]]
+
+
+@dataclass(frozen=True)
+class PointJob:
+    """One load point of one target, as `run_target` runs it: a plain, serialisable unit
+    (with `shard`) that a worker process or a remote launcher can be handed.
+
+    `start_gate`, where given, is awaited once everything is set up and returns the
+    phase's start (perf_counter_ns; None: now): the parent of `--processes` uses it to
+    start every worker's schedule at the same instant."""
+
+    workload: Workload
+    settings: LoadSettings
+    label: str
+    shard: Shard = WHOLE
+    start_gate: StartGate | None = None
 
 
 class _Phase:
     def __init__(
         self,
         adapter: Adapter,
-        specs: Iterator[RequestSpec],
-        settings: LoadSettings,
+        job: PointJob,
         on_record: Callable[[Measurement], None],
-        limit: int | None,
-        duration_s: float | None,
+        warmup: bool,
     ) -> None:
-        self.adapter, self.specs, self.settings = adapter, specs, settings
-        self.on_record, self.limit = on_record, limit
+        self.adapter, self.settings, self.on_record = adapter, job.settings, on_record
+        self.workload, self.shard = job.workload, job.shard
+        settings = job.settings
+        self.first = 0 if warmup else settings.warmup  # request numbers count from here
+        total = settings.warmup if warmup else settings.requests
+        self.limit = None if total is None else job.shard.share(total)
+        duration_s = None if warmup else settings.duration_s
         self.duration_ns = int(duration_s * 1e9) if duration_s else None
         self.sent = 0
         self.stop = False
         self.start_ns = 0
+        self.capped = 0
 
-    def next_spec(self) -> RequestSpec | None:
+    def _more(self, offset_ns: int) -> bool:
         if self.stop or (self.limit is not None and self.sent >= self.limit):
-            return None
-        if self.duration_ns is not None and perf_ns() - self.start_ns >= self.duration_ns:
-            return None
+            return False
+        return self.duration_ns is None or offset_ns < self.duration_ns
+
+    def _spec(self, k: int) -> RequestSpec:
         self.sent += 1
-        return next(self.specs)
+        return self.workload.request(self.first + k)
 
     async def closed_loop(self) -> None:
+        numbers = (k for k in itertools.count() if self.shard.owns(k))
+
         async def worker() -> None:
-            while (spec := self.next_spec()) is not None:
+            while self._more(perf_ns() - self.start_ns):
+                spec = self._spec(next(numbers))
                 self.on_record(await measure(self.adapter, spec, perf_ns(), self.settings))
 
-        self.start_ns = perf_ns()
-        await asyncio.gather(*(worker() for _ in range(max(1, self.settings.concurrency))))
+        workers = max(1, self.shard.workers(self.settings.concurrency))
+        await asyncio.gather(*(worker() for _ in range(workers)))
 
     async def open_loop(self) -> None:
-        gap = interarrival_s(self.settings)
         cap = asyncio.Semaphore(self.settings.max_concurrency or 1_000_000)
         tasks: set[asyncio.Task[None]] = set()
 
         async def one(spec: RequestSpec, at_ns: int) -> None:
-            async with cap:
+            if cap.locked():
+                self.capped += 1
+            async with cap:  # the wait is the client's: it lands in client_delay
                 self.on_record(await measure(self.adapter, spec, at_ns, self.settings))
 
-        self.start_ns = due = perf_ns() + 2_000_000
-        while (spec := self.next_spec()) is not None:
+        for k, offset_ns in arrivals(self.settings, self.shard):
+            if not self._more(offset_ns):
+                break
+            due = self.start_ns + offset_ns
             delay = (due - perf_ns()) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)
-            task = asyncio.create_task(one(spec, due))
+            task = asyncio.create_task(one(self._spec(k), due))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
-            due += int(gap() * 1e9)
         if tasks:
             await asyncio.gather(*tasks)
 
-    async def run(self) -> None:
+    async def run(self, start_ns: int | None = None) -> None:
+        lead = OPEN_LOOP_LEAD_NS if self.settings.rate else 0
+        self.start_ns = start_ns if start_ns is not None else perf_ns() + lead
+        if not self.settings.rate and self.start_ns > perf_ns():
+            await asyncio.sleep((self.start_ns - perf_ns()) / 1e9)
         if self.settings.rate:
             await self.open_loop()
         else:
@@ -407,42 +541,36 @@ class _Phase:
 
 
 async def run_target(
-    adapter: Adapter,
-    workload: Workload,
-    settings: LoadSettings,
-    label: str,
-    observer: ProgressObserver,
-    run: TargetRun,
+    adapter: Adapter, job: PointJob, observer: ProgressObserver, run: TargetRun
 ) -> TargetRun:
     """Warm up, then measure. Records land in `run.records` as they complete."""
-    if workload.sessions:  # conversations: costcli/sessions.py drives the turns
+    settings, label = job.settings, job.label
+    if job.workload.sessions:  # conversations: costcli/sessions.py drives the turns
         from costcli.sessions import run_conversations
 
-        return await run_conversations(adapter, workload, settings, (label, observer), run)
+        return await run_conversations(adapter, job.workload, settings, (label, observer), run)
     if settings.warmup:
-        warm = (workload.request(i) for i in range(settings.warmup))
-        await _Phase(adapter, warm, settings, lambda r: None, settings.warmup, None).run()
-
-    def measured() -> Iterator[RequestSpec]:
-        i = settings.warmup
-        while True:
-            yield workload.request(i)
-            i += 1
-
-    observer.target_started(label, settings.requests)
-    run.epoch_ns = perf_ns()
-    phase = _Phase(
-        adapter, measured(), settings, lambda r: None, settings.requests, settings.duration_s
+        await _Phase(adapter, job, lambda r: None, warmup=True).run()
+    observer.target_started(
+        label, job.shard.share(settings.requests) if settings.requests else None
     )
+    phase = _Phase(adapter, job, lambda r: None, warmup=False)
     phase.on_record = recorder(run, settings, (label, observer), phase)
-    await measured_phase(phase, run, settings, (label, observer))
+    try:
+        with quiet_gc():  # its full collection comes before the phase starts, not in it
+            start_ns = await job.start_gate() if job.start_gate is not None else None
+            lead = OPEN_LOOP_LEAD_NS if settings.rate else 0
+            run.epoch_ns = start_ns if start_ns is not None else perf_ns() + lead
+            await phase.run(run.epoch_ns)
+    finally:
+        run.capped += phase.capped
+        observer.target_finished(label)
+    note_error_stop(run, settings)
     return run
 
 
 class Stoppable(Protocol):
     stop: bool
-
-    async def run(self) -> None: ...
 
 
 def recorder(
@@ -469,15 +597,27 @@ def recorder(
     return on_record
 
 
+def note_error_stop(run: TargetRun, settings: LoadSettings) -> None:
+    """A phase that ended past `max_error_rate` is marked stopped for it."""
+    limit = settings.max_error_rate
+    if limit is not None and run.stopped is None and run.error_rate() > limit:
+        run.stopped = "max_error_rate"
+
+
+class SessionRun(Stoppable, Protocol):
+    async def run(self) -> None: ...
+
+
 async def measured_phase(
-    phase: Stoppable, run: TargetRun, settings: LoadSettings, progress: tuple[str, ProgressObserver]
+    phase: SessionRun,
+    run: TargetRun,
+    settings: LoadSettings,
+    progress: tuple[str, ProgressObserver],
 ) -> None:
-    """Run the measured phase with the collector quiet; note an error-rate stop at its end."""
+    """Run a conversational phase with the collector quiet (costcli/sessions.py)."""
     try:
         with quiet_gc():
             await phase.run()
     finally:
         progress[1].target_finished(progress[0])
-    limit = settings.max_error_rate
-    if limit is not None and run.stopped is None and run.error_rate() > limit:
-        run.stopped = "max_error_rate"
+    note_error_stop(run, settings)

@@ -45,12 +45,28 @@ class Meta(_Model):
     load: dict[str, Any]
     host: dict[str, Any]
     stopped: str | None = None
+    shard: str | None = None  # "i/N": this document holds one shard of a run (costcli merge)
+    processes: int = 1  # worker processes the run's schedule was split across
 
 
 class SweepPoint(_Model):
     load: str  # "concurrency=4" or "rate=2.0"
     summary: Summary
     meets_slo: bool
+
+
+class ClientHealth(_Model):
+    """Whether the client kept its schedule. When it did not, every latency carries the
+    client's own delay (it is measured from the planned time), and the run says so."""
+
+    schedule_kept: bool
+    late_ms: float  # a request whose bytes left later than this after its planned time is late
+    late_requests: int
+    requests: int
+    client_delay_p99_ms: float | None
+    max_concurrency: int | None = None  # --max-concurrency, where given
+    max_concurrency_waits: int = 0  # requests that waited for a slot under it
+    warning: str | None = None
 
 
 class TargetResult(_Model):
@@ -66,6 +82,7 @@ class TargetResult(_Model):
     capacity_load: str | None = None
     sweep: list[SweepPoint] | None = None
     stopped: str | None = None
+    client: ClientHealth | None = None
     records: list[RequestRecord] | None = None
 
     @property
@@ -170,6 +187,9 @@ NON_NEGATIVE = (
     "*summary.retries",
     "*summary.cost.*_usd",
     "targets.*.capacity_rps",
+    "targets.*.client.late_requests",
+    "targets.*.client.requests",
+    "targets.*.client.max_concurrency_waits",
     "targets.*.records.*_ms",
     "targets.*.records.*.itl_ms.*",
     "targets.*.records.*_tokens",

@@ -8,6 +8,7 @@ assembles the RunResult. An interrupted run keeps what was measured (`complete: 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import platform
 import socket
@@ -21,10 +22,26 @@ from costcli.adapters import registry
 from costcli.adapters.base import Adapter, ProviderError, TransportOptions
 from costcli.catalog import Target
 from costcli.errors import UnreachableError
-from costcli.load import LoadSettings, ProgressObserver, TargetRun, run_target
-from costcli.metrics import SLO, RequestRecord, summarize
+from costcli.load import (
+    WHOLE,
+    LoadSettings,
+    PointJob,
+    ProgressObserver,
+    Shard,
+    StartGate,
+    TargetRun,
+    run_target,
+)
+from costcli.metrics import SLO, RequestRecord, percentile, summarize
 from costcli.redact import Redactor, for_target
-from costcli.results import Meta, RunResult, SweepPoint, TargetResult, WorkloadInfo
+from costcli.results import (
+    ClientHealth,
+    Meta,
+    RunResult,
+    SweepPoint,
+    TargetResult,
+    WorkloadInfo,
+)
 from costcli.sweep import LoadPoint, SweepSpec, capacity_index, load_points, meets
 from costcli.workload import Workload
 
@@ -76,6 +93,11 @@ class RunSetup:
     slo: SLO | None
     with_records: bool
     prices: Prices | None
+    shard: Shard = WHOLE
+    processes: int = 1
+    # awaited once, before the first measured phase (the parent of --processes starts
+    # every worker's schedule at the same instant through it)
+    start_gate: StartGate | None = None
 
     @property
     def points(self) -> tuple[LoadPoint, ...]:
@@ -103,16 +125,85 @@ class RunState:
         self.started_at = self.started_at or now_iso()
 
 
-def transport_for(settings: LoadSettings) -> TransportOptions:
-    streams = settings.max_concurrency or settings.concurrency
-    if settings.rate:
-        streams = max(streams, settings.max_concurrency or 64)
-    return TransportOptions(concurrency=streams, timeout_s=settings.timeout_s)
+# An open loop's connections are sized before anything was measured: rate x this.
+EXPECTED_LATENCY_S = 2.0
+FD_RESERVE = 64  # file descriptors kept for everything but connections
+LATE_MS = 10.0  # a request sent later than this after its planned time is late
+LATE_SHARE = 0.01  # more late requests than this: the client did not keep the schedule
 
 
-def create_adapter(target: Target, settings: LoadSettings, workload: Workload) -> Adapter:
+def connection_budget() -> int:
+    """How many connections this process may hold: the soft RLIMIT_NOFILE, raised to the
+    hard limit where allowed, less FD_RESERVE."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Linux/macOS
+        return 1024 - FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1 << 16 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    limit = 1 << 16 if soft == resource.RLIM_INFINITY else soft
+    return max(16, limit - FD_RESERVE)
+
+
+def transport_for(settings: LoadSettings, shard: Shard = WHOLE) -> TransportOptions:
+    """Pools sized from the load: a closed loop's from its concurrency; an open loop's from
+    rate x EXPECTED_LATENCY_S (connections opened up front) up to --max-concurrency, or
+    else as many as the file-descriptor limit allows (never a silent cap)."""
+    timeout = settings.timeout_s
+    if not settings.rate:
+        streams = max(1, shard.workers(settings.concurrency))
+        return TransportOptions(concurrency=streams, timeout_s=timeout, max_streams=streams)
+    cap = settings.max_concurrency or connection_budget()
+    expected = math.ceil(settings.rate / shard.count * min(timeout, EXPECTED_LATENCY_S))
+    streams = max(1, min(cap, expected, settings.requests or expected))
+    return TransportOptions(concurrency=streams, timeout_s=timeout, max_streams=cap)
+
+
+def client_health(
+    records: Sequence[RequestRecord], waits: int, max_concurrency: int | None
+) -> ClientHealth | None:
+    """Did the client send every request on time? Late: client_delay over LATE_MS."""
+    if not records:
+        return None
+    delays = sorted(r.client_delay_ms for r in records)
+    late = sum(1 for d in delays if d > LATE_MS)
+    p99 = percentile(delays, 99)
+    kept = late <= max(1, LATE_SHARE * len(delays))  # one late request is not a trend
+    notes = []
+    if not kept:
+        notes.append(
+            f"the client could not keep its schedule: {late} of {len(delays)} requests left "
+            f"more than {LATE_MS:g} ms late (client_delay p99 {p99:.1f} ms); the latencies "
+            "include that delay: lower the load or add --processes"
+        )
+    if waits:
+        notes.append(
+            f"--max-concurrency {max_concurrency} bound: {waits} requests waited for a slot "
+            "(their wait is in client_delay)"
+        )
+    return ClientHealth(
+        schedule_kept=kept,
+        late_ms=LATE_MS,
+        late_requests=late,
+        requests=len(delays),
+        client_delay_p99_ms=p99,
+        max_concurrency=max_concurrency,
+        max_concurrency_waits=waits,
+        warning="; ".join(notes) or None,
+    )
+
+
+def create_adapter(
+    target: Target, settings: LoadSettings, workload: Workload, shard: Shard = WHOLE
+) -> Adapter:
     """The target's adapter, sized for the load and (where it cares) the workload."""
-    adapter = registry.create(target, transport_for(settings))
+    adapter = registry.create(target, transport_for(settings, shard))
     adapter.fit_workload(workload)
     return adapter
 
@@ -135,7 +226,7 @@ async def measure_target(
     setup: RunSetup, target: Target, progress: TargetProgress, observer: ProgressObserver
 ) -> None:
     """Every load point of one target through one adapter; stops at a point that stopped."""
-    adapter = create_adapter(target, _widest(setup.points), setup.workload)
+    adapter = create_adapter(target, _widest(setup.points), setup.workload, setup.shard)
     try:
         await start(adapter, target)
         await adapter.refresh_facts()
@@ -144,7 +235,8 @@ async def measure_target(
             run = TargetRun()
             progress.runs.append((point, run))
             label = f"{target.label} @ {point.label}" if point.label else target.label
-            await run_target(adapter, setup.workload, point.settings, label, observer, run)
+            job = PointJob(setup.workload, point.settings, label, setup.shard, setup.start_gate)
+            await run_target(adapter, job, observer, run)
             if run.stopped:
                 break
         await adapter.refresh_facts()
@@ -209,12 +301,28 @@ def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: boo
         capacity_load=points[best].load if best is not None else None,
         sweep=points if setup.sweep else None,
         stopped=stopped or ("interrupted" if interrupted else None),
+        client=client_health(
+            records, runs[chosen][1].capped, runs[chosen][0].settings.max_concurrency
+        )
+        if runs
+        else None,
         records=_records(records, setup.with_records, redact),
     )
 
 
 def run_cost(target: Target, records: Sequence[RequestRecord], prices: Prices | None) -> Any:
     """The summary's `cost` from the usage the server reported (None without a prices file)."""
+    return priced(target.provider, target.model, target.self_hosted, records, prices)
+
+
+def priced(
+    provider: str,
+    model: str,
+    self_hosted: bool,
+    records: Sequence[RequestRecord],
+    prices: Prices | None,
+) -> Any:
+    """`run_cost` by the target's names (what a results file keeps of it: costcli merge)."""
     if prices is None:
         return None
     from costcli.cost import cost_summary
@@ -230,9 +338,7 @@ def run_cost(target: Target, records: Sequence[RequestRecord], prices: Prices | 
         for r in records
         if r.output_tokens is not None and not r.tokens_estimated
     ]
-    return cost_summary(
-        target.provider, target.model, usages, prices, self_hosted=target.self_hosted
-    )
+    return cost_summary(provider, model, usages, prices, self_hosted=self_hosted)
 
 
 def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResult:
@@ -259,6 +365,8 @@ def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResu
         load=load,
         host=host_info(),
         stopped=next((t.stopped for t in targets if t.stopped), None),
+        shard=setup.shard.label if setup.shard.count > 1 else None,
+        processes=setup.processes,
     )
     return RunResult(complete=complete, meta=meta, targets=targets)
 

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from costcli.catalog import Target
     from costcli.workload import RequestSpec, Workload
 
+# The longest wait a `retry-after` can impose, whatever the server says (99999, inf); the
+# scheduler also cuts it to what is left of the request's --timeout.
+MAX_RETRY_AFTER_S = 60.0
+
 # --- error classes (DESIGN.md, "Errors, by class") -------------------------------------
 
 ERROR_CLASSES = (
@@ -90,6 +94,16 @@ def error_for_status(
 
 
 @dataclass(slots=True)
+class Sent:
+    """The request's bytes were handed to a connection: the end of `client_delay`.
+
+    Any wait for a connection (a full pool, a connect) comes before it. Optional: without
+    it, the scheduler takes the moment it called `stream()`."""
+
+    t_ns: int
+
+
+@dataclass(slots=True)
 class FirstByte:
     """The first byte of the response body arrived (TTFB)."""
 
@@ -149,16 +163,17 @@ class Finish:
     reason: str | None = None
 
 
-StreamEvent = FirstByte | TextDelta | ToolCallDelta | Usage | Telemetry | Finish
+StreamEvent = Sent | FirstByte | TextDelta | ToolCallDelta | Usage | Telemetry | Finish
 
 
 @dataclass(frozen=True, slots=True)
 class TransportOptions:
     """How the adapter should talk to the network for one run."""
 
-    concurrency: int = 1
+    concurrency: int = 1  # streams expected in flight: connections opened before the run
     timeout_s: float = 120.0
     streams_per_pool: int = 8
+    max_streams: int | None = None  # the most in flight at once (None: `concurrency`)
 
 
 @runtime_checkable

@@ -5,33 +5,35 @@ Wire format: POST {base_url}/chat/completions with `stream: true` and
 chunk with `choices: []` and `usage`, then `data: [DONE]`. Only documented parameters are
 sent. The key travels only in the Authorization header.
 
-Transport: connections are sharded over several small httpx pools (one per
-`streams_per_pool` concurrent streams). One pool serving hundreds of streams spends most
-of its CPU scanning its idle connections; small pools keep that scan short.
+Transport: `costcli/adapters/transport.py` (aiohttp where the `fast` extra is installed,
+else httpx), shared by every OpenAI-dialect adapter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import email.utils
 import json
 import math
 import sys
 import time
+import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
-import httpx
-
 from costcli.adapters.base import (
+    MAX_RETRY_AFTER_S,
     AdapterBase,
     ConnectError,
     Finish,
     FirstByte,
     ProviderError,
-    RequestTimeoutError,
+    Sent,
     StreamAbortedError,
     StreamEvent,
+    Telemetry,
     TextDelta,
     ToolCallDelta,
     TransportOptions,
@@ -39,6 +41,7 @@ from costcli.adapters.base import (
     error_for_status,
 )
 from costcli.adapters.sse import SSEParser
+from costcli.adapters.transport import Response, Transport, create_transport, stale_errors
 from costcli.catalog import Target
 from costcli.redact import for_target
 from costcli.workload import RequestSpec
@@ -58,18 +61,36 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 
 perf_ns = time.perf_counter_ns
-# how a connection that the server closed under us shows itself
-STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 DRAIN_TIMEOUT_S = 0.5
+STALE_CONNECTION = stale_errors()  # a kept-alive connection the server had closed
+# Connections opened before the first scheduled request: one per expected stream, capped.
+MAX_WARM_CONNECTIONS = 512
+# Response encodings decoded here; the request asks for none (`Accept-Encoding: identity`),
+# since a compressing proxy would hold chunks back to fill its blocks and shift every TTFT.
+DECODED_ENCODINGS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
 
 
-def parse_retry_after(value: str | None) -> float | None:
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a `retry-after` header: seconds or an HTTP date (RFC 9110).
+
+    Negative or past: 0. Absurd (99999, inf): MAX_RETRY_AFTER_S. Unreadable (nan, words):
+    None, and the scheduler backs off on its own."""
     if not value:
         return None
+    text = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(text)
     except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds):
         return None
+    return min(MAX_RETRY_AFTER_S, max(0.0, seconds))
 
 
 MAX_ERROR_BODY = 1 << 20  # bytes of an error body read for its message
@@ -160,6 +181,76 @@ def usage_event(usage: dict[str, Any], t_ns: int) -> Usage:
     )
 
 
+# --- the shape of a chunk -----------------------------------------------------------------
+# Valid JSON is not yet a chunk. `chunk_events` reads a chunk by its documented shape; what
+# breaks that shape is named here, before it is read, and the request is recorded as
+# stream_aborted with the reason (the run goes on).
+
+USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+DETAIL_COUNTS = {
+    "prompt_tokens_details": ("cached_tokens",),
+    "completion_tokens_details": ("reasoning_tokens",),
+}
+
+
+def _count_problem(where: str, value: Any) -> str | None:
+    if value is None or (type(value) is int and value >= 0):
+        return None
+    return f"{where} is {_excerpt(value)}, not a count"
+
+
+def _excerpt(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _usage_problem(usage: Any) -> str | None:
+    if usage is None:
+        return None
+    if not isinstance(usage, dict):
+        return f"usage is {_excerpt(usage)}, not an object"
+    for key in USAGE_COUNTS:
+        if problem := _count_problem(f"usage.{key}", usage.get(key)):
+            return problem
+    for detail, keys in DETAIL_COUNTS.items():
+        block = usage.get(detail)
+        if block is None:
+            continue
+        if not isinstance(block, dict):
+            return f"usage.{detail} is {_excerpt(block)}, not an object"
+        for key in keys:
+            if problem := _count_problem(f"usage.{detail}.{key}", block.get(key)):
+                return problem
+    return None
+
+
+def _choice_problem(i: int, choice: Any) -> str | None:
+    if not isinstance(choice, dict):
+        return f"choices[{i}] is {_excerpt(choice)}, not an object"
+    delta = choice.get("delta")
+    if delta is not None and not isinstance(delta, dict):
+        return f"choices[{i}].delta is {_excerpt(delta)}, not an object"
+    reason = choice.get("finish_reason")
+    if reason is not None and not isinstance(reason, str):
+        return f"choices[{i}].finish_reason is {_excerpt(reason)}, not a string"
+    return None
+
+
+def chunk_shape_problem(chunk: Any) -> str | None:
+    """What makes a decoded `data:` payload not a chat.completion.chunk; None if nothing."""
+    if not isinstance(chunk, dict):
+        return f"a chunk is {_excerpt(chunk)}, not a JSON object"
+    if chunk.get("error"):
+        return None  # an in-stream error: chunk_events reports it with its own class
+    choices = chunk.get("choices")
+    if choices is not None and not isinstance(choices, list):
+        return f"choices is {_excerpt(choices)}, not a list"
+    for i, choice in enumerate(choices or ()):
+        if problem := _choice_problem(i, choice):
+            return problem
+    return _usage_problem(chunk.get("usage"))
+
+
 class OpenAIAdapter(AdapterBase):
     """Chat completions, streamed. Subclasses add what their dialect adds (see `chunk_events`)."""
 
@@ -178,14 +269,17 @@ class OpenAIAdapter(AdapterBase):
         self.url = target.base_url.rstrip("/") + "/chat/completions"
         settings = target.settings
         self.max_tokens_param = settings.max_tokens_param if settings else "max_tokens"
-        self._pools: list[httpx.AsyncClient] = []
-        self._in_flight: list[int] = []
+        self._wire: Transport = create_transport()
         self.stale_connection_retries = 0
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "Accept-Encoding": "identity",
+        }
         headers.update(self.target.headers)
         key = self.target.api_key()
         if key:
@@ -193,28 +287,33 @@ class OpenAIAdapter(AdapterBase):
         return headers
 
     async def start(self) -> None:
-        per_pool = max(1, self.transport.streams_per_pool)
-        n_pools = max(1, math.ceil(self.transport.concurrency / per_pool))
-        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
-        timeout = httpx.Timeout(
-            self.transport.timeout_s, connect=min(10.0, self.transport.timeout_s)
-        )
-        headers = self.headers()
-        # One SSL context for every pool: building one costs ~20 ms (certificate store).
-        ssl_context = httpx.create_ssl_context()
-        self._pools = [
-            httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers, verify=ssl_context)
-            for _ in range(n_pools)
-        ]
-        self._in_flight = [0] * n_pools
+        """Pools sized from the load, then connections opened before the first request.
+
+        `transport.concurrency` streams are expected (closed loop: --concurrency; open loop:
+        rate x expected latency); `transport.max_streams` may be in flight at once. Pools
+        hold `streams_per_pool` connections each; beyond the expected streams they may grow
+        up to their share of `max_streams`. One connection per expected stream (at most
+        MAX_WARM_CONNECTIONS) is opened here, so no measured request pays for the client's
+        own set-up: TCP (and TLS) handshakes, the HTTP library's lazy imports and paths."""
+        options = self.transport
+        await self._wire.start(options, self.headers())
+        json_dumps({"messages": [{"role": "user", "content": "."}], "stream": True})  # encoder
+        await self.warm_connections(min(options.concurrency, MAX_WARM_CONNECTIONS))
+
+    async def warm_connections(self, n: int) -> None:
+        """Open `n` keep-alive connections by `GET {base_url}/models` (free at every
+        provider). Any answer, even an error, leaves its connection open; a failure here is
+        not the run's: the measured requests will report their own."""
+        await self._wire.warm(self.url.removesuffix("/chat/completions") + "/models", n)
 
     async def close(self) -> None:
-        pools, self._pools = self._pools, []
-        for pool in pools:
-            await pool.aclose()
+        await self._wire.close()
 
     def describe(self) -> dict[str, Any]:
-        return {"stale_connection_retries": self.stale_connection_retries}
+        return {
+            "stale_connection_retries": self.stale_connection_retries,
+            "transport": self._wire.name,
+        }
 
     # --- one request -------------------------------------------------------------------------
 
@@ -275,10 +374,6 @@ class OpenAIAdapter(AdapterBase):
             events.append(usage_event(usage, t_ns))
         return events
 
-    def _pick_pool(self) -> int:
-        counts = self._in_flight
-        return counts.index(min(counts))
-
     async def stream(self, spec: RequestSpec) -> AsyncIterator[StreamEvent]:
         """The request's events, resent once when a kept-alive connection turns out closed.
 
@@ -293,7 +388,7 @@ class OpenAIAdapter(AdapterBase):
             try:
                 async with contextlib.aclosing(self._stream_once(spec)) as events:
                     async for event in events:
-                        answered = True
+                        answered = answered or not isinstance(event, Sent)
                         yield event
                 return
             except ConnectError as exc:
@@ -301,65 +396,136 @@ class OpenAIAdapter(AdapterBase):
                     raise
                 self.stale_connection_retries += 1
 
-    async def _stream_once(self, spec: RequestSpec) -> AsyncGenerator[StreamEvent, None]:  # noqa: C901 (split by the load-engine work, issue 11)
-        if not self._pools:
-            raise ConnectError("adapter used before start()")
-        pool = self._pick_pool()
-        self._in_flight[pool] += 1
-        got_byte = False
-        finished: str | None = None
+    def events_of(self, data: bytes, t_ns: int) -> list[StreamEvent]:
+        """One `data:` payload -> events: decoded, its shape checked, then `chunk_events`.
+
+        Whatever a payload is (JSON of another shape, nested past any depth, a chunk a
+        dialect's reader trips on), the request ends as stream_aborted with the reason."""
         try:
-            # the body is encoded here (orjson where installed); Content-Type is a client header
+            chunk = json_loads(data)
+        except RecursionError:
+            raise StreamAbortedError("a chunk was nested too deep to decode") from None
+        except ValueError as exc:
+            raise StreamAbortedError(self.redact(f"a chunk was not valid JSON: {exc}")) from None
+        problem = chunk_shape_problem(chunk)
+        if problem is not None:
+            raise StreamAbortedError(self.redact(f"not a chat.completion.chunk: {problem}"))
+        try:
+            return self.chunk_events(chunk, t_ns)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            reason = f"a chunk the {self.name} dialect cannot read: {type(exc).__name__}: {exc}"
+            raise StreamAbortedError(self.redact(reason)) from None
+
+    async def _stream_once(self, spec: RequestSpec) -> AsyncGenerator[StreamEvent, None]:
+        body = _Body(self)
+        try:
             content = json_dumps(self.request_body(spec))
-            async with self._pools[pool].stream(
-                "POST", self.url, content=content, headers=self.request_headers(spec)
-            ) as resp:
-                if resp.status_code != 200:
-                    body = await resp.aread()
-                    raise error_for_status(
-                        resp.status_code,
-                        f"HTTP {resp.status_code}: {error_message(body, self.redact)}",
-                        parse_retry_after(resp.headers.get("retry-after")),
-                    )
-                parser = SSEParser()
-                reads = resp.aiter_raw()
-                async for raw in reads:
-                    t_ns = perf_ns()
-                    if not got_byte:
-                        got_byte = True
-                        yield FirstByte(t_ns)
-                    for data in parser.feed(raw):
-                        if data == b"[DONE]":
-                            yield Finish(t_ns, finished)
-                            await _drain(reads)
-                            return
-                        for event in self.chunk_events(json_loads(data), t_ns):
-                            if isinstance(event, Finish):
-                                finished = event.reason
-                            else:
-                                yield event
-                t_ns = perf_ns()
-                for data in parser.close():
-                    if data != b"[DONE]":
-                        for event in self.chunk_events(json_loads(data), t_ns):
-                            if not isinstance(event, Finish):
-                                yield event
-                if finished is None:
-                    raise StreamAbortedError("the stream ended without a finish_reason or [DONE]")
-                yield Finish(t_ns, finished)
+            async with self._wire.post(self.url, content, self.request_headers(spec)) as resp:
+                yield Sent(resp.sent_ns or perf_ns())
+                if resp.status != 200:
+                    raise await self._status_error(resp)
+                async for event in body.read(resp):
+                    yield event
         except ProviderError:
             raise
-        except httpx.TimeoutException as exc:
-            raise RequestTimeoutError(f"timed out: {type(exc).__name__}") from exc
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ConnectError(self.redact(f"cannot connect to {self.url}: {exc}")) from exc
-        except STALE_CONNECTION as exc:
-            if got_byte:
-                raise StreamAbortedError(self.redact(f"the stream was cut: {exc}")) from exc
-            raise ConnectError(self.redact(f"connection to {self.url} failed: {exc}")) from exc
-        except ValueError as exc:
-            raise StreamAbortedError(self.redact(f"a chunk was not valid JSON: {exc}")) from exc
-        except httpx.HTTPError as exc:  # redirects, protocol errors, bad header values...
-            raise ConnectError(self.redact(f"request to {self.url} failed: {exc}")) from exc
-        finally:
-            self._in_flight[pool] -= 1
+        except Exception as exc:
+            error = self._wire.error(exc, body.got_byte, self.url, self.redact)
+            if error is None:
+                raise
+            raise error from exc
+
+    async def _status_error(self, resp: Response) -> ProviderError:
+        body = await resp.read()
+        return error_for_status(
+            resp.status,
+            f"HTTP {resp.status}: {error_message(body, self.redact)}",
+            parse_retry_after(resp.header("retry-after")),
+        )
+
+
+class _Body:
+    """One response body -> events: raw reads (decoded where the server compressed them)
+    through the SSE parser; a stream that ends without output is not a success."""
+
+    __slots__ = ("adapter", "finished", "got_byte", "output")
+
+    def __init__(self, adapter: OpenAIAdapter) -> None:
+        self.adapter = adapter
+        self.got_byte = False
+        self.output = False  # any event that carries output (not usage, telemetry, finish)
+        self.finished: str | None = None
+
+    def _events(self, data: bytes, t_ns: int) -> list[StreamEvent]:
+        events = self.adapter.events_of(data, t_ns)
+        kept: list[StreamEvent] = []
+        for event in events:
+            if isinstance(event, Finish):
+                self.finished = event.reason
+            else:
+                self.output = self.output or not isinstance(event, _NOT_OUTPUT)
+                kept.append(event)
+        return kept
+
+    def _end(self, t_ns: int, done: bool) -> Finish:
+        if not self.output:
+            how = "[DONE]" if done else f"finish_reason {self.finished!r}"
+            raise StreamAbortedError(f"the stream ended ({how}) before any output")
+        if not done and self.finished is None:
+            raise StreamAbortedError("the stream ended without a finish_reason or [DONE]")
+        return Finish(t_ns, self.finished)
+
+    async def read(self, resp: Response) -> AsyncGenerator[StreamEvent, None]:
+        parser = SSEParser()
+        reads = _decoded(resp)
+        async for raw in reads:
+            t_ns = perf_ns()
+            if not self.got_byte:
+                self.got_byte = True
+                yield FirstByte(t_ns)
+            for data in parser.feed(raw):
+                if data == b"[DONE]":
+                    yield self._end(t_ns, done=True)
+                    await _drain(reads)
+                    return
+                for event in self._events(data, t_ns):
+                    yield event
+        t_ns = perf_ns()
+        for data in parser.close():
+            if data != b"[DONE]":
+                for event in self._events(data, t_ns):
+                    yield event
+        yield self._end(t_ns, done=False)
+
+
+_NOT_OUTPUT = (FirstByte, Sent, Usage, Telemetry, Finish)
+
+
+def _inflater(encoding: str, first: bytes) -> Any:
+    """A zlib decompressor for the body: gzip, or deflate (zlib-wrapped as RFC 9110 says,
+    or raw as some servers send it: the first two bytes tell)."""
+    if encoding != "deflate":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    wrapped = len(first) >= 2 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
+    return zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+
+
+async def _decoded(resp: Response) -> AsyncIterator[bytes]:
+    """The body's bytes as they arrive; gzip or deflate undone where the server sent it
+    although the request asked for identity. Another encoding is refused."""
+    encoding = (resp.header("content-encoding") or "identity").strip().lower()
+    if encoding in ("", "identity"):
+        async for raw in resp.raw():
+            yield raw
+        return
+    if encoding not in DECODED_ENCODINGS:
+        raise StreamAbortedError(f"the response is {encoding}-encoded, which costcli cannot read")
+    inflate = None
+    try:
+        async for raw in resp.raw():
+            inflate = inflate or _inflater(DECODED_ENCODINGS[encoding], raw)
+            if out := inflate.decompress(raw):
+                yield out
+        if inflate is not None and (tail := inflate.flush()):
+            yield tail
+    except zlib.error as exc:
+        raise StreamAbortedError(f"the {encoding}-encoded response is corrupt: {exc}") from None

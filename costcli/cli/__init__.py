@@ -68,9 +68,10 @@ def _root(
 
 
 def _register() -> None:
-    from costcli.cli import mock_server, providers, run, workloads
+    from costcli.cli import merge, mock_server, providers, run, workloads
 
     app.command("run")(handled(run.run_command))
+    app.command("merge")(handled(merge.merge_command))
     app.add_typer(_wrap_all(workloads.app), name="workloads")
     app.add_typer(_wrap_all(providers.app), name="providers")
     app.command("mock-server")(handled(mock_server.mock_server_command))

@@ -125,13 +125,21 @@ def run_command(
     requests_per_month: float | None = typer.Option(
         None, "--requests-per-month", min=1, help="Scenario for the projection after the run."
     ),
+    processes: int = typer.Option(
+        1, "--processes", min=1, max=256, help="Split the schedule across N worker processes."
+    ),
+    shard: str | None = typer.Option(
+        None, "--shard", help="i/N: run part i of N of the schedule (join with costcli merge)."
+    ),
     no_progress: bool = typer.Option(False, "--no-progress", help="No live display."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final output."),
 ) -> None:
     """Send the same workload to each target and measure latency, throughput and cost."""
-    from costcli.api import RunInterrupted, RunPlan, embedded_default, execute
+    from costcli.api import EXIT_INTERRUPTED, RunInterrupted, RunPlan, embedded_default, execute
     from costcli.render import renderer
     from costcli.results import check_writable
+    from costcli.shards import parse_shard
+    from costcli.signals import interrupt_signals
     from costcli.sweep import parse_sweep
 
     if fmt not in FORMATS:
@@ -163,32 +171,50 @@ def run_command(
         records=records,
         providers=tuple(providers),
         prices=prices,
+        processes=processes,
+        shard=parse_shard(shard) if shard else None,
     )
     load_given = (requests, duration, rate, concurrency, sweep, sessions) != (None,) * 6
     plan = RunPlan.parse(**(options if target or load_given else embedded_default(options)))
     if output is not None:
         check_writable(output, "--output")
     observer = _observer(quiet, no_progress)
-    try:
-        result = execute(plan, observer)
-    except RunInterrupted as stop:
-        result = stop.result
-    finally:
-        observer.stop()
-    _emit(result, output, renderer(fmt)(result), quiet)
-    if fmt == "table" and not quiet and result.complete:
+    with interrupt_signals() as guard:
+        try:
+            result = execute(plan, observer)
+        except RunInterrupted as stop:
+            result = stop.result
+        finally:
+            observer.stop()
+        with guard.deferred():  # a second signal cannot cut the results file short
+            _emit(result, output, renderer(fmt)(result), quiet, warn=fmt in ("json", "csv"))
+    if fmt == "table" and not quiet and result.complete and guard.exit_code is None:
         echo(projection_after_run(result, plan, hardware, requests_per_month))
-    if not result.complete:
-        raise typer.Exit(130)
+    if not result.complete or guard.exit_code is not None:
+        raise typer.Exit(guard.exit_code or EXIT_INTERRUPTED)
     exit_status(result)
 
 
-def _emit(result: RunResult, output: Path | None, text: str, quiet: bool) -> None:
-    """Keep the results (also after Ctrl-C), then print the rendered comparison."""
-    kept = keep(result, output) if output is not None else None
+def _emit(result: RunResult, output: Path | None, text: str, quiet: bool, warn: bool) -> None:
+    """Keep the results (also after Ctrl-C or SIGTERM), then print the rendered comparison
+    and any warning about the client itself. An interrupted run that measured nothing
+    leaves an existing results file as it was."""
+    kept = None
+    if output is not None and measured_nothing(result) and output.exists():
+        stderr_console().print(f"costcli: nothing was measured; {output} is left as it was")
+    elif output is not None:
+        kept = keep(result, output)
     echo(text)
+    from costcli.render.rows import client_lines
+
+    for line in client_lines(result) if warn else ():  # table and markdown carry them
+        stderr_console().print(f"costcli: warning: {line}")
     if kept is not None and not quiet:
         stderr_console().print(f"results written to {kept}")
+
+
+def measured_nothing(result: RunResult) -> bool:
+    return not result.complete and not any(t.summary.requests.total for t in result.targets)
 
 
 def echo(text: str) -> None:

@@ -7,6 +7,7 @@ from rich.table import Table
 from costcli.metrics import ServerTelemetry
 from costcli.render.rows import (
     CAPTION,
+    client_lines,
     columns_for,
     error_lines,
     fmt,
@@ -32,6 +33,7 @@ def render(result: RunResult, width: int | None = None) -> str:
     lines += turn_lines(result)
     for t in result.targets:
         lines += target_lines(t)
+    lines += [f"warning: {line}" for line in client_lines(result)]
     if not result.complete:
         lines.append("incomplete run: interrupted; what was measured is kept")
     return rich_text(table, *lines, width=width)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from costcli.render.rows import columns_for, error_lines, fmt, price_lines, rows, turn_lines
+from costcli.render.rows import (
+    client_lines,
+    columns_for,
+    error_lines,
+    fmt,
+    price_lines,
+    rows,
+    turn_lines,
+)
 from costcli.results import RunResult
 
 
@@ -26,6 +34,7 @@ def render(result: RunResult) -> str:
     stale = price_lines(result)
     if stale:
         lines += ["", "; ".join(stale)]
+    lines += [f"\n**Warning:** {line}" for line in client_lines(result)]
     if not result.complete:
         lines += ["", "_Incomplete run: interrupted before every request finished._"]
     return "\n".join(lines) + "\n"

@@ -149,6 +149,14 @@ def price_lines(result: RunResult) -> list[str]:
     ]
 
 
+def client_lines(result: RunResult) -> list[str]:
+    """One line per target whose client fell behind its schedule or hit --max-concurrency:
+    its latencies carry the client's own delay, and every output says so."""
+    return [
+        f"{t.label}: {t.client.warning}" for t in result.targets if t.client and t.client.warning
+    ]
+
+
 def error_lines(result: RunResult) -> list[str]:
     """One line per target with failures: its error classes and counts."""
     out = []

@@ -31,7 +31,7 @@ from costcli.adapters.base import TransportOptions
 from costcli.adapters.llamacpp import LlamaCppAdapter
 from costcli.catalog import load_catalog
 from costcli.errors import BadInputError, UnreachableError
-from costcli.load import LoadSettings, SilentObserver, TargetRun, run_target
+from costcli.load import LoadSettings, PointJob, SilentObserver, TargetRun, run_target
 from costcli.local_model import find_binary, find_model
 from costcli.metrics import RequestRecord, summarize
 from costcli.workload import Workload, load_workload
@@ -117,7 +117,9 @@ def measure(
         run = TargetRun()
         try:
             await adapter.start()
-            await run_target(adapter, workload, settings, target.label, SilentObserver(), run)
+            await run_target(
+                adapter, PointJob(workload, settings, target.label), SilentObserver(), run
+            )
             await adapter.refresh_facts()  # as the runner does: /metrics after the run
             return Measured(adapter, run.records)
         finally:
@@ -333,7 +335,7 @@ def test_attached_mode_measures_a_server_someone_else_runs() -> None:
             try:
                 await attached.start()
                 settings = LoadSettings(requests=2, timeout_s=600)
-                await run_target(attached, workload, settings, "a", SilentObserver(), run)
+                await run_target(attached, PointJob(workload, settings, "a"), SilentObserver(), run)
                 await attached.refresh_facts()
                 return owner.describe(), attached.describe(), run.records
             finally:

@@ -27,6 +27,7 @@ from costcli.adapters.base import (
 from costcli.load import (
     MIN_REQUESTS_FOR_ERROR_STOP,
     LoadSettings,
+    PointJob,
     TargetRun,
     interarrival_s,
     run_target,
@@ -124,7 +125,7 @@ def run(
 ) -> tuple[TargetRun, Recorder]:
     observer = Recorder()
     result = asyncio.run(
-        run_target(adapter, wl or workload(), settings, "fake:m", observer, TargetRun())
+        run_target(adapter, PointJob(wl or workload(), settings, "fake:m"), observer, TargetRun())
     )
     return result, observer
 

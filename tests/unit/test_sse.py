@@ -238,6 +238,12 @@ class CannedServer:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
+        if head.startswith(b"GET "):  # the adapter's warm-up connection (start())
+            writer.write(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            writer.close()
+            return
         length = next(
             int(line.split(b":")[1])
             for line in head.split(b"\r\n")
@@ -305,11 +311,12 @@ def test_a_whole_stream_gives_first_byte_text_usage_and_finish(
     writes = [ROLE + hello_a, hello_b, WORLD.replace(b"\n", b"\r\n"), STOP + USAGE, DONE]
     events = run_stream(CannedServer(writes, reads=lambda: reads.count))
     kinds = [type(e).__name__ for e in events]
-    assert kinds == ["FirstByte", "TextDelta", "TextDelta", "Usage", "Finish"]
+    assert kinds == ["Sent", "FirstByte", "TextDelta", "TextDelta", "Usage", "Finish"]
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["Hello", " world"]
     assert events[-1].reason == "stop"
-    assert events[3].output_tokens == 2
-    first_byte, hello = events[0], events[1]
+    assert events[4].output_tokens == 2
+    assert events[0].t_ns <= events[1].t_ns  # the request left before its answer came
+    first_byte, hello = events[1], events[2]
     assert isinstance(first_byte, FirstByte)
     # "Hello" completed in the second read, so it is stamped later than the first byte
     assert hello.t_ns > first_byte.t_ns

@@ -202,14 +202,12 @@ def echo_adapter() -> ScriptedAdapter:
 
 def run_conversations(workload: Workload, **settings: Any) -> tuple[ScriptedAdapter, TargetRun]:
     adapter = echo_adapter()
-    from costcli.load import SilentObserver
+    from costcli.load import PointJob, SilentObserver
 
     run = asyncio.run(
         run_target(
             adapter,  # type: ignore[arg-type]
-            workload,
-            LoadSettings(**settings),
-            "t",
+            PointJob(workload, LoadSettings(**settings), "t"),
             SilentObserver(),
             TargetRun(),
         )

@@ -1,0 +1,338 @@
+"""The one HTTP transport of the OpenAI-dialect adapters (OpenAI, Groq, llama.cpp, any
+compatible endpoint): keep-alive pools sized from the load, connections opened before the
+first request, the moment each request's bytes reach a connection, raw body reads.
+
+Two backends behind one interface, chosen once per adapter:
+
+- `aiohttp` (the `fast` extra): one connector, llhttp's C parser; about a third of httpx's
+  CPU per request and per chunk on this project's benchmark (docs/performance.md), which
+  is what keeps TTFT honest at 64+ synchronized streams and at hundreds of requests/s.
+- `httpx` (always installed): connections sharded over several small pools (one per
+  `streams_per_pool` streams): one pool serving hundreds spends its CPU scanning them.
+
+`COSTCLI_TRANSPORT=httpx` (or `aiohttp`) forces one. Library errors are translated here
+into the error classes of DESIGN.md; nothing above this module sees an httpx or aiohttp
+exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol, cast
+
+import httpx
+
+from costcli.adapters.base import (
+    ConnectError,
+    ProviderError,
+    RequestTimeoutError,
+    StreamAbortedError,
+    TransportOptions,
+)
+
+perf_ns = time.perf_counter_ns
+Redact = Callable[[str], str]
+
+
+class Response(Protocol):
+    """One response as the adapter reads it."""
+
+    status: int
+    sent_ns: int  # when the request's bytes reached a connection (0: not known)
+
+    def header(self, name: str) -> str | None: ...
+    def raw(self) -> AsyncIterator[bytes]: ...
+    async def read(self) -> bytes: ...
+
+
+class Transport(Protocol):
+    name: str
+    stale: tuple[type[BaseException], ...]  # a kept-alive connection the server had closed
+
+    async def start(self, options: TransportOptions, headers: dict[str, str]) -> None: ...
+    async def warm(self, url: str, n: int) -> None: ...
+    def post(
+        self, url: str, content: bytes, headers: dict[str, str] | None
+    ) -> contextlib.AbstractAsyncContextManager[Response]: ...
+    def error(
+        self, exc: BaseException, got_byte: bool, url: str, redact: Redact
+    ) -> ProviderError | None: ...
+    async def close(self) -> None: ...
+
+
+HTTPX_STALE: tuple[type[BaseException], ...] = (
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+)
+
+
+def stale_errors() -> tuple[type[BaseException], ...]:
+    """How a kept-alive connection that the server had closed shows itself, either backend."""
+    try:
+        import aiohttp
+    except ImportError:
+        return HTTPX_STALE
+    return (*HTTPX_STALE, *_aiohttp_stale(aiohttp))
+
+
+def _aiohttp_stale(aiohttp: Any) -> tuple[type[BaseException], ...]:
+    return (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError)
+
+
+def create_transport() -> Transport:
+    """aiohttp where installed (unless COSTCLI_TRANSPORT=httpx), else httpx."""
+    wanted = os.environ.get("COSTCLI_TRANSPORT", "").strip().lower()
+    if wanted != "httpx":
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError:
+            if wanted == "aiohttp":
+                from costcli.errors import BadInputError
+
+                raise BadInputError(
+                    "COSTCLI_TRANSPORT=aiohttp: aiohttp is not installed; "
+                    "pip install 'costcli[fast]' or unset it"
+                ) from None
+        else:
+            return AiohttpTransport()
+    return HttpxTransport()
+
+
+def _stale_or_cut(exc: BaseException, got_byte: bool, url: str, redact: Redact) -> ProviderError:
+    if got_byte:
+        return StreamAbortedError(redact(f"the stream was cut: {exc}"))
+    return ConnectError(redact(f"connection to {url} failed: {exc}"))
+
+
+# --- httpx -----------------------------------------------------------------------------
+
+
+class _HttpxResponse:
+    __slots__ = ("_resp", "sent_ns", "status")
+
+    def __init__(self, resp: httpx.Response, sent_ns: int) -> None:
+        self._resp, self.sent_ns, self.status = resp, sent_ns, resp.status_code
+
+    def header(self, name: str) -> str | None:
+        value = self._resp.headers.get(name)
+        return None if value is None else str(value)
+
+    def raw(self) -> AsyncIterator[bytes]:
+        return self._resp.aiter_raw()
+
+    async def read(self) -> bytes:
+        return await self._resp.aread()
+
+
+class HttpxTransport:
+    name = "httpx"
+    stale = HTTPX_STALE
+
+    def __init__(self) -> None:
+        self._pools: list[httpx.AsyncClient] = []
+        self._in_flight: list[int] = []
+
+    async def start(self, options: TransportOptions, headers: dict[str, str]) -> None:
+        per_pool = max(1, options.streams_per_pool)
+        n_pools = max(1, math.ceil(options.concurrency / per_pool))
+        ceiling = max(per_pool, math.ceil((options.max_streams or 0) / n_pools))
+        limits = httpx.Limits(max_connections=ceiling, max_keepalive_connections=ceiling)
+        timeout = httpx.Timeout(options.timeout_s, connect=min(10.0, options.timeout_s))
+        # One SSL context for every pool: building one costs ~20 ms (certificate store).
+        ssl_context = httpx.create_ssl_context()
+        self._pools = [
+            httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers, verify=ssl_context)
+            for _ in range(n_pools)
+        ]
+        self._in_flight = [0] * n_pools
+
+    async def warm(self, url: str, n: int) -> None:
+        async def one(pool: httpx.AsyncClient) -> None:
+            with contextlib.suppress(Exception):  # a failure here is not the run's
+                await pool.get(url, headers={"Accept": "application/json"})
+
+        await asyncio.gather(*(one(self._pools[i % len(self._pools)]) for i in range(n)))
+
+    @contextlib.asynccontextmanager
+    async def post(
+        self, url: str, content: bytes, headers: dict[str, str] | None
+    ) -> AsyncIterator[Response]:
+        if not self._pools:
+            raise ConnectError("adapter used before start()")
+        counts = self._in_flight
+        pool = counts.index(min(counts))
+        counts[pool] += 1
+        sent_ns = 0
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            nonlocal sent_ns
+            if event == "http11.send_request_headers.started":
+                sent_ns = perf_ns()  # a connection is ours: the request's bytes go out now
+
+        try:
+            async with self._pools[pool].stream(
+                "POST", url, content=content, headers=headers, extensions={"trace": trace}
+            ) as resp:
+                yield _HttpxResponse(resp, sent_ns)
+        finally:
+            counts[pool] -= 1
+
+    def error(
+        self, exc: BaseException, got_byte: bool, url: str, redact: Redact
+    ) -> ProviderError | None:
+        if not isinstance(exc, httpx.HTTPError):
+            return None
+        if isinstance(exc, httpx.TimeoutException):
+            return RequestTimeoutError(f"timed out: {type(exc).__name__}")
+        if isinstance(exc, httpx.ConnectError):
+            return ConnectError(redact(f"cannot connect to {url}: {exc}"))
+        if isinstance(exc, self.stale):
+            return _stale_or_cut(exc, got_byte, url, redact)
+        # redirects, protocol errors, bad header values...
+        return ConnectError(redact(f"request to {url} failed: {exc}"))
+
+    async def close(self) -> None:
+        pools, self._pools = self._pools, []
+        for pool in pools:
+            await pool.aclose()
+
+
+# --- aiohttp ---------------------------------------------------------------------------
+
+
+class _SentAt:
+    __slots__ = ("sent_ns",)
+
+    def __init__(self) -> None:
+        self.sent_ns = 0
+
+
+class _AiohttpResponse:
+    __slots__ = ("_resp", "sent_ns", "status")
+
+    def __init__(self, resp: Any, sent_ns: int) -> None:
+        self._resp, self.sent_ns, self.status = resp, sent_ns, resp.status
+
+    def header(self, name: str) -> str | None:
+        value = self._resp.headers.get(name)
+        return None if value is None else str(value)
+
+    def raw(self) -> AsyncIterator[bytes]:
+        return cast("AsyncIterator[bytes]", self._resp.content.iter_any())
+
+    async def read(self) -> bytes:
+        return cast(bytes, await self._resp.read())
+
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+
+
+def _proxy_in_env() -> bool:
+    """Whether to read proxies (and .netrc) from the environment, as httpx does. aiohttp
+    looks both up in a worker thread on every request (two thread hops, ~0.2 ms and two
+    event-loop steps each): only where a proxy is configured is that worth paying."""
+    return any(os.environ.get(v) or os.environ.get(v.lower()) for v in PROXY_VARIABLES)
+
+
+async def _headers_sent(session: Any, context: Any, params: Any) -> None:
+    sent = context.trace_request_ctx
+    if isinstance(sent, _SentAt):
+        sent.sent_ns = perf_ns()
+
+
+class AiohttpTransport:
+    name = "aiohttp"
+
+    def __init__(self) -> None:
+        import aiohttp
+
+        self._aiohttp = aiohttp
+        self._session: Any = None
+        self._urls: dict[str, Any] = {}
+        self._authorized = False
+        self.stale = _aiohttp_stale(aiohttp)
+
+    async def start(self, options: TransportOptions, headers: dict[str, str]) -> None:
+        aiohttp = self._aiohttp
+        trace = aiohttp.TraceConfig()
+        trace.on_request_headers_sent.append(_headers_sent)
+        limit = options.max_streams or options.concurrency
+        connector = aiohttp.TCPConnector(
+            limit=limit, limit_per_host=0, ssl=httpx.create_ssl_context(), keepalive_timeout=30
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=min(10.0, options.timeout_s), sock_read=options.timeout_s
+        )
+        self._authorized = any(k.lower() == "authorization" for k in headers)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers=headers,
+            timeout=timeout,
+            auto_decompress=False,  # the adapter decodes what a server compressed anyway
+            trust_env=_proxy_in_env(),
+            trace_configs=[trace],
+        )
+
+    def _url(self, url: str) -> Any:
+        """The URL as aiohttp takes it: `user:pass@` dropped where an Authorization header
+        is sent (httpx lets the header win; aiohttp refuses both), else Basic auth."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            import yarl
+
+            parsed = yarl.URL(url)
+            if self._authorized and parsed.user is not None:
+                parsed = parsed.with_user(None)
+            self._urls[url] = parsed
+        return parsed
+
+    async def warm(self, url: str, n: int) -> None:
+        async def one() -> None:
+            with contextlib.suppress(Exception):  # a failure here is not the run's
+                async with self._session.get(
+                    self._url(url), headers={"Accept": "application/json"}
+                ) as resp:
+                    await resp.read()
+
+        await asyncio.gather(*(one() for _ in range(n)))
+
+    @contextlib.asynccontextmanager
+    async def post(
+        self, url: str, content: bytes, headers: dict[str, str] | None
+    ) -> AsyncIterator[Response]:
+        if self._session is None:
+            raise ConnectError("adapter used before start()")
+        sent = _SentAt()
+        async with self._session.post(
+            self._url(url),
+            data=content,
+            headers=headers,
+            allow_redirects=False,
+            trace_request_ctx=sent,
+        ) as resp:
+            yield _AiohttpResponse(resp, sent.sent_ns)
+
+    def error(
+        self, exc: BaseException, got_byte: bool, url: str, redact: Redact
+    ) -> ProviderError | None:
+        aiohttp = self._aiohttp
+        if isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError | TimeoutError):
+            return RequestTimeoutError(f"timed out: {type(exc).__name__}")
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return ConnectError(redact(f"cannot connect to {url}: {exc}"))
+        if isinstance(exc, self.stale):
+            return _stale_or_cut(exc, got_byte, url, redact)
+        if isinstance(exc, aiohttp.ClientError | ValueError):  # bad URL, bad header value...
+            return ConnectError(redact(f"request to {url} failed: {type(exc).__name__}: {exc}"))
+        return None
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()

@@ -1,0 +1,62 @@
+"""Start `python -m tests.hostile.server` as a real subprocess; stop it afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import selectors
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
+
+
+@contextlib.contextmanager
+def hostile_server(timeout_s: float = 15.0) -> Iterator[str]:
+    """Yields the server's root URL (`http://127.0.0.1:PORT`)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.hostile.server"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout_s):
+                raise TimeoutError("the hostile server printed nothing")
+        match = LISTENING.search(process.stdout.readline())
+        assert match, "the hostile server printed no URL"
+        yield match.group(1)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def hits(root: str) -> int:
+    return int(httpx.get(f"{root}/hits", timeout=5).text)
+
+
+def provider_files(folder: Path, root: str, modes: tuple[str, ...]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for mode in modes:
+        (folder / f"{mode}.toml").write_text(
+            f'name = "{mode}"\nadapter = "openai"\ndefault_model = "m"\n'
+            f'base_url = "{root}/{mode}/v1"\n',
+            encoding="utf-8",
+        )

@@ -1,0 +1,143 @@
+"""Nothing is lost, whatever the stream does: a hostile server (a real subprocess) sends
+valid JSON that is not a chunk, JSON nested 100,000 deep, compressed bodies, `[DONE]` before
+any token and every kind of retry-after. Each request is recorded with its error class and
+the reason; the run goes on; every other record is kept; no traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+from collections.abc import Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from costcli.cli import app
+from tests.hostile.fixture import hostile_server, provider_files
+
+# mode -> the words its stream_aborted reason must carry
+NOT_A_CHUNK = {
+    "data-null": "a chunk is None, not a JSON object",
+    "data-list": "a chunk is [1, 2], not a JSON object",
+    "data-number": "a chunk is 42, not a JSON object",
+    "choices-null": "choices[0] is None, not an object",
+    "choices-object": "choices is {}, not a list",
+    "delta-string": "choices[0].delta is 'x', not an object",
+    "finish-number": "choices[0].finish_reason is 7, not a string",
+    "usage-string": "usage.completion_tokens is '2', not a count",
+    "usage-float": "usage.completion_tokens is 2.5, not a count",
+    "usage-list": "usage.prompt_tokens is [3], not a count",
+    "usage-negative": "usage.completion_tokens is -2, not a count",
+    "usage-details": "usage.prompt_tokens_details is 5, not an object",
+}
+NO_OUTPUT = ("done-first", "role-then-done")
+DEEP = ("deep", "deep-object")
+ENCODED = ("gzip", "deflate", "raw-deflate")
+RETRIED = ("retry-seconds", "retry-date", "retry-negative", "retry-nan")
+REFUSED = ("retry-absurd", "retry-inf")  # past --timeout: not waited for
+MODES = ("ok", *NOT_A_CHUNK, *NO_OUTPUT, *DEEP, *ENCODED, *RETRIED, *REFUSED)
+REQUESTS = 2
+
+
+TRANSPORTS = ["httpx"] + (["aiohttp"] if importlib.util.find_spec("aiohttp") else [])
+
+
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def hostile_run(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[dict, str]]:
+    """The whole hostile run once per transport backend (costcli/adapters/transport.py)."""
+    tmp = tmp_path_factory.mktemp("hostile")
+    before = os.environ.get("COSTCLI_TRANSPORT")
+    os.environ["COSTCLI_TRANSPORT"] = os.environ["HOSTILE_TRANSPORT"] = request.param
+    with hostile_server() as root, _restored("COSTCLI_TRANSPORT", before):
+        provider_files(tmp / "providers", root, MODES)
+        out = tmp / "r.json"
+        targets = [a for mode in MODES for a in ("-t", mode)]
+        run = CliRunner().invoke(
+            app,
+            ["run", *targets, "--providers", str(tmp / "providers"), "-n", str(REQUESTS),
+             "--max-retries", "1", "--timeout", "5", "--records", "--no-progress",
+             "-o", str(out), "-f", "json"],
+        )  # fmt: skip
+        assert run.exception is None or isinstance(run.exception, SystemExit), run.output
+        doc = json.loads(out.read_text(encoding="utf-8"))
+        yield {t["provider"]: t for t in doc["targets"]}, run.output
+
+
+@contextlib.contextmanager
+def _restored(name: str, value: str | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def test_every_target_ran_and_every_request_is_recorded(hostile_run: tuple[dict, str]) -> None:
+    targets, output = hostile_run
+    assert list(targets) == list(MODES)  # one bad stream never stopped the run
+    assert all(len(t["records"]) == REQUESTS for t in targets.values())
+    assert "Traceback" not in output
+    assert targets["ok"]["summary"]["requests"]["ok"] == REQUESTS
+    assert {t["server_info"]["transport"] for t in targets.values()} == {
+        os.environ.get("HOSTILE_TRANSPORT")
+    }
+
+
+@pytest.mark.parametrize("mode", list(NOT_A_CHUNK))
+def test_valid_json_that_is_not_a_chunk_is_stream_aborted_with_the_reason(
+    hostile_run: tuple[dict, str], mode: str
+) -> None:
+    for record in hostile_run[0][mode]["records"]:
+        assert record["error"] == "stream_aborted"
+        assert NOT_A_CHUNK[mode] in record["error_message"]
+
+
+@pytest.mark.parametrize("mode", DEEP)
+def test_json_nested_100000_deep_is_stream_aborted(
+    hostile_run: tuple[dict, str], mode: str
+) -> None:
+    for record in hostile_run[0][mode]["records"]:
+        assert record["error"] == "stream_aborted"
+        assert "deep" in record["error_message"] or "JSON" in record["error_message"]
+
+
+@pytest.mark.parametrize("mode", NO_OUTPUT)
+def test_done_before_any_token_is_not_a_success(hostile_run: tuple[dict, str], mode: str) -> None:
+    for record in hostile_run[0][mode]["records"]:
+        assert record["error"] == "stream_aborted"
+        assert "before any output" in record["error_message"]
+
+
+@pytest.mark.parametrize("mode", ENCODED)
+def test_a_gzip_or_deflate_body_is_decoded(hostile_run: tuple[dict, str], mode: str) -> None:
+    summary = hostile_run[0][mode]["summary"]
+    assert summary["requests"]["ok"] == REQUESTS
+    assert summary["output_tokens"]["total"] == 2 * REQUESTS
+    assert summary["output_tokens"]["estimated"] is False
+
+
+@pytest.mark.parametrize("mode", RETRIED)
+def test_a_readable_retry_after_is_waited_for_and_the_wait_is_in_the_latency(
+    hostile_run: tuple[dict, str], mode: str
+) -> None:
+    for record in hostile_run[0][mode]["records"]:
+        assert record["ok"], record["error_message"]
+        assert record["retries"] == 1
+    if mode == "retry-seconds":  # never early: the 0.2 s wait is inside e2e
+        assert all(r["e2e_ms"] >= 200 for r in hostile_run[0][mode]["records"])
+
+
+@pytest.mark.parametrize("mode", REFUSED)
+def test_an_absurd_retry_after_is_not_waited_past_the_timeout(
+    hostile_run: tuple[dict, str], mode: str
+) -> None:
+    for record in hostile_run[0][mode]["records"]:
+        assert record["error"] == "rate_limited"
+        assert record["retries"] == 0
+        assert "would pass --timeout" in record["error_message"]
