@@ -313,11 +313,13 @@ def check_shards(results: Sequence[RunResult], names: Sequence[str]) -> None:
         for key in ("sha256", "seed"):
             if getattr(meta.workload, key) != getattr(first.workload, key):
                 raise BadInputError(
-                    f"{name}: key 'meta.workload.{key}' differs from {names[0]}; these are shards of different runs"
+                    f"{name}: key 'meta.workload.{key}' differs from {names[0]}; "
+                    "these are shards of different runs"
                 )
         if meta.load != first.load:
             raise BadInputError(
-                f"{name}: key 'meta.load' differs from {names[0]}; these are shards of different runs"
+                f"{name}: key 'meta.load' differs from {names[0]}; "
+                "these are shards of different runs"
             )
     seen = sorted(s.index for s in shards)
     if seen != list(range(1, count + 1)):
@@ -379,8 +381,10 @@ def merge(
             if i == len(by_target):
                 by_target.append([])
             if by_target[i] and by_target[i][0].label != target.label:
+                other = by_target[i][0].label
                 raise BadInputError(
-                    f"{names[0]}: key 'targets.{i}' is {target.label} in one shard and {by_target[i][0].label} in another"
+                    f"{names[0]}: key 'targets.{i}' is {target.label} in one shard and "
+                    f"{other} in another; these are shards of different runs"
                 )
             by_target[i].append(target)
     if any(r.targets and r.targets[0].sweep for r in results):

@@ -118,3 +118,28 @@ def test_the_first_signal_stops_the_run_as_ctrl_c_and_a_second_is_only_counted()
     assert guard.exit_code == 129
     guard.handle(signal.SIGTERM, None)  # during the shutdown: not raised
     assert (guard.count, guard.exit_code) == (2, 129)
+
+
+def test_sigterm_to_a_run_of_two_processes_keeps_what_both_workers_measured(
+    root: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.json"
+    provider_files(tmp_path / "providers", root, ("ok",))
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "costcli", "run", "-t", "ok", "--providers",
+         str(tmp_path / "providers"), "-n", "100000", "-c", "4", "--processes", "2",
+         "--records", "--no-progress", "-q", "-o", str(out), "-f", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    wait_for_hits(root, 40, process)
+    process.send_signal(signal.SIGTERM)
+    returncode, err = finish(process)
+    assert returncode == 143, err
+    assert "Traceback" not in err
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["complete"] is False
+    assert doc["meta"]["processes"] == 2
+    indices = [r["index"] for r in doc["targets"][0]["records"]]
+    assert {i % 2 for i in indices} == {0, 1}  # both workers' records are in
+    assert len(indices) == len(set(indices)) == doc["targets"][0]["summary"]["requests"]["total"]

@@ -271,6 +271,7 @@ def test_open_loop_max_concurrency_queues_and_reports_the_wait_as_client_delay()
     # three 30 ms requests ran before it: it waited at least ~90 ms to be sent
     assert last.client_delay_ms >= 85
     assert last.e2e_ms >= last.client_delay_ms + 29
+    assert result.capped == 3  # the cap bound three times: reported (runner.client_health)
 
 
 # --- failures ------------------------------------------------------------------------------
