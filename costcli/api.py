@@ -72,6 +72,11 @@ class RunPlan(BaseModel):
             raise ValueError("--processes and --shard: give one (a shard runs in one process)")
         if parts > 1 and self.sweep is not None:
             raise ValueError("--sweep cannot be split into shards yet; run it in one process")
+        if parts > 1 and len(self.targets) > 1:
+            raise ValueError(
+                "a split run measures one target (workers start each target on their own "
+                "clocks); run one --target per run, then compare the results"
+            )
         if parts > 1 and not self.load.rate and self.load.concurrency < parts:
             raise ValueError(
                 f"--concurrency {self.load.concurrency} is fewer than the {parts} parts "
@@ -160,6 +165,12 @@ def check_workload_options(plan: RunPlan, workload: Workload) -> None:
         raise BadInputError(
             f"--sessions {plan.load.sessions}: workload '{workload.name}' has no conversations; "
             "use --requests, or a workload with sessions (conversation, sharegpt:FILE)"
+        )
+    split = plan.processes > 1 or plan.shard is not None
+    if workload.sessions and split:
+        raise BadInputError(
+            f"workload '{workload.name}' holds conversations, which cannot be split across "
+            "--processes or --shard yet; run it in one process"
         )
     dataset = not plan.workload.startswith("sharegpt:")
     for flag, value in (("--max-turns", plan.max_turns), ("--sample", plan.sample)):

@@ -258,7 +258,9 @@ def _finish(workers: Sequence[_Worker]) -> list[RunResult]:
         lines = w.process.stderr.read().decode("utf-8", "replace").strip().splitlines()
         why = lines[-1].removeprefix("costcli: error: ") if lines else "no output"
         error = CostcliError(f"a worker process failed: {why}")
-        error.exit_code = w.process.returncode if 0 < w.process.returncode < 128 else 3
+        # bad input (2) and an unreachable target (3) pass through; a crash is not a check
+        # that failed (1): the run could not be done (3)
+        error.exit_code = w.process.returncode if w.process.returncode in (2, 3) else 3
         raise error
     return results
 
@@ -344,6 +346,7 @@ def merge_target(
     parts: Sequence[TargetResult], prices: Prices | None, with_records: bool
 ) -> TargetResult:
     """One target's shards -> its entry, every figure computed once from all the records."""
+    from costcli.cost import with_outcomes
     from costcli.runner import client_health, priced
 
     if any(p.records is None for p in parts):
@@ -353,7 +356,8 @@ def merge_target(
     records = sorted((r for p in parts for r in p.records or ()), key=lambda r: r.index)
     first = parts[0]
     summary = summarize(records, _slo(parts))
-    summary.cost = priced(first.provider, first.model, first.self_hosted, records, prices)
+    cost = priced(first.provider, first.model, first.self_hosted, records, prices)
+    summary.cost = with_outcomes(cost, summary)  # per session, per correct answer
     waits = sum(p.client.max_concurrency_waits for p in parts if p.client)
     cap = first.client.max_concurrency if first.client else None
     return first.model_copy(

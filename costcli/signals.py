@@ -55,6 +55,8 @@ class SignalGuard:
         if self.count >= FORCE_AFTER:
             os._exit(exit_code_for(self.first))
         if self.count == 1 and not self._deferring:
+            if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL):
+                raise KeyboardInterrupt  # SIGINT ignored (`cmd &`): nothing would act on it
             signal.raise_signal(signal.SIGINT)  # the run stops as on Ctrl-C
 
     def remember(self, signum: int, frame: FrameType | None) -> None:
@@ -78,9 +80,12 @@ class SignalGuard:
 
 
 def _install(signals: tuple[int, ...], handler: Any) -> dict[int, Any]:
+    """`handler` for each signal not ignored (`nohup` ignores SIGHUP: it stays ignored)."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {s: signal.signal(s, handler) for s in signals}
+    return {
+        s: signal.signal(s, handler) for s in signals if signal.getsignal(s) is not signal.SIG_IGN
+    }
 
 
 def _restore(previous: dict[int, Any]) -> None:

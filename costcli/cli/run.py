@@ -228,21 +228,25 @@ def projection_after_run(
     """The run's projection: every catalogued API model at the measured shape, and the
     measured self-hosted box; the same call as `costcli project RESULTS --all-models`."""
     from costcli.api import project
+    from costcli.errors import BadInputError
     from costcli.projection import DEFAULT_REQUESTS_PER_MONTH, ProjectionPlan, answer
     from costcli.render.projection import answer_lines, render_table, run_heading
 
     if not any(t.summary.requests.ok for t in result.targets):
         return ""
-    report = project(
-        result,
-        ProjectionPlan(
-            requests_per_month=volume or DEFAULT_REQUESTS_PER_MONTH,
-            all_models=True,
-            hardware=hardware,
-            providers=plan.providers,
-            prices=plan.prices,
-        ),
-    )
+    try:
+        report = project(
+            result,
+            ProjectionPlan(
+                requests_per_month=volume or DEFAULT_REQUESTS_PER_MONTH,
+                all_models=True,
+                hardware=hardware,
+                providers=plan.providers,
+                prices=plan.prices,
+            ),
+        )
+    except BadInputError as exc:  # the run's own results stand; its projection cannot
+        return f"no projection after this run: {exc.message}"
     slo = plan.slo.describe() if plan.slo else None
     table = render_table(report, break_even=False)
     return "\n".join([run_heading(report), table.rstrip(), *answer_lines(answer(report), slo)])

@@ -285,17 +285,17 @@ SHOWN_CROSSINGS = 3  # the lowest break-evens after a run; `project` lists them 
 
 
 def answer_lines(a: Answer, slo: str | None) -> list[str]:
-    """The verdict after a run, one sentence a line."""
+    """The verdict after a run, one sentence a line. Without an SLO, nothing was judged
+    against one, so the answer says only what is cheapest."""
     at = f"At {a.requests_per_month:,.0f} requests/month"
     lines = []
     if a.cheapest is not None:
-        unmeasured = "" if a.cheapest.meets_slo is not None else " (latency not measured here)"
+        unmeasured = " (latency not measured here)" if slo and a.cheapest.meets_slo is None else ""
         lines.append(f"{at} the cheapest option is {_row(a.cheapest)}{unmeasured}.")
-    within = f" ({slo})" if slo else ""
-    if a.cheapest_within_slo is not None:
-        lines.append(f"Cheapest measured within the SLO{within}: {_row(a.cheapest_within_slo)}.")
-    else:
-        lines.append(f"Nothing measured in this run met the SLO{within}.")
+    if slo and a.cheapest_within_slo is not None:
+        lines.append(f"Cheapest measured within the SLO ({slo}): {_row(a.cheapest_within_slo)}.")
+    elif slo:
+        lines.append(f"Nothing measured in this run met the SLO ({slo}).")
     for b in a.crossings[:SHOWN_CROSSINGS]:
         lines.append(
             f"{b.hardware} becomes cheaper than {b.api} from "
@@ -304,9 +304,12 @@ def answer_lines(a: Answer, slo: str | None) -> list[str]:
     if len(a.crossings) > SHOWN_CROSSINGS:
         rest = a.crossings[SHOWN_CROSSINGS:]
         lines.append(
-            f"... and than {len(rest)} more APIs from {rest[0].requests_per_month or 0:,.0f} "
-            "requests/month up (`costcli project RESULTS --all-models` lists them)."
+            f"It becomes cheaper than {len(rest)} more APIs from "
+            f"{rest[0].requests_per_month or 0:,.0f} requests/month up "
+            "(`costcli project RESULTS --all-models` lists them)."
         )
     if a.never:
-        lines.append(f"It never undercuts {', '.join(a.never)} (up to 1e12 requests/month).")
+        lines.append(
+            f"Self-hosting never undercuts {', '.join(a.never)} (up to 1e12 requests/month)."
+        )
     return lines

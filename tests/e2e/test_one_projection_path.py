@@ -47,7 +47,8 @@ def test_run_and_project_print_the_same_rows_and_break_even() -> None:
         hardware, rest = line.split(" becomes cheaper than ")
         api = rest.rsplit(" at ", 1)[0]
         assert f"{hardware} becomes cheaper than {api} from {volume:,} requests/month." in after_run
-    assert f"and than {len(crossings) - 3} more APIs" in after_run
+    assert f"It becomes cheaper than {len(crossings) - 3} more APIs from" in after_run
+    assert "the SLO" not in after_run  # the fixture's run set none: nothing judged by one
 
 
 def test_the_html_report_charts_the_projections_break_even(tmp_path: Path) -> None:
@@ -83,3 +84,14 @@ def test_a_sweep_that_met_no_slo_is_said_so_not_called_a_floor(tmp_path: Path) -
     text = projection_after_run(read_result(swept), RunPlan(), None, float(VOLUME))
     assert "no load point of the sweep met the SLO; priced at the last point's" in text
     assert "a floor" not in text
+
+
+def test_a_projection_that_cannot_be_made_is_a_line_not_a_failed_run(tmp_path: Path) -> None:
+    doc = json.loads(RESULTS.read_text(encoding="utf-8"))
+    (box,) = [t for t in doc["targets"] if t["self_hosted"]]
+    box["hardware"] = "no-such-box"
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps(doc), encoding="utf-8")
+    text = projection_after_run(read_result(odd), RunPlan(), None, float(VOLUME))
+    assert text.startswith("no projection after this run: ")
+    assert "no-such-box" in text

@@ -1,0 +1,45 @@
+"""Runs that cannot be split are refused up front; signals respect what the shell set."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from costcli.api import RunPlan, check_workload_options
+from costcli.errors import BadInputError
+from costcli.signals import SignalGuard, interrupt_signals
+from costcli.workload import load_workload
+
+
+def test_two_targets_cannot_be_split_across_processes() -> None:
+    with pytest.raises(BadInputError, match="one target"):
+        RunPlan.parse(targets=("a", "b"), processes=2, concurrency=2)
+    RunPlan.parse(targets=("a",), processes=2, concurrency=2)  # one target: fine
+
+
+def test_a_conversational_workload_is_not_split() -> None:
+    plan = RunPlan.parse(workload="conversation", processes=2, concurrency=2, sessions=2)
+    with pytest.raises(BadInputError, match="conversations"):
+        check_workload_options(plan, load_workload("conversation"))
+
+
+def test_an_ignored_sighup_stays_ignored_under_the_guard() -> None:  # nohup
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with interrupt_signals():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
+def test_sigterm_stops_a_run_whose_sigint_is_ignored() -> None:  # `cmd &` in a script
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        guard = SignalGuard()
+        with pytest.raises(KeyboardInterrupt):
+            guard.handle(signal.SIGTERM, None)
+        assert guard.exit_code == 143
+    finally:
+        signal.signal(signal.SIGINT, before)
