@@ -100,6 +100,8 @@ class SessionPhase:
                 return
             if n and turn.think_time_s:
                 await asyncio.sleep(turn.think_time_s)
+                if not self.may_send():  # other sessions sent while this one thought
+                    return
             self.sent += n > 0  # the first turn was counted when its session started
             spec = replace(
                 turn,

@@ -45,8 +45,11 @@ class TokenShape:
 
 
 def measured_shape(summary: Any) -> TokenShape | None:
-    """A target's own usage: visible output = output - reasoning (usage counts both)."""
-    if not summary.requests.ok:
+    """A target's own usage: visible output = output - reasoning (usage counts both). None
+    where the server reported no usage (counts estimated from chunks are not its usage)."""
+    if not summary.requests.ok or summary.input_tokens.estimated:
+        return None
+    if summary.output_tokens.estimated:
         return None
     reasoning = summary.reasoning_tokens.mean if summary.reasoning_tokens else None
     visible = summary.output_tokens.mean - (reasoning or 0.0)

@@ -74,3 +74,12 @@ def test_a_results_workload_is_rebuilt_only_when_its_hash_matches() -> None:
     assert len(prompts) == len(workload.items)
     assert workload_prompts("chat-short", 0, False, "0" * 64) is None
     assert workload_prompts("no-such.jsonl", 0, False, workload.sha256) is None
+
+
+def test_counts_estimated_from_chunks_are_not_a_measured_shape() -> None:
+    from costcli.token_basis import measured_shape
+
+    guessed = Measurement(index=0, scheduled_ns=0, sent_ns=0, end_ns=1_000_000)
+    guessed.output_tokens, guessed.tokens_estimated = 5, True  # no usage from the server
+    assert measured_shape(summarize([guessed.record(epoch_ns=0)])) is None
+    assert measured_shape(summarize([record(0, 300, None)])) is not None
