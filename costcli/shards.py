@@ -179,13 +179,17 @@ def _spawn(plan: RunPlan, count: int, folder: Path) -> list[_Worker]:
     for i in range(1, count + 1):
         shard_plan = plan.model_copy(update={"processes": 1, "shard": Shard(index=i, count=count)})
         job = ShardJob(plan=shard_plan.model_dump(mode="json"), output=folder / f"shard-{i}.json")
+        # stderr to a file, not a pipe: a worker that writes more than a pipe holds while
+        # the parent only reads stdout would block (its last lines are the error read back)
+        errors = (folder / f"shard-{i}.stderr").open("wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "costcli.shards"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=errors,
             env=env,
         )
+        errors.close()
         assert process.stdin is not None
         process.stdin.write(job.model_dump_json().encode() + b"\n")
         process.stdin.flush()
@@ -232,10 +236,15 @@ def _start(workers: Sequence[_Worker]) -> None:
 
 
 def _stop(workers: Sequence[_Worker]) -> None:
+    """Stop every worker: SIGTERM, and stdin closed, so one still waiting for the start
+    line reads the end of it rather than hanging in its reader thread."""
     for w in workers:
         if w.process.poll() is None:
             with contextlib.suppress(OSError):
                 w.process.send_signal(signal.SIGTERM)
+            if w.process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    w.process.stdin.close()
 
 
 def _finish(workers: Sequence[_Worker]) -> list[RunResult]:
@@ -254,8 +263,9 @@ def _finish(workers: Sequence[_Worker]) -> list[RunResult]:
     failed = [w for w in workers if not w.output.exists()]
     if failed:
         w = failed[0]
-        assert w.process.stderr is not None
-        lines = w.process.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        stderr = w.output.with_suffix(".stderr")
+        text = stderr.read_text("utf-8", "replace") if stderr.exists() else ""
+        lines = text.strip().splitlines()
         why = lines[-1].removeprefix("costcli: error: ") if lines else "no output"
         error = CostcliError(f"a worker process failed: {why}")
         # bad input (2) and an unreachable target (3) pass through; a crash is not a check
