@@ -72,6 +72,12 @@ class RunPlan(BaseModel):
             raise ValueError("--processes and --shard: give one (a shard runs in one process)")
         if parts > 1 and self.sweep is not None:
             raise ValueError("--sweep cannot be split into shards yet; run it in one process")
+        cap = self.load.max_concurrency
+        if parts > 1 and cap is not None and cap < parts:
+            raise ValueError(
+                f"--max-concurrency {cap} is fewer than the {parts} parts the schedule is split "
+                "into; raise it or use fewer parts"
+            )
         if parts > 1 and len(self.targets) > 1:
             raise ValueError(
                 "a split run measures one target (workers start each target on their own "

@@ -507,7 +507,9 @@ class _Phase:
         await asyncio.gather(*(worker() for _ in range(workers)))
 
     async def open_loop(self) -> None:
-        cap = asyncio.Semaphore(self.settings.max_concurrency or 1_000_000)
+        limit = self.settings.max_concurrency
+        # a shard holds its part of the cap (the parts add up to it), as of the concurrency
+        cap = asyncio.Semaphore(max(1, self.shard.workers(limit)) if limit else 1_000_000)
         tasks: set[asyncio.Task[None]] = set()
 
         async def one(spec: RequestSpec, at_ns: int) -> None:

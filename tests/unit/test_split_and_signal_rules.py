@@ -18,6 +18,15 @@ def test_two_targets_cannot_be_split_across_processes() -> None:
     RunPlan.parse(targets=("a",), processes=2, concurrency=2)  # one target: fine
 
 
+def test_a_cap_on_in_flight_requests_is_shared_by_the_parts() -> None:
+    from costcli.load import Shard
+
+    with pytest.raises(BadInputError, match="max-concurrency 1 is fewer than the 2 parts"):
+        RunPlan.parse(processes=2, concurrency=2, rate=10, max_concurrency=1)
+    parts = [Shard(index=i, count=3).workers(8) for i in (1, 2, 3)]
+    assert parts == [3, 3, 2]  # a cap of 8 split three ways still holds 8 in all
+
+
 def test_a_conversational_workload_is_not_split() -> None:
     plan = RunPlan.parse(workload="conversation", processes=2, concurrency=2, sessions=2)
     with pytest.raises(BadInputError, match="conversations"):
