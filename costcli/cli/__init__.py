@@ -25,6 +25,13 @@ def handled(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            # outside a run's own handling (while reading inputs, after writing): exit as
+            # Ctrl-C does (130) rather than click's "Aborted!" and exit 1
+            if os.environ.get("COSTCLI_DEBUG"):
+                raise
+            typer.echo("costcli: interrupted", err=True)
+            raise typer.Exit(130) from None
         except CostcliError as exc:
             if os.environ.get("COSTCLI_DEBUG"):
                 raise

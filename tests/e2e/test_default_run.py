@@ -50,3 +50,14 @@ def test_a_given_slo_is_kept_and_any_load_option_means_a_plain_run(plans: list[A
     assert (swept.slo.ttft_ms, swept.slo.tpot_ms) == (300, None)
     assert (counted.sweep, counted.load.requests, counted.slo) == (None, 5, None)
     assert (targeted.sweep, targeted.targets) == (None, ("mock",))
+
+
+def test_ctrl_c_outside_the_run_exits_130_not_aborted(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(plan: Any, observer: Any = None) -> Any:
+        raise KeyboardInterrupt  # e.g. while the workload file is still being read
+
+    monkeypatch.setattr(costcli.api, "execute", interrupted)
+    out = CliRunner().invoke(app, ["run", "-q", "-t", "mock"])
+    assert out.exit_code == 130
+    assert "costcli: interrupted" in out.stderr
+    assert "Aborted" not in out.output
