@@ -240,9 +240,11 @@ def test_json_extract_sends_the_schema_and_most_answers_validate() -> None:
         ]
     checked = [r.output_valid for r in measured.records]
     assert None not in checked
-    share = sum(bool(v) for v in checked) / len(checked)
-    print(f"json-extract valid share: {share:.2f}")
-    assert share >= 0.5
+    print(f"json-extract valid share: {sum(bool(v) for v in checked) / len(checked):.2f}")
+    # the server constrains the answer to the schema, so an answer fails it only when it
+    # was cut at max_tokens; how many are cut is the sampler's luck, not a property to pin
+    for r in measured.records:
+        assert r.output_valid or r.finish_reason == "length", (r.finish_reason, r.error_message)
     assert llama_children(os.getpid()) == []
 
 
