@@ -228,9 +228,8 @@ def execute(plan: RunPlan, observer: ProgressObserver | None = None) -> RunResul
     state = runner.RunState()
     try:
         runner.run(setup, state, observer or SilentObserver())
-    except KeyboardInterrupt as stop:
-        code = getattr(stop, "exit_code", EXIT_INTERRUPTED)
-        raise RunInterrupted(runner.build_result(setup, state, complete=False), code) from None
+    except KeyboardInterrupt:
+        raise RunInterrupted(runner.build_result(setup, state, complete=False)) from None
     return runner.build_result(setup, state, complete=True)
 
 

@@ -258,7 +258,6 @@ async def _consume(adapter: Adapter, spec: RequestSpec, rec: Measurement) -> str
     keep_text = spec.keeps_answer
     parts: list[str] = []
     text_chunks = 0
-    rec.sent_ns = rec.sent_ns or perf_ns()
     async for event in adapter.stream(spec):
         if isinstance(event, TextDelta):
             if rec.first_output_ns is None:

@@ -279,7 +279,7 @@ def run_processes(plan: RunPlan, observer: ProgressObserver) -> RunResult:
     """The plan's schedule split across `plan.processes` worker processes, started at one
     instant; their records merged. Ctrl-C/SIGTERM reach the workers, which keep what they
     measured (RunInterrupted carries the merged partial result)."""
-    from costcli.api import EXIT_INTERRUPTED, RunInterrupted
+    from costcli.api import RunInterrupted
     from costcli.prices import load_prices
 
     count = plan.processes
@@ -288,13 +288,12 @@ def run_processes(plan: RunPlan, observer: ProgressObserver) -> RunResult:
         progress = _Progress(observer, count, plan.load.requests)
         try:
             _pump(workers, progress, [False])
-        except KeyboardInterrupt as stop:
+        except KeyboardInterrupt:
             _stop(workers)
             with contextlib.suppress(KeyboardInterrupt):
                 _pump(workers, progress, [True])
             merged = merge(_finish(workers), load_prices(plan.prices), plan.records)
-            code = getattr(stop, "exit_code", EXIT_INTERRUPTED)
-            raise RunInterrupted(merged.model_copy(update={"complete": False}), code) from None
+            raise RunInterrupted(merged.model_copy(update={"complete": False})) from None
         return merge(_finish(workers), load_prices(plan.prices), plan.records)
 
 

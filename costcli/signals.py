@@ -49,11 +49,7 @@ class SignalGuard:
         return None if self.first is None else exit_code_for(self.first)
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
-        self.count += 1
-        if self.first is None:
-            self.first = signum
-        if self.count >= FORCE_AFTER:
-            os._exit(exit_code_for(self.first))
+        self.remember(signum, frame)
         if self.count == 1 and not self._deferring:
             if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL):
                 raise KeyboardInterrupt  # SIGINT ignored (`cmd &`): nothing would act on it

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import selectors
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
+from tests.mockserver_fixture import _first_line, _stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
@@ -29,23 +30,11 @@ def hostile_server(timeout_s: float = 15.0) -> Iterator[str]:
         env=env,
     )
     try:
-        assert process.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            if not selector.select(timeout_s):
-                raise TimeoutError("the hostile server printed nothing")
-        match = LISTENING.search(process.stdout.readline())
+        match = LISTENING.search(_first_line(process, timeout_s))
         assert match, "the hostile server printed no URL"
         yield match.group(1)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        _stop(process)
 
 
 def hits(root: str) -> int:
