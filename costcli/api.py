@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -64,10 +64,37 @@ class RunPlan(BaseModel):
     processes: int = Field(1, ge=1, le=256)
     # run one part of the schedule and write its records (`costcli merge` joins the parts)
     shard: Shard | None = None
+    # "ray": the schedule split into `workers` shards, each a Ray task (costcli.ray_engine)
+    engine: Literal["local", "ray"] = "local"
+    workers: int | None = Field(None, ge=1, le=4096)
+    ray_address: str | None = None  # a running cluster (ray://host:10001, auto); else local
+
+    @property
+    def parts(self) -> int:
+        """How many shards the schedule is split into (1: not split)."""
+        if self.engine == "ray":
+            return self.workers or 1
+        return self.processes if self.processes > 1 else (self.shard.count if self.shard else 1)
+
+    @model_validator(mode="after")
+    def _engine_fits(self) -> RunPlan:
+        if self.engine == "local":
+            for value, flag in ((self.workers, "--workers"), (self.ray_address, "--ray-address")):
+                if value is not None:
+                    raise ValueError(f"{flag} is for --engine ray; add --engine ray or drop it")
+            return self
+        if self.workers is None:
+            raise ValueError("--engine ray needs --workers N (the shards, one Ray task each)")
+        if self.processes > 1 or self.shard is not None:
+            raise ValueError(
+                "--engine ray splits the schedule into --workers shards itself; "
+                "drop --processes and --shard"
+            )
+        return self
 
     @model_validator(mode="after")
     def _shards_fit(self) -> RunPlan:
-        parts = self.processes if self.processes > 1 else (self.shard.count if self.shard else 1)
+        parts = self.parts
         if self.processes > 1 and self.shard is not None:
             raise ValueError("--processes and --shard: give one (a shard runs in one process)")
         if parts > 1 and self.sweep is not None:
@@ -172,11 +199,10 @@ def check_workload_options(plan: RunPlan, workload: Workload) -> None:
             f"--sessions {plan.load.sessions}: workload '{workload.name}' has no conversations; "
             "use --requests, or a workload with sessions (conversation, sharegpt:FILE)"
         )
-    split = plan.processes > 1 or plan.shard is not None
-    if workload.sessions and split:
+    if workload.sessions and plan.parts > 1:
         raise BadInputError(
             f"workload '{workload.name}' holds conversations, which cannot be split across "
-            "--processes or --shard yet; run it in one process"
+            "--processes, --shard or --workers yet; run it in one process"
         )
     dataset = not plan.workload.startswith("sharegpt:")
     for flag, value in (("--max-turns", plan.max_turns), ("--sample", plan.sample)):
@@ -192,7 +218,9 @@ def resolve(plan: RunPlan) -> RunSetup:
     from costcli.workload import DatasetOptions, load_workload
 
     catalog = load_catalog(plan.providers)
-    targets = tuple(catalog.resolve(spec) for spec in plan.targets)
+    # a Ray task reads its key from its own node's environment, not the driver's
+    keyed_here = plan.engine == "local"
+    targets = tuple(catalog.resolve(spec, require_key=keyed_here) for spec in plan.targets)
     workload = load_workload(
         plan.workload,
         seed=plan.load.seed,
@@ -219,6 +247,10 @@ def execute(plan: RunPlan, observer: ProgressObserver | None = None) -> RunResul
     (with the partial result), UnreachableError when a target cannot start."""
     from costcli import runner
 
+    if plan.engine == "ray":
+        from costcli.ray_engine import run_ray
+
+        return run_ray(plan, resolve(plan), observer or SilentObserver())
     if plan.processes > 1:
         from costcli.shards import run_processes
 

@@ -63,6 +63,9 @@ class MockConfig:
     bad_tool_args_every: int = 0  # every Nth tool call: arguments that are not valid
     tag_answers: bool = False  # each answer starts with `answer-N` (N: the request number)
     request_log: str | None = None  # append each chat request's body as one JSON line
+    # append '<request_id> <ns>': how late the server itself sent each first chunk (its
+    # own share of a TTFT error when the server shares the cores with the client)
+    late_log: str | None = None
 
 
 @dataclass
@@ -203,6 +206,7 @@ class MockServer:
         self.writers: set[asyncio.StreamWriter] = set()
         self.seen_prefixes: set[str] = set()
         self.request_lines: list[str] = []
+        self.late_lines: list[str] = []
         self.tool_calls = 0
 
     # --- HTTP/1.1 -------------------------------------------------------------------
@@ -386,6 +390,7 @@ class MockServer:
         for path, name in (
             (self.config.send_log, "log_lines"),
             (self.config.request_log, "request_lines"),
+            (self.config.late_log, "late_lines"),
         ):
             lines = getattr(self, name)
             if path and lines:
@@ -518,6 +523,9 @@ class Stream:
                 choice = {"index": 0, "delta": script.delta(index), "finish_reason": None}
                 data = _sse(self._chunk([{**choice, "logprobs": None}]))
             self.last_sent = await self._send(data)
+            if not self.first_sent and self.server.config.late_log:
+                late = self.last_sent - self.deadlines[index]
+                self.server.late_lines.append(f"{self.request_id} {late}\n")
             self.first_sent = self.first_sent or self.last_sent
             self.server.log_send(self.request_id, index, self.last_sent)
         if ending == "abort":
@@ -627,6 +635,7 @@ def parse_args(argv: list[str] | None = None) -> MockConfig:
     add("--bad-tool-args-every", type=int, default=0, help="every Nth tool call: invalid arguments")
     add("--tag-answers", action="store_true", help="each answer starts with answer-N")
     add("--request-log", default=None, help="append each chat request body as a JSON line")
+    add("--late-log", default=None, help="append '<request_id> <ns>': each first chunk's lateness")
     args = vars(parser.parse_args(argv))
     return MockConfig(**{f.name: args[f.name] for f in fields(MockConfig)})
 

@@ -12,7 +12,7 @@ import fnmatch
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +37,26 @@ class WorkloadInfo(_Model):
     max_tokens: int | None
 
 
+class WorkerState(_Model):
+    """One worker of a split run (`--engine ray`): how it ended and what it delivered.
+
+    A worker that died, or was stopped, leaves its shard's unrecorded requests counted in
+    `not_sent` (None where the run was bounded by time, not a request count)."""
+
+    shard: str  # "i/N"
+    state: Literal["finished", "interrupted", "died", "failed"]
+    host: str | None = None
+    pid: int | None = None
+    records: int = 0
+    not_sent: int | None = None
+    # the worker's clock against the driver's (Ray's round trip; half the round trip is
+    # its uncertainty) and how late it started after the agreed start time
+    clock_offset_ms: float | None = None
+    clock_uncertainty_ms: float | None = None
+    start_late_ms: float | None = None
+    error: str | None = None
+
+
 class Meta(_Model):
     costcli_version: str
     started_at: str
@@ -47,6 +67,8 @@ class Meta(_Model):
     stopped: str | None = None
     shard: str | None = None  # "i/N": this document holds one shard of a run (costcli merge)
     processes: int = 1  # worker processes the run's schedule was split across
+    engine: Literal["local", "ray"] = "local"
+    workers: list[WorkerState] | None = None  # --engine ray: each worker's end
 
 
 class SweepPoint(_Model):

@@ -26,9 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -70,16 +70,20 @@ class ShardJob(BaseModel):
 
 
 class LineObserver:
-    """The worker's progress, as lines on stdout for the parent."""
+    """The worker's progress as lines for the parent: on stdout (`--processes`), or handed
+    to `say` (`--engine ray` sends them back through Ray)."""
+
+    def __init__(self, say: Callable[[str], None] | None = None) -> None:
+        self.say = say or _say
 
     def target_started(self, label: str, total: int | None) -> None:
-        _say(f"S {label}\t{total if total is not None else ''}")
+        self.say(f"S {label}\t{total if total is not None else ''}")
 
     def request_done(self, label: str, record: RequestRecord) -> None:
-        _say(f"R {label}\t{record.model_dump_json()}")
+        self.say(f"R {label}\t{record.model_dump_json()}")
 
     def target_finished(self, label: str) -> None:
-        _say(f"F {label}")
+        self.say(f"F {label}")
 
 
 def _say(line: str) -> None:
@@ -139,6 +143,10 @@ def worker_main() -> None:
 # --- the parent of --processes ---------------------------------------------------------
 
 
+class Readiness(Protocol):
+    ready: bool
+
+
 @dataclasses.dataclass
 class _Worker:
     process: subprocess.Popen[bytes]
@@ -148,7 +156,7 @@ class _Worker:
     done: bool = False
 
 
-class _Progress:
+class Progress:
     """Worker lines -> the parent's observer: a target starts with its first worker and
     finishes with its last."""
 
@@ -156,7 +164,7 @@ class _Progress:
         self.observer, self.workers, self.total = observer, workers, total
         self.started: dict[str, int] = {}
 
-    def line(self, worker: _Worker, text: str) -> None:
+    def line(self, worker: Readiness, text: str) -> None:
         kind, _, rest = text.partition(" ")
         label, _, payload = rest.partition("\t")
         if kind == "R":
@@ -197,7 +205,7 @@ def _spawn(plan: RunPlan, count: int, folder: Path) -> list[_Worker]:
     return workers
 
 
-def _pump(workers: Sequence[_Worker], progress: _Progress, started: list[bool]) -> None:
+def _pump(workers: Sequence[_Worker], progress: Progress, started: list[bool]) -> None:
     """Read every worker's lines until all have ended; start them together once ready."""
     with selectors.DefaultSelector() as selector:
         for w in workers:
@@ -213,7 +221,7 @@ def _pump(workers: Sequence[_Worker], progress: _Progress, started: list[bool]) 
                 _stop(workers)  # one worker could not set up: the others stop too
 
 
-def _read(worker: _Worker, progress: _Progress, selector: selectors.BaseSelector) -> None:
+def _read(worker: _Worker, progress: Progress, selector: selectors.BaseSelector) -> None:
     assert worker.process.stdout is not None
     data = os.read(worker.process.stdout.fileno(), 1 << 16)
     if not data:
@@ -285,7 +293,7 @@ def run_processes(plan: RunPlan, observer: ProgressObserver) -> RunResult:
     count = plan.processes
     with tempfile.TemporaryDirectory(prefix="costcli-shards-") as tmp:
         workers = _spawn(plan, count, Path(tmp))
-        progress = _Progress(observer, count, plan.load.requests)
+        progress = Progress(observer, count, plan.load.requests)
         try:
             _pump(workers, progress, [False])
         except KeyboardInterrupt:

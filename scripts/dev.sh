@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # costcli's two set-up commands (README):
 #   bash scripts/dev.sh run [costcli run options]   set up .venv and run the default benchmark
-#   bash scripts/dev.sh test [pytest options]        set up .venv with the dev tools and run every check
+#   bash scripts/dev.sh test [pytest options]        set up .venv with the dev tools (dev, report
+#                                                    and ray extras) and run every check
 # Idempotent: a second call reuses .venv and pip's cache of built wheels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +46,7 @@ case "$cmd" in
     exec "$VENV/bin/costcli" run "$@"
     ;;
   test)
-    setup "dev,report"
+    setup "dev,report,ray"
     [ -x /usr/bin/chromium ] || bash .ci/setup-browser.sh || echo "chromium unavailable: browser tests will skip" >&2
     step "ruff, mypy, pytest"
     "$VENV/bin/ruff" check .

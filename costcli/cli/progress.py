@@ -12,6 +12,16 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
     from costcli.metrics import RequestRecord
+    from costcli.results import WorkerState
+
+
+def worker_line(worker: WorkerState) -> str:
+    """`--engine ray`: a task set up, where, and its clock against the driver's."""
+    offset = worker.clock_offset_ms or 0.0
+    return (
+        f"worker {worker.shard} ready on {worker.host} (pid {worker.pid}; clock "
+        f"{offset:+.1f} ms ± {worker.clock_uncertainty_ms or 0.0:.1f} ms from the driver's)"
+    )
 
 
 @dataclass
@@ -78,6 +88,9 @@ class RichObserver:
         done = self.stats[label].done
         self.progress.update(self.tasks[label], total=done, completed=done)
 
+    def worker_ready(self, worker: WorkerState) -> None:
+        self.progress.console.print(worker_line(worker), markup=False, highlight=False)
+
     def stop(self) -> None:
         if self.tasks:
             self.progress.stop()
@@ -113,6 +126,9 @@ class PlainObserver:
     def target_finished(self, label: str) -> None:
         st = self.stats[label]
         self._print(f"{label}: done {st.done} · {st.line()}")
+
+    def worker_ready(self, worker: WorkerState) -> None:
+        self._print(worker_line(worker))
 
     def stop(self) -> None:
         pass

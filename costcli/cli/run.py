@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -131,14 +131,22 @@ def run_command(
     shard: str | None = typer.Option(
         None, "--shard", help="i/N: run part i of N of the schedule (join with costcli merge)."
     ),
+    engine: str = typer.Option(
+        "local", "--engine", help="local (this machine, --processes) or ray (--workers tasks)."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, max=4096, help="--engine ray: shards, one Ray task each."
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="--engine ray: the cluster (else RAY_ADDRESS, else local)."
+    ),
     no_progress: bool = typer.Option(False, "--no-progress", help="No live display."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final output."),
 ) -> None:
     """Send the same workload to each target and measure latency, throughput and cost."""
-    from costcli.api import EXIT_INTERRUPTED, RunInterrupted, RunPlan, embedded_default, execute
+    from costcli.api import RunInterrupted, RunPlan, embedded_default, execute
     from costcli.render import renderer
     from costcli.results import check_writable
-    from costcli.shards import parse_shard
     from costcli.signals import interrupt_signals
     from costcli.sweep import parse_sweep
 
@@ -171,8 +179,7 @@ def run_command(
         records=records,
         providers=tuple(providers),
         prices=prices,
-        processes=processes,
-        shard=parse_shard(shard) if shard else None,
+        **_split(processes, shard, engine, workers, ray_address),
     )
     load_given = (requests, duration, rate, concurrency, sweep, sessions) != (None,) * 6
     plan = RunPlan.parse(**(options if target or load_given else embedded_default(options)))
@@ -191,8 +198,23 @@ def run_command(
     if fmt == "table" and not quiet and result.complete and guard.exit_code is None:
         echo(projection_after_run(result, plan, hardware, requests_per_month))
     if not result.complete or guard.exit_code is not None:
-        raise typer.Exit(guard.exit_code or EXIT_INTERRUPTED)
+        raise typer.Exit(guard.exit_code or incomplete_exit(result))
     exit_status(result)
+
+
+def _split(
+    processes: int, shard: str | None, engine: str, workers: int | None, address: str | None
+) -> dict[str, Any]:
+    """How the schedule is split: --processes, --shard, or --engine ray --workers."""
+    from costcli.shards import parse_shard
+
+    return dict(
+        processes=processes,
+        shard=parse_shard(shard) if shard else None,
+        engine=engine,
+        workers=workers,
+        ray_address=address,
+    )
 
 
 def _emit(result: RunResult, output: Path | None, text: str, quiet: bool, warn: bool) -> None:
@@ -211,6 +233,15 @@ def _emit(result: RunResult, output: Path | None, text: str, quiet: bool, warn: 
         stderr_console().print(f"costcli: warning: {line}")
     if kept is not None and not quiet:
         stderr_console().print(f"results written to {kept}")
+
+
+def incomplete_exit(result: RunResult) -> int:
+    """An incomplete run without a signal: 3 where a Ray task died or failed (the run could
+    not be done as planned), else 130 (Ctrl-C)."""
+    from costcli.api import EXIT_INTERRUPTED
+
+    lost = any(w.state in ("died", "failed") for w in result.meta.workers or ())
+    return 3 if lost else EXIT_INTERRUPTED
 
 
 def measured_nothing(result: RunResult) -> bool:

@@ -152,9 +152,25 @@ def price_lines(result: RunResult) -> list[str]:
 def client_lines(result: RunResult) -> list[str]:
     """One line per target whose client fell behind its schedule or hit --max-concurrency:
     its latencies carry the client's own delay, and every output says so."""
-    return [
+    lines = [
         f"{t.label}: {t.client.warning}" for t in result.targets if t.client and t.client.warning
     ]
+    return lines + worker_lines(result)
+
+
+def worker_lines(result: RunResult) -> list[str]:
+    """`--engine ray`: one line per task that did not finish, with what it left unsent."""
+    lines = []
+    for w in result.meta.workers or ():
+        if w.state == "finished":
+            continue
+        unsent = f"; {w.not_sent} of its requests not sent" if w.not_sent else ""
+        why = f" ({w.error})" if w.error else ""
+        lines.append(
+            f"worker {w.shard} {w.state}{why}: {w.records} records kept{unsent}; "
+            "the run is incomplete"
+        )
+    return lines
 
 
 def error_lines(result: RunResult) -> list[str]:

@@ -1,0 +1,182 @@
+"""costcli's engines side by side at 256 and 1,024 streams: `--engine local` with 1 and 2
+processes, `--engine ray` with 2 workers, and the raw socket reader, one run.
+
+    python benchmarks/engines.py                        # 256 and 1024 streams
+    python benchmarks/engines.py --streams 256 --rounds 3 --repeat 5
+
+Each row runs against its own fresh exact-timing server (`costcli.mock_server`, server TTFT
+200 ms, ITL 20 ms, 10 tokens) through the CLI as a user runs it (`costcli run ... -o`), a
+warm-up of one request per stream, then `rounds` requests per stream, closed loop. Each
+row runs `--repeat` times, interleaved with the others; the table gives the median and
+the range (one run on a shared 2-core machine moves by 10 ms and more).
+
+Figures, per row:
+  TTFT - truth   the TTFT costcli reports minus the server's configured 200 ms (p50, p99):
+                 the whole error a user sees, the client's and the server's
+  server late    how late the server itself sent each first chunk (its `--late-log`); on
+                 one 2-core machine the server shares the cores with the clients, so part
+                 of every row's error is the server's own
+  client_delay   p99 of costcli's client_delay_ms (planned time to bytes on a connection)
+  wall           the CLI's wall time, Ray's cluster start included
+The raw reader's row (benchmarks/client_overhead.py's, one socket per stream) measures
+TTFT - truth the same way and is the reference: the least a client can add on this box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from client_overhead import Server, pct  # noqa: E402
+from load_engine import client_raw  # noqa: E402
+
+TTFT_MS, ITL_MS, TOKENS = 200, 20, 10
+ENGINES = (
+    ("local, 1 process", ["--engine", "local", "--processes", "1"]),
+    ("local, 2 processes", ["--engine", "local", "--processes", "2"]),
+    ("ray, 2 workers", ["--engine", "ray", "--workers", "2"]),
+)
+
+
+class LateServer(Server):
+    """`costcli.mock_server` with `--late-log` (each first chunk's own lateness)."""
+
+    def __init__(self, log: Path) -> None:  # Server's, with --late-log for --send-log
+        self.late_log, self.log = log, None
+        args = [sys.executable, "-m", "costcli.mock_server", "--port", "0", "--ttft-ms",
+                str(TTFT_MS), "--itl-ms", str(ITL_MS), "--output-tokens", str(TOKENS),
+                "--late-log", str(log)]  # fmt: skip
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=REPO)
+        assert self.proc.stdout is not None
+        match = re.search(r"(http://\S+/v1)", self.proc.stdout.readline())
+        if not match:
+            self.stop()
+            raise RuntimeError("the mock server printed no URL")
+        self.url = match.group(1)
+
+    def late_ms(self, skip: int) -> list[float]:
+        """After the first `skip` requests (the warm-up round), in the order they came."""
+        self.stop()  # SIGTERM: the server writes its log
+        text = self.late_log.read_text() if self.late_log.exists() else ""
+        return [int(line.split()[1]) / 1e6 for line in text.splitlines()[skip:]]
+
+
+def run_costcli(streams: int, rounds: int, engine: list[str]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        server = LateServer(folder / "late.log")
+        try:
+            (folder / "b.toml").write_text(
+                f'name = "b"\nadapter = "openai"\nbase_url = "{server.url}"\n'
+                f'default_model = "mock-model"\n'
+            )
+            out = folder / "r.json"
+            cmd = [sys.executable, "-m", "costcli", "run", "-t", "b", "--providers",
+                   str(folder / "b.toml"), "-c", str(streams), "-n", str(rounds * streams),
+                   "--warmup", str(streams), "--max-tokens", str(TOKENS), "--records", "-q",
+                   "-f", "json", "-o", str(out), *engine]  # fmt: skip
+            t0 = time.perf_counter()
+            done = subprocess.run(cmd, check=False, cwd=REPO, capture_output=True, text=True,
+                                  timeout=1800)  # fmt: skip
+            wall = time.perf_counter() - t0
+            late = server.late_ms(streams)
+        finally:
+            server.stop()
+        if not out.exists():
+            return {"failed": done.stderr.strip().splitlines()[-1:]}
+        doc = json.loads(out.read_text())
+    records = doc["targets"][0]["records"]
+    ttft = [r["ttft_ms"] - TTFT_MS for r in records if r["ok"]]
+    return {
+        "ok": len(ttft), "n": len(records), "p50": pct(ttft, 50), "p99": pct(ttft, 99),
+        "late_p50": pct(late, 50), "late_p99": pct(late, 99),
+        "delay_p99": pct([r["client_delay_ms"] for r in records], 99), "wall": wall,
+        "workers": [(w["state"], w["records"]) for w in doc["meta"].get("workers") or []],
+    }  # fmt: skip
+
+
+def run_raw(streams: int, rounds: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "late.log"
+        server = LateServer(log)
+        try:
+            case = {"ttft_ms": TTFT_MS, "tokens": TOKENS,
+                    "load": {"concurrency": streams, "requests": (rounds + 1) * streams}}  # fmt: skip
+            t0 = time.perf_counter()
+            result = asyncio.run(client_raw(server.url, case))
+            wall = time.perf_counter() - t0
+            late = server.late_ms(streams)
+        finally:
+            server.stop()
+    # its first round (one request a stream) is the warm-up, as costcli's --warmup
+    records = sorted(result["records"], key=lambda r: int(r["id"][1:]))[streams:]
+    ttft = [r["ttft_ms"] - TTFT_MS for r in records if not r["error"] and r["ttft_ms"] is not None]
+    return {"ok": len(ttft), "n": len(records), "p50": pct(ttft, 50),
+            "p99": pct(ttft, 99), "late_p50": pct(late, 50), "late_p99": pct(late, 99),
+            "delay_p99": None, "wall": wall, "workers": []}  # fmt: skip
+
+
+def cell(value: Any, signed: bool = True) -> str:
+    if isinstance(value, float):
+        return "-" if value != value else f"{value:+.1f}" if signed else f"{value:.1f}"
+    return "-" if value is None else str(value)
+
+
+def spread(rows: list[dict[str, Any]], key: str, signed: bool = True) -> str:
+    """The median over the repeats, with their range."""
+    values = sorted(r[key] for r in rows if r.get(key) is not None and r[key] == r[key])
+    if not values:
+        return "-"
+    mid = statistics.median(values)
+    if len(values) == 1:
+        return cell(mid, signed)
+    return f"{cell(mid, signed)} ({cell(values[0], signed)}..{cell(values[-1], signed)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--streams", default="256,1024")
+    parser.add_argument("--rounds", type=int, default=3, help="measured requests per stream")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each row, interleaved")
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load1 {os.getloadavg()[0]:.2f}")
+    print(f"median of {args.repeat} interleaved runs (their range)")
+    print("| streams | engine | ok / n | TTFT - truth p50 | p99 | server late p50 | p99 "
+          "| client_delay p99 | wall s | workers (state, records) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for streams in map(int, args.streams.split(",")):
+        names = ["raw socket reader", *(name for name, _ in ENGINES)]
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        for _ in range(args.repeat):
+            runs["raw socket reader"].append(run_raw(streams, args.rounds))
+            for name, engine in ENGINES:
+                runs[name].append(run_costcli(streams, args.rounds, engine))
+        for name in names:
+            failed = [r["failed"] for r in runs[name] if "failed" in r]
+            rows = [r for r in runs[name] if "failed" not in r]
+            if failed or not rows:
+                print(f"| {streams} | {name} | failed: {failed} |")
+                continue
+            counts = sorted({f"{r['ok']} / {r['n']}" for r in rows})
+            workers = sorted({str(r["workers"]) for r in rows if r["workers"]})
+            print(f"| {streams} | {name} | {', '.join(counts)} | {spread(rows, 'p50')} | "
+                  f"{spread(rows, 'p99')} | {spread(rows, 'late_p50')} | {spread(rows, 'late_p99')} "
+                  f"| {spread(rows, 'delay_p99')} | {spread(rows, 'wall', signed=False)} | "
+                  f"{', '.join(workers) or '-'} |", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
