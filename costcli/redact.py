@@ -32,7 +32,9 @@ PIECE = 8  # the shortest run copied from a secret that is masked
 MIN_SECRET = 4  # shorter values are not treated as secrets (they would mask common text)
 SECRET_HEADER = re.compile(r"key|token|auth|secret|password|cookie", re.IGNORECASE)
 CREDENTIAL = re.compile(r"\b(Bearer|Basic)(\s+)[^\s\"',;<>]+", re.IGNORECASE)
-URL_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.-]*://)[^/\s@\"'<>]*@", re.IGNORECASE)
+# bounded runs: an unbounded scheme or userinfo makes a long run of letters (a hostile
+# server's 1 MiB error body) take quadratic time to scan
+URL_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.-]{0,31}://)[^/\s@\"'<>]{0,1024}@", re.IGNORECASE)
 
 
 def is_secret_header(name: str) -> bool:

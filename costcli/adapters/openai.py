@@ -94,6 +94,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 MAX_ERROR_BODY = 1 << 20  # bytes of an error body read for its message
+EXCERPT_WINDOW = 4096  # bytes of a non-JSON error body redacted for its 200-character excerpt
 
 
 def error_message(body: bytes, redact: Callable[[str], str] = str) -> str:
@@ -106,7 +107,9 @@ def error_message(body: bytes, redact: Callable[[str], str] = str) -> str:
             return redact(str(err["message"]))[:300]
     except (ValueError, AttributeError, TypeError):
         pass
-    return redact(body[:MAX_ERROR_BODY].decode("utf-8", "replace")).strip()[:200]
+    # an excerpt: redacted whole within its window, then cut (a secret straddling the
+    # window's end lies far past the 200 characters kept)
+    return redact(body[:EXCERPT_WINDOW].decode("utf-8", "replace")).strip()[:200]
 
 
 async def _drain(reads: AsyncIterator[bytes]) -> None:
@@ -435,7 +438,7 @@ class OpenAIAdapter(AdapterBase):
             raise error from exc
 
     async def _status_error(self, resp: Response) -> ProviderError:
-        body = await resp.read()
+        body = await resp.read(MAX_ERROR_BODY)
         return error_for_status(
             resp.status,
             f"HTTP {resp.status}: {error_message(body, self.redact)}",

@@ -47,7 +47,7 @@ class Response(Protocol):
 
     def header(self, name: str) -> str | None: ...
     def raw(self) -> AsyncIterator[bytes]: ...
-    async def read(self) -> bytes: ...
+    async def read(self, limit: int) -> bytes: ...  # at most `limit` bytes of the body
 
 
 class Transport(Protocol):
@@ -110,6 +110,17 @@ def _stale_or_cut(exc: BaseException, got_byte: bool, url: str, redact: Redact) 
     return ConnectError(redact(f"connection to {url} failed: {exc}"))
 
 
+async def _first(reads: AsyncIterator[bytes], limit: int) -> bytes:
+    """The first `limit` bytes of a body; the rest is never read (a hostile server's
+    endless error body costs `limit` bytes, and the connection is dropped, not reused)."""
+    body = bytearray()
+    async for data in reads:
+        body += data
+        if len(body) >= limit:
+            break
+    return bytes(body[:limit])
+
+
 # --- httpx -----------------------------------------------------------------------------
 
 
@@ -126,8 +137,8 @@ class _HttpxResponse:
     def raw(self) -> AsyncIterator[bytes]:
         return self._resp.aiter_raw()
 
-    async def read(self) -> bytes:
-        return await self._resp.aread()
+    async def read(self, limit: int) -> bytes:
+        return await _first(self._resp.aiter_bytes(), limit)
 
 
 class HttpxTransport:
@@ -226,8 +237,8 @@ class _AiohttpResponse:
     def raw(self) -> AsyncIterator[bytes]:
         return cast("AsyncIterator[bytes]", self._resp.content.iter_any())
 
-    async def read(self) -> bytes:
-        return cast(bytes, await self._resp.read())
+    async def read(self, limit: int) -> bytes:
+        return await _first(self.raw(), limit)
 
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")

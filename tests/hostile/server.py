@@ -125,6 +125,13 @@ class Hostile:
                          % (retry_after(mode).encode(), len(body), body))  # fmt: skip
             await writer.drain()
             return True
+        if mode == "endless-error":  # a 500 whose body never ends (1 MiB a write)
+            writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+            block = b"%x\r\n%s\r\n" % (1 << 20, b"e" * (1 << 20))
+            while True:  # until the client hangs up
+                writer.write(block)
+                await writer.drain()
         await self.stream(writer, mode)
         return True
 

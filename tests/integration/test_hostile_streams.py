@@ -37,7 +37,8 @@ DEEP = ("deep", "deep-object")
 ENCODED = ("gzip", "deflate", "raw-deflate")
 RETRIED = ("retry-seconds", "retry-date", "retry-negative", "retry-nan")
 REFUSED = ("retry-absurd", "retry-inf")  # past --timeout: not waited for
-MODES = ("ok", *NOT_A_CHUNK, *NO_OUTPUT, *DEEP, *ENCODED, *RETRIED, *REFUSED)
+ENDLESS = "endless-error"  # a 500 whose body never ends: read up to 1 MiB, then dropped
+MODES = ("ok", *NOT_A_CHUNK, *NO_OUTPUT, *DEEP, *ENCODED, *RETRIED, *REFUSED, ENDLESS)
 REQUESTS = 2
 
 
@@ -141,3 +142,15 @@ def test_an_absurd_retry_after_is_not_waited_past_the_timeout(
         assert record["error"] == "rate_limited"
         assert record["retries"] == 0
         assert "would pass --timeout" in record["error_message"]
+
+
+def test_an_error_body_that_never_ends_is_cut_and_the_request_classed(
+    hostile_run: tuple[dict, str],
+) -> None:
+    """Its first 1 MiB is read for the message; the rest never is (the run would not end)."""
+    target = hostile_run[0][ENDLESS]
+    records = target["records"]
+    assert len(records) == REQUESTS
+    assert {r["error"] for r in records} == {"server"}
+    assert all(r["error_message"].startswith("HTTP 500: eeee") for r in records)
+    assert all(len(r["error_message"]) <= 220 for r in records)
