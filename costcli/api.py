@@ -76,6 +76,11 @@ class RunPlan(BaseModel):
             return self.workers or 1
         return self.processes if self.processes > 1 else (self.shard.count if self.shard else 1)
 
+    @property
+    def split(self) -> bool:
+        """Whether the run goes through shards (`--engine ray` does, even with one)."""
+        return self.parts > 1 or self.engine == "ray"
+
     @model_validator(mode="after")
     def _engine_fits(self) -> RunPlan:
         if self.engine == "local":
@@ -94,10 +99,10 @@ class RunPlan(BaseModel):
 
     @model_validator(mode="after")
     def _shards_fit(self) -> RunPlan:
-        parts = self.parts
+        parts, split = self.parts, self.split
         if self.processes > 1 and self.shard is not None:
             raise ValueError("--processes and --shard: give one (a shard runs in one process)")
-        if parts > 1 and self.sweep is not None:
+        if split and self.sweep is not None:
             raise ValueError("--sweep cannot be split into shards yet; run it in one process")
         cap = self.load.max_concurrency
         if parts > 1 and cap is not None and cap < parts:
@@ -105,7 +110,7 @@ class RunPlan(BaseModel):
                 f"--max-concurrency {cap} is fewer than the {parts} parts the schedule is split "
                 "into; raise it or use fewer parts"
             )
-        if parts > 1 and len(self.targets) > 1:
+        if split and len(self.targets) > 1:
             raise ValueError(
                 "a split run measures one target (workers start each target on their own "
                 "clocks); run one --target per run, then compare the results"
@@ -199,7 +204,7 @@ def check_workload_options(plan: RunPlan, workload: Workload) -> None:
             f"--sessions {plan.load.sessions}: workload '{workload.name}' has no conversations; "
             "use --requests, or a workload with sessions (conversation, sharegpt:FILE)"
         )
-    if workload.sessions and plan.parts > 1:
+    if workload.sessions and plan.split:
         raise BadInputError(
             f"workload '{workload.name}' holds conversations, which cannot be split across "
             "--processes, --shard or --workers yet; run it in one process"

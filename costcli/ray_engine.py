@@ -22,6 +22,7 @@ measured, then cancels the rest.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import json
@@ -201,15 +202,41 @@ def check_key(setup: RunSetup) -> None:
             )
 
 
-def shard_task(setup: RunSetup, hub: Any) -> str:
+def check_version(driver_version: str) -> None:
+    from costcli import __version__
+
+    if driver_version != __version__:
+        raise BadInputError(
+            f"the Ray node {socket.gethostname()} runs costcli {__version__}, the driver "
+            f"{driver_version}; install the same costcli on every node"
+        )
+
+
+def shard_task(setup: RunSetup, hub: Any, driver_version: str) -> str:
     """One shard, run in a Ray task: its results document (JSON), partial after a stop.
-    A CostcliError (bad input, an unreachable target) is the task's error."""
+    A CostcliError (bad input, an unreachable target) is the task's error; any other
+    error becomes one, redacted here, where the key is known."""
+    from costcli.redact import for_target
+
+    check_version(driver_version)
+    check_key(setup)
+    try:
+        return _run_shard(setup, hub)
+    except CostcliError:
+        raise
+    except Exception as exc:
+        raise CostcliError(
+            f"a Ray task failed: {for_target(setup.targets[0])(repr(exc))}"
+        ) from None
+
+
+def _run_shard(setup: RunSetup, hub: Any) -> str:
     from costcli import runner
     from costcli.results import dumps
     from costcli.shards import LineObserver
 
-    check_key(setup)
     outbox = Outbox(hub, setup.shard.index)
+    outbox.say("hello\t")  # the task is running (a cluster short of CPUs queues it)
     measured = dataclasses.replace(setup, start_gate=RayStartGate(hub, outbox))
     state = runner.RunState()
 
@@ -218,7 +245,8 @@ def shard_task(setup: RunSetup, hub: Any) -> str:
         assert task is not None
 
         def cancel() -> None:
-            loop.call_soon_threadsafe(task.cancel)
+            with contextlib.suppress(RuntimeError):  # the loop has just closed
+                loop.call_soon_threadsafe(task.cancel)
 
         outbox.on_stop = cancel
         if outbox.stopped:
@@ -232,6 +260,7 @@ def shard_task(setup: RunSetup, hub: Any) -> str:
     except (asyncio.CancelledError, KeyboardInterrupt):
         pass
     finally:
+        outbox.on_stop = None  # a stop heard in the last flush finds nothing to cancel
         outbox.close()
     return dumps(runner.build_result(setup, state, complete=complete))
 
@@ -246,6 +275,7 @@ class RayWorker:
     shard: Shard
     ref: Any
     state: WorkerState
+    running: bool = False  # its first line arrived (Ray scheduled it)
     ready: bool = False
     records: list[RequestRecord] = dataclasses.field(default_factory=list)
     result: RunResult | None = None
@@ -294,12 +324,20 @@ class Driver:
         self.ray, self.plan, self.setup, self.observer = ray, plan, setup, observer
         self.count = plan.parts
         self.progress = Progress(observer, self.count, plan.load.requests)
-        # every task waits on the hub for the start at once: room for all of them
-        self.hub = ray.remote(Hub).options(num_cpus=0, max_concurrency=self.count + 64).remote()
+        # every task waits on the hub for the start at once: room for all of them; on the
+        # driver's node, so the clocks are the driver's and the hub lives as long as it
+        self.hub = (
+            ray.remote(Hub)
+            .options(num_cpus=0, max_concurrency=self.count + 64, **on_this_node(ray))
+            .remote()
+        )
         self.workers: list[RayWorker] = []
+        self.inbox: collections.deque[tuple[int, str]] = collections.deque()
         self.started = self.stopping = False
 
     def launch(self) -> None:
+        from costcli import __version__
+
         task = self.ray.remote(shard_task)
         cpus = cpus_per_task(self.ray, self.count)
         for i in range(1, self.count + 1):
@@ -310,8 +348,8 @@ class Driver:
                 num_cpus=cpus,
                 max_retries=0,  # a shard run twice would send its requests twice
                 scheduling_strategy="SPREAD",
-            ).remote(setup, self.hub)
-            state = WorkerState(shard=shard.label, state="finished")
+            ).remote(setup, self.hub, __version__)
+            state = WorkerState(shard=shard.label, state="interrupted")
             self.workers.append(RayWorker(shard, ref, state))
 
     def shard_setup(self, shard: Shard) -> RunSetup:
@@ -341,52 +379,51 @@ class Driver:
 
     def check_start(self, since: float) -> None:
         """Before the start: one task that ended (it could not set up) or a cluster too
-        small to run them all ends the run with that reason."""
+        small to run them all (a task still queued after READY_TIMEOUT_S) ends the run with
+        that reason."""
         ended = next((w for w in self.workers if w.ended), None)
-        if ended is None and time.monotonic() - since < READY_TIMEOUT_S:
+        queued = sum(1 for w in self.workers if not w.running)
+        if ended is None and (not queued or time.monotonic() - since < READY_TIMEOUT_S):
             return
-        self.stopping = True
-        self.hub.stop.remote()
-        self.pump(time.monotonic() + WORKER_GRACE_S)
+        self.stop()
         if ended is not None and ended.error is not None:
             raise ended.error
-        waiting = sum(1 for w in self.workers if not w.ready)
-        why = ended.state.error if ended is not None else None
         raise UnreachableError(
-            why
-            or f"{waiting} of {self.count} Ray tasks were not running after "
+            (ended.state.error if ended is not None else None)
+            or f"{queued} of {self.count} Ray tasks were not running after "
             f"{READY_TIMEOUT_S:g} s; the cluster lacks the CPUs for --workers {self.count}"
         )
 
     def relay(self) -> None:
-        for index, line in self.ray.get(self.hub.take.remote()):
-            worker = self.workers[index - 1]
-            kind, _, payload = line.partition("\t")
-            if kind == "ready":
-                self.ready(worker, json.loads(payload))
-            elif kind == "late":
-                worker.state.start_late_ms = float(payload)
-            elif line.startswith("R "):  # parsed once: kept for a task that may die
-                record = RequestRecord.model_validate_json(payload)
-                worker.records.append(record)
-                self.observer.request_done(kind.removeprefix("R "), record)
-            else:
-                self.progress.line(worker, line)
+        """The tasks' lines, taken from the hub into the inbox, then handled one by one (a
+        Ctrl-C in the observer leaves the rest in the inbox for the next call)."""
+        self.inbox.extend(self.ray.get(self.hub.take.remote()))
+        while self.inbox:
+            index, line = self.inbox.popleft()
+            self.handle(self.workers[index - 1], line)
+
+    def handle(self, worker: RayWorker, line: str) -> None:
+        worker.running = True
+        kind, _, payload = line.partition("\t")
+        if kind == "hello":
+            return
+        if kind == "ready":
+            self.ready(worker, json.loads(payload))
+        elif kind == "late":
+            worker.state.start_late_ms = float(payload)
+        elif line.startswith("R "):  # parsed once: kept for a task that may die
+            record = RequestRecord.model_validate_json(payload)
+            worker.records.append(record)
+            self.observer.request_done(kind.removeprefix("R "), record)
+        else:
+            self.progress.line(worker, line)
 
     def ready(self, worker: RayWorker, facts: dict[str, Any]) -> None:
-        from costcli import __version__
-
         worker.ready = True
         state = worker.state
         state.host, state.pid = facts["host"], facts["pid"]
         state.clock_offset_ms = facts["offset_ns"] / 1e6
         state.clock_uncertainty_ms = facts["uncertainty_ns"] / 1e6
-        if facts["version"] != __version__:
-            worker.error = BadInputError(
-                f"the Ray worker on {state.host} runs costcli {facts['version']}, the driver "
-                f"{__version__}; install the same costcli on every node"
-            )
-            worker.ended = True
         if isinstance(self.observer, WorkerWatcher):
             self.observer.worker_ready(state)
 
@@ -418,7 +455,7 @@ class Driver:
                 self.ray.cancel(w.ref, force=True)
                 w.ended = True
                 w.state.state, w.state.error = "interrupted", "cancelled after the grace period"
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception, KeyboardInterrupt):
             self.relay()
 
     def result(self, *, stopped: bool) -> RunResult:
@@ -445,12 +482,24 @@ class Driver:
         from costcli import runner
 
         setup = self.shard_setup(worker.shard)
-        run = TargetRun()
+        run = TargetRun(stopped="worker_died" if worker.state.state == "died" else None)
         for record in sorted(worker.records, key=lambda r: r.index):
             run.add(record)
         progress = runner.TargetProgress(setup.targets[0], runs=[(setup.points[0], run)])
         state = runner.RunState(current=progress)
         return runner.build_result(setup, state, complete=False)
+
+
+def on_this_node(ray: Any) -> dict[str, Any]:
+    """Scheduling options that keep an actor on the driver's node (where there is one: a
+    Ray Client driver is not on a node)."""
+    try:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        node = ray.get_runtime_context().get_node_id()
+    except Exception:  # any failure: let Ray place it
+        return {}
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=node, soft=True)}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -481,8 +530,20 @@ def run_ray(plan: RunPlan, setup: RunSetup, observer: ProgressObserver) -> RunRe
 
 
 def check_target(setup: RunSetup) -> None:
-    """A managed llama-server would be started by every task, on every node: refused."""
+    """A managed llama-server would be started by every task, on every node; a secret
+    written in a provider file would travel in every task's arguments: both refused."""
+    from costcli.redact import is_secret_header, url_credentials
+
     target = setup.targets[0]
+    where = target.source_file or target.provider
+    secret = next((k for k in target.headers if is_secret_header(k)), None)
+    if secret is not None or url_credentials(target.base_url):
+        key = f"headers.{secret}" if secret is not None else "base_url"
+        raise BadInputError(
+            f"{where}: key '{key}' holds a secret, which --engine ray would carry to every "
+            "node in the tasks' arguments; use api_key_env (each node reads its own "
+            "environment) or --engine local"
+        )
     if target.adapter == "llamacpp" and not (target.base_url or "").strip():
         raise BadInputError(
             f"--engine ray: target {target.label} is a managed llama-server, which every "

@@ -40,8 +40,8 @@ class WorkloadInfo(_Model):
 class WorkerState(_Model):
     """One worker of a split run (`--engine ray`): how it ended and what it delivered.
 
-    A worker that died, or was stopped, leaves its shard's unrecorded requests counted in
-    `not_sent` (None where the run was bounded by time, not a request count)."""
+    `not_sent`: its shard's requests without a record (never sent, or in flight when the
+    worker died or was stopped); None where the run was bounded by time, not a count."""
 
     shard: str  # "i/N"
     state: Literal["finished", "interrupted", "died", "failed"]

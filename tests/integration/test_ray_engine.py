@@ -136,25 +136,54 @@ class Killer(Watcher):
             os.kill(pid, signal.SIGKILL)
 
 
+class Logged:
+    """The mock server with a log of every request it received."""
+
+    def __init__(self, path: Path, log: Path, process: Any) -> None:
+        self.path, self.log, self.process = path, log, process
+
+    def received(self) -> int:
+        """How many requests reached the server (it is stopped first: that writes its log)."""
+        from tests.mockserver_fixture import _stop
+
+        _stop(self.process)
+        return len(self.log.read_text(encoding="utf-8").splitlines()) if self.log.exists() else 0
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> Iterator[Logged]:
+    log = tmp_path / "requests.log"
+    args = ("--ttft-ms", str(TTFT_MS), "--itl-ms", "2", "--output-tokens", "8")
+    with start_mock_server(*args, "--request-log", str(log)) as (url, process):
+        path = tmp_path / "m.toml"
+        path.write_text(
+            f'name = "m"\nadapter = "openai"\nbase_url = "{url}"\ndefault_model = "mock-model"\n',
+            encoding="utf-8",
+        )
+        yield Logged(path, log, process)
+
+
 def test_a_killed_task_is_reported_its_requests_counted_and_the_run_incomplete(
-    cluster: Path, providers: Path
+    cluster: Path, logged: Logged
 ) -> None:
+    """Shard 2 of 2 (100 requests, one at a time) is killed after two of its records."""
     killer = Killer()
-    result = execute(plan(providers, 2, requests=60, concurrency=2), killer)
+    result = execute(plan(logged.path, 2, requests=200, concurrency=2), killer)
     assert killer.killed
     assert not result.complete
     first, second = result.meta.workers or []
-    assert (first.state, first.records, first.not_sent) == ("finished", 30, 0)
-    assert second.state == "died"
-    assert second.error
-    assert 2 <= second.records < 30
-    assert second.records + (second.not_sent or 0) == 30
     (target,) = result.targets
     records = target.records or []
-    assert len(records) == 30 + second.records
+    mine = sorted(r.index for r in records if r.index % 2 == 1)
+    # what the driver kept of shard 2 is exactly what had streamed back when it died
+    assert mine == sorted(r.index for r in killer.records if r.index % 2 == 1)
+    assert (first.state, first.records, first.not_sent) == ("finished", 100, 0)
+    assert (second.state, second.records, second.not_sent) == ("died", len(mine), 100 - len(mine))
+    assert second.error
+    assert 2 <= len(mine) < 100
+    assert len(records) == 100 + len(mine) == len({r.index for r in records})
     assert target.summary.requests.total == len(records)
-    # the killed task's records are those that arrived before it died, none twice
-    assert len({r.index for r in records}) == len(records)
+    assert target.stopped == "worker_died"
 
 
 class Interrupter(Watcher):
@@ -167,20 +196,25 @@ class Interrupter(Watcher):
 
 
 def test_ctrl_c_on_the_driver_stops_the_tasks_and_keeps_what_arrived(
-    cluster: Path, providers: Path
+    cluster: Path, logged: Logged
 ) -> None:
+    interrupter = Interrupter()
     with pytest.raises(RunInterrupted) as stop:
-        execute(plan(providers, 2, requests=200, concurrency=2), Interrupter())
+        execute(plan(logged.path, 2, requests=200, concurrency=2), interrupter)
     result = stop.value.result
     assert not result.complete
     states = result.meta.workers or []
-    assert {w.state for w in states} <= {"interrupted", "finished"}
-    assert "interrupted" in {w.state for w in states}
+    assert [w.state for w in states] == ["interrupted", "interrupted"]
     records = result.targets[0].records or []
-    assert len(records) >= 6
-    assert sum(w.records for w in states) == len(records)
-    assert sum(w.records + (w.not_sent or 0) for w in states) == 200
-    assert all(w.not_sent for w in states)  # neither shard got through its 100
+    indexes = {r.index for r in records}
+    assert len(indexes) == len(records)
+    assert {r.index for r in interrupter.records} <= indexes  # all that arrived is kept
+    for i, w in enumerate(states):
+        kept = sum(1 for r in records if r.index % 2 == i)
+        assert (w.records, w.not_sent) == (kept, 100 - kept)
+        assert 0 < kept < 100  # stopped part-way
+    # each task stops within a request of its last record: at most one in flight apiece
+    assert len(records) <= logged.received() <= len(records) + 2
 
 
 @pytest.fixture
@@ -243,9 +277,37 @@ def test_a_node_without_the_key_is_refused_naming_the_variable(
         execute(bad)
 
 
+def test_a_node_on_another_costcli_is_refused_before_any_request(
+    cluster: Path, logged: Logged, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import costcli
+
+    monkeypatch.setattr(costcli, "__version__", "0.0.0-driver")
+    with pytest.raises(BadInputError, match=r"runs costcli .*, the driver 0\.0\.0-driver"):
+        execute(plan(logged.path, 2))
+    assert logged.received() == 0
+
+
+def test_a_secret_written_in_the_provider_file_is_not_shipped_to_the_tasks(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "h.toml").write_text(
+        'name = "h"\nadapter = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
+        'default_model = "m"\nheaders = { api-key = "hdr-secret-1234" }\n',
+        encoding="utf-8",
+    )
+    bad = RunPlan(targets=("h",), providers=(tmp_path / "h.toml",), engine="ray", workers=2,
+                  requests=4, concurrency=2)  # fmt: skip
+    with pytest.raises(BadInputError, match=r"key 'headers.api-key' holds a secret"):
+        execute(bad)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
+        ({"engine": "ray", "workers": 1, "targets": ("m", "n")}, "measures one target"),
+        ({"engine": "ray", "workers": 1, "sweep": {"kind": "concurrency", "values": [1, 2]}},
+         "--sweep cannot be split"),
         ({"engine": "ray"}, "--engine ray needs --workers N"),
         ({"workers": 2}, "--workers is for --engine ray"),
         ({"engine": "ray", "workers": 2, "processes": 2}, "drop --processes and --shard"),
@@ -258,7 +320,7 @@ def test_a_plan_the_engine_cannot_run_is_refused_naming_the_option(
     options: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(BadInputError, match=message):
-        RunPlan.parse(targets=("m",), requests=4, **{"concurrency": 2, **options})
+        RunPlan.parse(**{"targets": ("m",), "requests": 4, "concurrency": 2, **options})
 
 
 def test_a_managed_llama_server_is_refused_before_any_task_starts(tmp_path: Path) -> None:
