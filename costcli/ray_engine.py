@@ -48,6 +48,7 @@ START_LEAD_NS = 250_000_000  # from the last task's `ready` to the common start
 READY_TIMEOUT_S = 300.0  # every task must be set up by then (scheduling included)
 WORKER_GRACE_S = 60.0  # how long a stopped task may take to send what it measured
 CLOCK_SAMPLES = 5
+PROBE_TIMEOUT_S = 5.0  # --ray-address: how long a TCP connect may take before Ray is asked
 
 
 @runtime_checkable
@@ -290,6 +291,8 @@ def connect(ray: Any, address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
+    if address not in (None, "auto", "local"):
+        probe(address)
     # Ray's core installs its own SIGTERM handler (it logs and exits); costcli's signals
     # (costcli.signals: SIGTERM and SIGHUP as Ctrl-C, results kept) are put back after it
     kept = {sig: signal.getsignal(sig) for sig in _SIGNALS}
@@ -306,6 +309,20 @@ def connect(ray: Any, address: str | None) -> bool:
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def probe(address: str) -> None:
+    """Something answers at a host:port address (Ray would retry it for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise BadInputError(f"--ray-address {address}: expected host:port, ray://host:port or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise UnreachableError(
+            f"--ray-address {address}: nothing answers at {host}:{port} "
+            f"({exc.strerror or exc}); is the cluster up (ray start --head)?"
+        ) from exc
 
 
 def cpus_per_task(ray: Any, workers: int) -> float:

@@ -88,3 +88,34 @@ def test_a_died_task_is_a_warning_in_every_output_and_exit_3() -> None:
     assert worker_lines(result) == [line]
     for fmt in ("table", "markdown"):  # the table may wrap it
         assert line in " ".join(renderer(fmt)(result).split()), fmt
+
+
+def test_a_ray_address_where_nothing_answers_is_exit_3_at_once(tmp_path: Path) -> None:
+    """Not Ray's minutes of retries: one TCP connect, then one line naming the option."""
+    import socket
+
+    from typer.testing import CliRunner
+
+    from costcli.cli import app
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    provider = tmp_path / "m.toml"
+    provider.write_text(
+        'name = "m"\nadapter = "openai"\nbase_url = "http://127.0.0.1:9/v1"\ndefault_model = "x"\n',
+        encoding="utf-8",
+    )
+    for address, code, words in (
+        (f"127.0.0.1:{port}", 3, f"nothing answers at 127.0.0.1:{port}"),
+        (f"ray://127.0.0.1:{port}", 3, "is the cluster up"),
+        ("head-without-port", 2, "expected host:port"),
+    ):
+        done = CliRunner().invoke(
+            app,
+            ["run", "-t", "m", "--providers", str(provider), "-n", "2", "-c", "2",
+             "--engine", "ray", "--workers", "2", "--ray-address", address],
+        )  # fmt: skip
+        assert done.exit_code == code, done.output
+        assert words in done.output
+        assert "Traceback" not in done.output
