@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import tempfile
 from collections.abc import Iterator
@@ -45,6 +46,7 @@ def cluster() -> Iterator[Path]:
     yield folder
     ray.shutdown()
     os.environ.pop("CANARY_KEY", None)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
