@@ -338,17 +338,16 @@ def test_sigterm_on_the_driver_keeps_what_arrived_and_exits_143(tmp_path: Path) 
     """A real `costcli run --engine ray` process (Ray's core installs a SIGTERM handler of
     its own, which costcli puts back after joining the cluster)."""
     import subprocess
-    import sys
 
     from tests.hostile.fixture import REPO_ROOT, hits, hostile_server, provider_files
-    from tests.integration.test_run_signals import wait_for_hits
+    from tests.integration.test_run_signals import COSTCLI, wait_for_hits
 
     with hostile_server() as root:
         provider_files(tmp_path / "providers", root, ("ok",))
         out = tmp_path / "r.json"
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         process = subprocess.Popen(
-            [sys.executable, "-m", "costcli", "run", "-t", "ok", "--providers",
+            [*COSTCLI, "run", "-t", "ok", "--providers",
              str(tmp_path / "providers"), "-n", "100000", "-c", "2", "--engine", "ray",
              "--workers", "2", "--records", "--no-progress", "-q", "-o", str(out), "-f", "json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,

@@ -26,11 +26,26 @@ def root() -> Iterator[str]:
         yield url
 
 
+# `python -m costcli` with a plain terminal's signals, whatever the test run inherited
+# (`nohup` ignores SIGHUP, `cmd &` SIGINT): SIGTERM and SIGHUP at their defaults, SIGINT
+# Python's own (KeyboardInterrupt)
+COSTCLI = (
+    sys.executable, "-c",
+    "import signal, sys\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+    "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "from costcli.cli import main\n"
+    "sys.argv = ['costcli', *sys.argv[1:]]\n"
+    "main()",
+)  # fmt: skip
+
+
 def start_run(root: str, tmp: Path, mode: str, out: Path) -> subprocess.Popen[str]:
     provider_files(tmp / "providers", root, (mode,))
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "costcli", "run", "-t", mode, "--providers",
+        [*COSTCLI, "run", "-t", mode, "--providers",
          str(tmp / "providers"), "-n", "100000", "-c", "2", "--records", "--no-progress",
          "-q", "-o", str(out), "-f", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp, env=env,
@@ -48,7 +63,12 @@ def wait_for_hits(root: str, at_least: int, process: subprocess.Popen[str]) -> N
 
 
 def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
-    _, err = process.communicate(timeout=60)
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()  # a run left going would keep hitting the module's server
+        process.communicate()
+        raise
     return process.returncode, err
 
 
@@ -127,7 +147,7 @@ def test_sigterm_to_a_run_of_two_processes_keeps_what_both_workers_measured(
     provider_files(tmp_path / "providers", root, ("ok",))
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "costcli", "run", "-t", "ok", "--providers",
+        [*COSTCLI, "run", "-t", "ok", "--providers",
          str(tmp_path / "providers"), "-n", "100000", "-c", "4", "--processes", "2",
          "--records", "--no-progress", "-q", "-o", str(out), "-f", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
