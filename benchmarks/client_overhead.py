@@ -76,10 +76,12 @@ def pct(values: list[float], q: float) -> float:
 class Server:
     """`python -m costcli.mock_server` in its own process; always stopped on exit."""
 
-    def __init__(self, ttft_ms: float, itl_ms: float, tokens: int, log: Path | None) -> None:
+    def __init__(
+        self, ttft_ms: float, itl_ms: float, tokens: int, log: Path | None, *extra: str
+    ) -> None:
         args = [sys.executable, "-m", "costcli.mock_server", "--port", "0"]
         args += ["--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]
-        args += ["--output-tokens", str(tokens)]
+        args += ["--output-tokens", str(tokens), *extra]
         if log is not None:
             args += ["--send-log", str(log)]
         self.log = log

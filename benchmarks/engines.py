@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -54,18 +53,9 @@ ENGINES = (
 class LateServer(Server):
     """`costcli.mock_server` with `--late-log` (each first chunk's own lateness)."""
 
-    def __init__(self, log: Path) -> None:  # Server's, with --late-log for --send-log
-        self.late_log, self.log = log, None
-        args = [sys.executable, "-m", "costcli.mock_server", "--port", "0", "--ttft-ms",
-                str(TTFT_MS), "--itl-ms", str(ITL_MS), "--output-tokens", str(TOKENS),
-                "--late-log", str(log)]  # fmt: skip
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=REPO)
-        assert self.proc.stdout is not None
-        match = re.search(r"(http://\S+/v1)", self.proc.stdout.readline())
-        if not match:
-            self.stop()
-            raise RuntimeError("the mock server printed no URL")
-        self.url = match.group(1)
+    def __init__(self, log: Path) -> None:
+        self.late_log = log
+        super().__init__(TTFT_MS, ITL_MS, TOKENS, None, "--late-log", str(log))
 
     def late_ms(self, skip: int) -> list[float]:
         """After the first `skip` requests (the warm-up round), in the order they came."""

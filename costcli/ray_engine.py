@@ -428,12 +428,8 @@ class Driver:
             self.ready(worker, json.loads(payload))
         elif kind == "late":
             worker.state.start_late_ms = float(payload)
-        elif line.startswith("R "):  # parsed once: kept for a task that may die
-            record = RequestRecord.model_validate_json(payload)
-            worker.records.append(record)
-            self.observer.request_done(kind.removeprefix("R "), record)
-        else:
-            self.progress.line(worker, line)
+        elif (record := self.progress.line(worker, line)) is not None:
+            worker.records.append(record)  # kept for a task that may die
 
     def ready(self, worker: RayWorker, facts: dict[str, Any]) -> None:
         worker.ready = True

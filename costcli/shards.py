@@ -164,12 +164,15 @@ class Progress:
         self.observer, self.workers, self.total = observer, workers, total
         self.started: dict[str, int] = {}
 
-    def line(self, worker: Readiness, text: str) -> None:
+    def line(self, worker: Readiness, text: str) -> RequestRecord | None:
+        """Relay one line; an `R` line's record is returned too (the Ray driver keeps it)."""
         kind, _, rest = text.partition(" ")
         label, _, payload = rest.partition("\t")
         if kind == "R":
-            self.observer.request_done(label, RequestRecord.model_validate_json(payload))
-        elif kind == "S":
+            record = RequestRecord.model_validate_json(payload)
+            self.observer.request_done(label, record)
+            return record
+        if kind == "S":
             self.started[label] = self.started.get(label, 0) + 1
             if self.started[label] == 1:
                 self.observer.target_started(label, self.total)
@@ -179,6 +182,7 @@ class Progress:
                 self.observer.target_finished(label)
         elif text == "ready":
             worker.ready = True
+        return None
 
 
 def _spawn(plan: RunPlan, count: int, folder: Path) -> list[_Worker]:

@@ -11,6 +11,7 @@ any canary may appear in stdout, stderr, the results file, the JUnit file or the
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -76,14 +77,23 @@ class Hostile(BaseHTTPRequestHandler):
             self.wfile.flush()
 
 
-@pytest.fixture
-def hostile() -> Iterator[int]:
+@contextlib.contextmanager
+def canary_server() -> Iterator[int]:
+    """The echoing server on a free port of 127.0.0.1 (its port), stopped after."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def hostile() -> Iterator[int]:
+    with canary_server() as port:
+        yield port
 
 
 def pieces(secret: str) -> set[str]:

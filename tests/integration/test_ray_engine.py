@@ -21,7 +21,7 @@ from costcli.cli import app
 from costcli.errors import BadInputError
 from costcli.metrics import RequestRecord, summarize
 from costcli.results import WorkerState
-from tests.integration.test_canary_key import CANARIES, KEY, Hostile, leaked
+from tests.integration.test_canary_key import CANARIES, KEY, canary_server, leaked
 from tests.mockserver_fixture import start_mock_server
 
 ray = pytest.importorskip("ray", reason="the ray extra: pip install -e '.[ray]'")
@@ -220,26 +220,19 @@ def test_ctrl_c_on_the_driver_stops_the_tasks_and_keeps_what_arrived(
 
 
 @pytest.fixture
-def hostile() -> Iterator[int]:
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
+def canary_port() -> Iterator[int]:
+    with canary_server() as port:
+        yield port
 
 
 def test_the_key_reaches_the_tasks_only_by_its_name_and_no_log_holds_it(
-    cluster: Path, hostile: int, tmp_path: Path
+    cluster: Path, canary_port: int, tmp_path: Path
 ) -> None:
     """The server echoes the Authorization header the tasks sent (so they had the key,
     from their own environment); nothing the driver or the tasks wrote holds a piece of it."""
     (tmp_path / "echo.toml").write_text(
         f'name = "echo"\nadapter = "openai"\ndefault_model = "m"\n'
-        f'base_url = "http://127.0.0.1:{hostile}/echo/v1"\napi_key_env = "CANARY_KEY"\n',
+        f'base_url = "http://127.0.0.1:{canary_port}/echo/v1"\napi_key_env = "CANARY_KEY"\n',
         encoding="utf-8",
     )
     out = tmp_path / "r.json"
