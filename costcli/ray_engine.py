@@ -29,7 +29,6 @@ import json
 import os
 import signal
 import socket
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -38,12 +37,12 @@ from costcli.errors import BadInputError, CostcliError, UnreachableError
 from costcli.load import ProgressObserver, Shard, TargetRun
 from costcli.metrics import RequestRecord
 from costcli.results import RunResult, WorkerState
+from costcli.shards import FLUSH_S, LineBatcher
 
 if TYPE_CHECKING:
     from costcli.api import RunPlan
     from costcli.runner import RunSetup
 
-FLUSH_S = 0.2  # how often a task sends its records back (and hears of a stop)
 START_LEAD_NS = 250_000_000  # from the last task's `ready` to the common start
 READY_TIMEOUT_S = 300.0  # every task must be set up by then (scheduling included)
 WORKER_GRACE_S = 60.0  # how long a stopped task may take to send what it measured
@@ -109,42 +108,28 @@ class Hub:
 # --- inside a task -----------------------------------------------------------------------------
 
 
-class Outbox:
+class Outbox(LineBatcher):
     """A task's lines, sent to the hub every FLUSH_S from a thread of their own (the event
     loop only appends); a stop heard from the hub calls `on_stop`."""
 
     def __init__(self, hub: Any, index: int) -> None:
         self.hub, self.index = hub, index
-        self.pending: list[str] = []
-        self.lock = threading.Lock()
         self.stopped = False
         self.on_stop: Callable[[], None] | None = None
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="costcli-outbox", daemon=True)
-        self.thread.start()
+        super().__init__(self._put)
 
-    def say(self, line: str) -> None:
-        with self.lock:
-            self.pending.append(line)
-
-    def flush(self) -> None:
-        import ray
-
+    def flush(self) -> None:  # every time, lines or not: the hub's answer carries a stop
         with self.lock:
             batch, self.pending = self.pending, []
+        self._put(batch)
+
+    def _put(self, batch: list[str]) -> None:
+        import ray
+
         if ray.get(self.hub.put.remote(self.index, batch)) and not self.stopped:
             self.stopped = True
             if self.on_stop is not None:
                 self.on_stop()
-
-    def _loop(self) -> None:
-        while not self.done.wait(FLUSH_S):
-            self.flush()
-
-    def close(self) -> None:
-        self.done.set()
-        self.thread.join()
-        self.flush()
 
 
 def clock_offset(hub: Any) -> tuple[int, int]:

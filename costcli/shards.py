@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -91,17 +92,62 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-class StartGate:
-    """Awaited once the client is set up: says `ready`, returns the common start instant
-    read from stdin. Only the run's first measured phase waits; later ones start at once."""
+FLUSH_S = 0.2  # how often a worker's lines go to its parent (or a Ray task's to the hub)
 
-    def __init__(self) -> None:
+
+class LineBatcher:
+    """A worker's lines, handed to `send` together every FLUSH_S by a thread of their own:
+    the event loop only appends. Written one by one, each finished request cost its worker a
+    write and its parent a wake-up and a parse, all at the instant a round of synchronized
+    streams ends and the next one's requests go out."""
+
+    def __init__(self, send: Callable[[list[str]], None]) -> None:
+        self.send = send
+        self.pending: list[str] = []
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="costcli-lines", daemon=True)
+        self.thread.start()
+
+    def say(self, line: str) -> None:
+        with self.lock:
+            self.pending.append(line)
+
+    def flush(self) -> None:
+        with self.lock:
+            batch, self.pending = self.pending, []
+        if batch:
+            self.send(batch)
+
+    def _loop(self) -> None:
+        while not self.done.wait(FLUSH_S):
+            self.flush()
+
+    def close(self) -> None:
+        self.done.set()
+        self.thread.join()
+        self.flush()
+
+
+def _write_lines(lines: list[str]) -> None:
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+class StartGate:
+    """Awaited once the client is set up: says `ready` (after the lines before it), returns
+    the common start instant read from stdin. Only the run's first measured phase waits;
+    later ones start at once."""
+
+    def __init__(self, lines: LineBatcher) -> None:
         self.used = False
+        self.lines = lines
 
     async def __call__(self) -> int | None:
         if self.used:
             return None
         self.used = True
+        self.lines.flush()
         _say("ready")
         line = await asyncio.to_thread(sys.stdin.readline)
         return int(line) if line.strip() else None
@@ -115,15 +161,17 @@ def run_job(job: ShardJob) -> int:
     from costcli.signals import interrupt_signals
 
     plan = RunPlan.model_validate(job.plan)
-    setup = dataclasses.replace(resolve(plan), start_gate=StartGate())
+    lines = LineBatcher(_write_lines)
+    setup = dataclasses.replace(resolve(plan), start_gate=StartGate(lines))
     state = runner.RunState()
     with interrupt_signals() as guard:
         try:
-            runner.run(setup, state, LineObserver())
+            runner.run(setup, state, LineObserver(lines.say))
             complete = True
         except KeyboardInterrupt:
             complete = False
         with guard.deferred():
+            lines.close()
             write_atomic(job.output, dumps(runner.build_result(setup, state, complete=complete)))
     return 0 if complete else (guard.exit_code or EXIT_INTERRUPTED)
 
