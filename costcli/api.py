@@ -157,11 +157,14 @@ def plan_problems(exc: ValidationError) -> str:
     """One problem per line, naming the option (`load.concurrency` -> --concurrency)."""
     lines = []
     for err in exc.errors():
+        msg = err["msg"].removeprefix("Value error, ")
         path = [str(p) for p in err["loc"] if p != "load"]
-        head = path[0] if path else ""
-        option = OPTION_NAMES.get(head, "--" + head.replace("_", "-")) if head else "plan"
+        if not path:  # a rule across options: its message names them
+            lines.append(msg)
+            continue
+        option = OPTION_NAMES.get(path[0], "--" + path[0].replace("_", "-"))
         rest = "." + ".".join(path[1:]) if len(path) > 1 else ""
-        lines.append(f"{option}{rest}: {err['msg']}; fix that option")
+        lines.append(f"{option}{rest}: {msg}; fix that option")
     return "\n".join(lines)
 
 

@@ -492,12 +492,14 @@ class _Body:
                     return
                 for event in self._events(data, t_ns):
                     yield event
-        t_ns = perf_ns()
-        for data in parser.close():
-            if data != b"[DONE]":
-                for event in self._events(data, t_ns):
-                    yield event
-        yield self._end(t_ns, done=False)
+        t_ns, done = perf_ns(), False
+        for data in parser.close():  # a last event the stream ended before its blank line
+            if data == b"[DONE]":
+                done = True
+                break
+            for event in self._events(data, t_ns):
+                yield event
+        yield self._end(t_ns, done=done)
 
 
 _NOT_OUTPUT = (FirstByte, Sent, Usage, Telemetry, Finish)

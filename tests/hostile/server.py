@@ -65,6 +65,9 @@ STREAMS: dict[str, Writes] = {
     "deep-object": [sse(b'{"a":' * 100_000 + b"1" + b"}" * 100_000), DONE],
     "done-first": [DONE],
     "role-then-done": [sse(delta("")), STOP, DONE],
+    # the stream ends right after `data: [DONE]`, without the blank line that ends an event
+    "done-unterminated": [HELLO, sse(delta(" world")), b"data: [DONE]"],
+    "done-first-unterminated": [b"data: [DONE]"],
     "gzip": GOOD,
     "deflate": GOOD,
     "raw-deflate": GOOD,

@@ -32,13 +32,14 @@ NOT_A_CHUNK = {
     "usage-negative": "usage.completion_tokens is -2, not a count",
     "usage-details": "usage.prompt_tokens_details is 5, not an object",
 }
-NO_OUTPUT = ("done-first", "role-then-done")
+NO_OUTPUT = ("done-first", "role-then-done", "done-first-unterminated")
+UNTERMINATED = "done-unterminated"  # `data: [DONE]` as the body's last bytes, no blank line
 DEEP = ("deep", "deep-object")
 ENCODED = ("gzip", "deflate", "raw-deflate")
 RETRIED = ("retry-seconds", "retry-date", "retry-negative", "retry-nan")
 REFUSED = ("retry-absurd", "retry-inf")  # past --timeout: not waited for
 ENDLESS = "endless-error"  # a 500 whose body never ends: read up to 1 MiB, then dropped
-MODES = ("ok", *NOT_A_CHUNK, *NO_OUTPUT, *DEEP, *ENCODED, *RETRIED, *REFUSED, ENDLESS)
+MODES = ("ok", *NOT_A_CHUNK, *NO_OUTPUT, UNTERMINATED, *DEEP, *ENCODED, *RETRIED, *REFUSED, ENDLESS)
 REQUESTS = 2
 
 
@@ -113,6 +114,14 @@ def test_done_before_any_token_is_not_a_success(hostile_run: tuple[dict, str], m
     for record in hostile_run[0][mode]["records"]:
         assert record["error"] == "stream_aborted"
         assert "before any output" in record["error_message"]
+
+
+def test_done_as_the_last_bytes_without_its_blank_line_still_ends_the_stream(
+    hostile_run: tuple[dict, str],
+) -> None:
+    for record in hostile_run[0][UNTERMINATED]["records"]:
+        assert record["ok"], record["error_message"]
+        assert record["output_tokens"] == 2
 
 
 @pytest.mark.parametrize("mode", ENCODED)

@@ -18,6 +18,19 @@ def test_two_targets_cannot_be_split_across_processes() -> None:
     RunPlan.parse(targets=("a",), processes=2, concurrency=2)  # one target: fine
 
 
+def test_a_rule_across_options_reads_as_its_own_line_not_as_pydantics() -> None:
+    from costcli.load import Shard
+
+    with pytest.raises(BadInputError) as caught:
+        RunPlan.parse(processes=2, shard=Shard(index=1, count=2))
+    assert str(caught.value) == ("--processes and --shard: give one (a shard runs in one process)")
+    with pytest.raises(BadInputError) as caught:
+        RunPlan.parse(concurrency=0)
+    assert str(caught.value).startswith("--concurrency: ")
+    assert str(caught.value).endswith("; fix that option")
+    assert "Value error" not in str(caught.value)
+
+
 def test_a_cap_on_in_flight_requests_is_shared_by_the_parts() -> None:
     from costcli.load import Shard
 
