@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -42,20 +42,27 @@ sys.path.insert(0, str(HERE))
 from client_overhead import Server, pct  # noqa: E402
 from load_engine import client_raw  # noqa: E402
 
-TTFT_MS, ITL_MS, TOKENS = 200, 20, 10
-ENGINES = (
-    ("local, 1 process", ["--engine", "local", "--processes", "1"]),
-    ("local, 2 processes", ["--engine", "local", "--processes", "2"]),
-    ("ray, 2 workers", ["--engine", "ray", "--workers", "2"]),
-)
+TTFT_MS, ITL_MS, TOKENS = 200, 20, 10  # the defaults of --ttft, --itl, --tokens
+RAW = "raw socket reader"
+ENGINES = {  # --engines key: (row name, costcli's options)
+    "local1": ("local, 1 process", ["--engine", "local", "--processes", "1"]),
+    "local2": ("local, 2 processes", ["--engine", "local", "--processes", "2"]),
+    "ray2": ("ray, 2 workers", ["--engine", "ray", "--workers", "2"]),
+}
+
+
+class Timing(NamedTuple):
+    ttft: int
+    itl: int
+    tokens: int
 
 
 class LateServer(Server):
     """`costcli.mock_server` with `--late-log` (each first chunk's own lateness)."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, timing: Timing) -> None:
         self.late_log = log
-        super().__init__(TTFT_MS, ITL_MS, TOKENS, None, "--late-log", str(log))
+        super().__init__(timing.ttft, timing.itl, timing.tokens, None, "--late-log", str(log))
 
     def late_ms(self, skip: int) -> list[float]:
         """After the first `skip` requests (the warm-up round), in the order they came."""
@@ -64,10 +71,10 @@ class LateServer(Server):
         return [int(line.split()[1]) / 1e6 for line in text.splitlines()[skip:]]
 
 
-def run_costcli(streams: int, rounds: int, engine: list[str]) -> dict[str, Any]:
+def run_costcli(streams: int, rounds: int, engine: list[str], timing: Timing) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        server = LateServer(folder / "late.log")
+        server = LateServer(folder / "late.log", timing)
         try:
             (folder / "b.toml").write_text(
                 f'name = "b"\nadapter = "openai"\nbase_url = "{server.url}"\n'
@@ -76,7 +83,7 @@ def run_costcli(streams: int, rounds: int, engine: list[str]) -> dict[str, Any]:
             out = folder / "r.json"
             cmd = [sys.executable, "-m", "costcli", "run", "-t", "b", "--providers",
                    str(folder / "b.toml"), "-c", str(streams), "-n", str(rounds * streams),
-                   "--warmup", str(streams), "--max-tokens", str(TOKENS), "--records", "-q",
+                   "--warmup", str(streams), "--max-tokens", str(timing.tokens), "--records", "-q",
                    "-f", "json", "-o", str(out), *engine]  # fmt: skip
             t0 = time.perf_counter()
             done = subprocess.run(cmd, check=False, cwd=REPO, capture_output=True, text=True,
@@ -89,7 +96,7 @@ def run_costcli(streams: int, rounds: int, engine: list[str]) -> dict[str, Any]:
             return {"failed": done.stderr.strip().splitlines()[-1:]}
         doc = json.loads(out.read_text())
     records = doc["targets"][0]["records"]
-    ttft = [r["ttft_ms"] - TTFT_MS for r in records if r["ok"]]
+    ttft = [r["ttft_ms"] - timing.ttft for r in records if r["ok"]]
     return {
         "ok": len(ttft), "n": len(records), "p50": pct(ttft, 50), "p99": pct(ttft, 99),
         "late_p50": pct(late, 50), "late_p99": pct(late, 99),
@@ -98,12 +105,12 @@ def run_costcli(streams: int, rounds: int, engine: list[str]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def run_raw(streams: int, rounds: int) -> dict[str, Any]:
+def run_raw(streams: int, rounds: int, timing: Timing) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "late.log"
-        server = LateServer(log)
+        server = LateServer(log, timing)
         try:
-            case = {"ttft_ms": TTFT_MS, "tokens": TOKENS,
+            case = {"ttft_ms": timing.ttft, "tokens": timing.tokens,
                     "load": {"concurrency": streams, "requests": (rounds + 1) * streams}}  # fmt: skip
             t0 = time.perf_counter()
             result = asyncio.run(client_raw(server.url, case))
@@ -113,7 +120,8 @@ def run_raw(streams: int, rounds: int) -> dict[str, Any]:
             server.stop()
     # its first round (one request a stream) is the warm-up, as costcli's --warmup
     records = sorted(result["records"], key=lambda r: int(r["id"][1:]))[streams:]
-    ttft = [r["ttft_ms"] - TTFT_MS for r in records if not r["error"] and r["ttft_ms"] is not None]
+    ttft = [r["ttft_ms"] - timing.ttft for r in records
+            if not r["error"] and r["ttft_ms"] is not None]  # fmt: skip
     return {"ok": len(ttft), "n": len(records), "p50": pct(ttft, 50),
             "p99": pct(ttft, 99), "late_p50": pct(late, 50), "late_p99": pct(late, 99),
             "delay_p99": None, "wall": wall, "workers": []}  # fmt: skip
@@ -141,19 +149,29 @@ def main() -> None:
     parser.add_argument("--streams", default="256,1024")
     parser.add_argument("--rounds", type=int, default=3, help="measured requests per stream")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each row, interleaved")
+    parser.add_argument("--ttft", type=int, default=TTFT_MS, help="the server's TTFT, ms")
+    parser.add_argument("--itl", type=int, default=ITL_MS, help="the server's ITL, ms")
+    parser.add_argument("--tokens", type=int, default=TOKENS, help="tokens a response")
+    parser.add_argument("--engines", default="raw,local1,local2,ray2", help="rows to run")
     args = parser.parse_args()
+    timing = Timing(args.ttft, args.itl, args.tokens)
     print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load1 {os.getloadavg()[0]:.2f}")
-    print(f"median of {args.repeat} interleaved runs (their range)")
+    print(f"server TTFT {timing.ttft} ms, ITL {timing.itl} ms, {timing.tokens} tokens; "
+          f"median of {args.repeat} interleaved runs (their range)")  # fmt: skip
     print("| streams | engine | ok / n | TTFT - truth p50 | p99 | server late p50 | p99 "
           "| client_delay p99 | wall s | workers (state, records) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|")
     for streams in map(int, args.streams.split(",")):
-        names = ["raw socket reader", *(name for name, _ in ENGINES)]
+        keys = args.engines.split(",")
+        names = [RAW if key == "raw" else ENGINES[key][0] for key in keys]
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         for _ in range(args.repeat):
-            runs["raw socket reader"].append(run_raw(streams, args.rounds))
-            for name, engine in ENGINES:
-                runs[name].append(run_costcli(streams, args.rounds, engine))
+            for key in keys:
+                if key == "raw":
+                    runs[RAW].append(run_raw(streams, args.rounds, timing))
+                else:
+                    name, engine = ENGINES[key]
+                    runs[name].append(run_costcli(streams, args.rounds, engine, timing))
         for name in names:
             failed = [r["failed"] for r in runs[name] if "failed" in r]
             rows = [r for r in runs[name] if "failed" not in r]
