@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import math
 import os
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, cast
@@ -82,7 +83,12 @@ def stale_errors() -> tuple[type[BaseException], ...]:
 
 
 def _aiohttp_stale(aiohttp: Any) -> tuple[type[BaseException], ...]:
-    return (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError)
+    return (
+        aiohttp.ServerDisconnectedError,
+        aiohttp.ClientPayloadError,
+        aiohttp.ClientOSError,
+        aiohttp.ClientConnectionResetError,
+    )
 
 
 def create_transport() -> Transport:
@@ -261,6 +267,9 @@ class _Body(bytes):
     """A request body for `_eager_request`: written by it, in the step that sends the request."""
 
 
+EAGER_BODY = sys.version_info < (3, 12)  # from 3.12 aiohttp starts its body task eagerly
+
+
 def _eager_request(aiohttp: Any) -> type[Any]:
     """aiohttp's request class, with the body written in the step that writes the headers.
 
@@ -269,29 +278,37 @@ def _eager_request(aiohttp: Any) -> type[Any]:
     synchronized streams, each request's bytes then left after the whole round had been
     handled, and the `Sent` time, taken at the headers, was early by as much. Sent without a
     body, aiohttp writes the headers at once; this class sends so and writes the body right
-    behind them. While the connection's writing is paused, aiohttp's own path keeps the
-    headers and the body in order."""
+    behind them. aiohttp's own path stays where it must order or shape the bytes itself: the
+    connection's writing paused, `Expect: 100-continue` (a provider file's header), chunked
+    or compressed bodies. aiohttp's own re-sends (a stale connection under an idempotent
+    method, a 307/308 redirect) would find no body: costcli POSTs without redirects."""
 
     class EagerRequest(aiohttp.ClientRequest):  # type: ignore[misc]
         _eager = b""
 
         def update_body_from_data(self, body: Any, *args: Any, **kwargs: Any) -> None:
             if isinstance(body, _Body):
-                self._eager = bytes(body)
+                self._eager = body
                 self.headers["Content-Length"] = str(len(body))
                 body = None
             super().update_body_from_data(body, *args, **kwargs)
 
         async def send(self, conn: Any) -> Any:
             body, protocol = self._eager, conn.protocol
-            if body and (protocol is None or protocol.writing_paused):
-                super().update_body_from_data(body)  # aiohttp writes it, in its task
+            if body and (
+                protocol is None
+                or protocol.writing_paused
+                or self._continue is not None
+                or self.chunked
+                or self.compress
+            ):
+                super().update_body_from_data(bytes(body))  # aiohttp writes it, in its task
                 body = b""
-            response = await super().send(conn)
+            response = await super().send(conn)  # the headers are on the connection now
             if body:
                 transport = conn.transport
-                if transport is None:
-                    raise aiohttp.ServerDisconnectedError()
+                if transport is None or transport.is_closing():
+                    raise aiohttp.ClientConnectionResetError("the connection closed")
                 transport.write(body)
             return response
 
@@ -329,7 +346,7 @@ class AiohttpTransport:
             auto_decompress=False,  # the adapter decodes what a server compressed anyway
             trust_env=_proxy_in_env(),
             trace_configs=[trace],
-            request_class=_eager_request(aiohttp),
+            request_class=_eager_request(aiohttp) if EAGER_BODY else aiohttp.ClientRequest,
         )
 
     def _url(self, url: str) -> Any:
@@ -364,7 +381,7 @@ class AiohttpTransport:
         sent = _SentAt()
         async with self._session.post(
             self._url(url),
-            data=_Body(content),
+            data=_Body(content) if EAGER_BODY else content,
             headers=headers,
             allow_redirects=False,
             trace_request_ctx=sent,

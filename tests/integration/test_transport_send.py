@@ -24,19 +24,29 @@ from costcli.adapters.transport import AiohttpTransport
 REPLY = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
 
+def _recv(conn: socket.socket) -> bytes:
+    data = conn.recv(65536)
+    if not data:
+        raise OSError("closed")
+    return data
+
+
 def _read_request(conn: socket.socket) -> bytes:
-    """One whole request: the headers, then Content-Length bytes of body."""
+    """One whole request: the headers (a `100 Continue` sent where they ask for one), then
+    Content-Length bytes of body. Bytes before the request line fail the request."""
     data = b""
     while b"\r\n\r\n" not in data:
-        data += conn.recv(65536)
+        data += _recv(conn)
     head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith((b"POST ", b"GET ")), f"not a request line: {head[:40]!r}"
+    lines = [line.lower() for line in head.split(b"\r\n")]
+    if b"expect: 100-continue" in lines:
+        conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
     length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
+        (int(line.split(b":", 1)[1]) for line in lines if line.startswith(b"content-length:")), 0
     )
     while len(body) < length:
-        body += conn.recv(65536)
+        body += _recv(conn)
     return head + b"\r\n\r\n" + body
 
 
@@ -47,11 +57,15 @@ def server() -> Iterator[tuple[str, list[bytes]]]:
     seen: list[bytes] = []
 
     def serve(conn: socket.socket) -> None:
+        conn.settimeout(30)  # a request the test garbled fails it, never hangs it
         with conn:
             while True:
                 try:
                     seen.append(_read_request(conn))
-                except (OSError, StopIteration):
+                except OSError:
+                    return
+                except AssertionError as exc:
+                    seen.append(str(exc).encode())
                     return
                 conn.sendall(REPLY)
 
@@ -90,8 +104,11 @@ class _SendLog:
             asyncio.get_running_loop().call_soon(self.probe)
 
 
-async def _post(transport: AiohttpTransport, url: str, body: bytes) -> int:
-    async with transport.post(url, body, {"Content-Type": "application/json"}) as resp:
+async def _post(
+    transport: AiohttpTransport, url: str, body: bytes, headers: dict[str, str] | None = None
+) -> int:
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    async with transport.post(url, body, headers) as resp:
         assert resp.status == 200
         assert await resp.read(100) == b"{}"
         return resp.sent_ns
@@ -137,3 +154,38 @@ def test_no_callback_of_the_loop_runs_between_sent_and_the_bodys_last_byte(
                 break
         between = [t for t in probes if sent_ns < t < last_byte_ns]
         assert between == [], f"{len(between)} loop callbacks ran before the body was written"
+
+
+def _round_trip(url: str, body: bytes, headers: dict[str, str] | None = None) -> None:
+    async def main() -> None:
+        transport = AiohttpTransport()
+        await transport.start(TransportOptions(concurrency=1), {})
+        try:
+            await _post(transport, url, b"{}")
+            await asyncio.wait_for(_post(transport, url, body, headers), 30)
+        finally:
+            await transport.close()
+
+    asyncio.run(main())
+
+
+def test_expect_100_continue_keeps_aiohttps_order_headers_then_the_body(
+    server: tuple[str, list[bytes]],
+) -> None:
+    """A provider file may send `Expect: 100-continue`: the body waits for the 100."""
+    url, seen = server
+    _round_trip(url, b'{"a": 1}', {"Expect": "100-continue"})
+    assert seen[-1].startswith(b"POST ")
+    assert seen[-1].endswith(b'\r\n\r\n{"a": 1}')
+
+
+def test_a_connection_whose_writing_is_paused_gets_the_body_after_the_headers(
+    server: tuple[str, list[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiohttp.client_proto import ResponseHandler
+
+    url, seen = server
+    monkeypatch.setattr(ResponseHandler, "writing_paused", property(lambda self: True))
+    _round_trip(url, b'{"b": 2}')
+    assert seen[-1].startswith(b"POST ")
+    assert seen[-1].endswith(b'\r\n\r\n{"b": 2}')
