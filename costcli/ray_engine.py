@@ -119,9 +119,10 @@ class Outbox(LineBatcher):
         super().__init__(self._put)
 
     def flush(self) -> None:  # every time, lines or not: the hub's answer carries a stop
-        with self.lock:
-            batch, self.pending = self.pending, []
-        self._put(batch)
+        with self.sending:
+            with self.lock:
+                batch, self.pending = self.pending, []
+            self._put(batch)
 
     def _put(self, batch: list[str]) -> None:
         import ray

@@ -104,7 +104,8 @@ class LineBatcher:
     def __init__(self, send: Callable[[list[str]], None]) -> None:
         self.send = send
         self.pending: list[str] = []
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the pending list
+        self.sending = threading.Lock()  # one batch at a time, in order
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="costcli-lines", daemon=True)
         self.thread.start()
@@ -114,10 +115,11 @@ class LineBatcher:
             self.pending.append(line)
 
     def flush(self) -> None:
-        with self.lock:
-            batch, self.pending = self.pending, []
-        if batch:
-            self.send(batch)
+        with self.sending:
+            with self.lock:
+                batch, self.pending = self.pending, []
+            if batch:
+                self.send(batch)
 
     def _loop(self) -> None:
         while not self.done.wait(FLUSH_S):
@@ -147,8 +149,8 @@ class StartGate:
         if self.used:
             return None
         self.used = True
+        self.lines.say("ready")
         self.lines.flush()
-        _say("ready")
         line = await asyncio.to_thread(sys.stdin.readline)
         return int(line) if line.strip() else None
 
@@ -166,13 +168,17 @@ def run_job(job: ShardJob) -> int:
     state = runner.RunState()
     with interrupt_signals() as guard:
         try:
-            runner.run(setup, state, LineObserver(lines.say))
-            complete = True
-        except KeyboardInterrupt:
-            complete = False
-        with guard.deferred():
+            try:
+                runner.run(setup, state, LineObserver(lines.say))
+                complete = True
+            except KeyboardInterrupt:
+                complete = False
+            with guard.deferred():  # the records first: the last lines are only progress
+                write_atomic(
+                    job.output, dumps(runner.build_result(setup, state, complete=complete))
+                )
+        finally:
             lines.close()
-            write_atomic(job.output, dumps(runner.build_result(setup, state, complete=complete)))
     return 0 if complete else (guard.exit_code or EXIT_INTERRUPTED)
 
 
