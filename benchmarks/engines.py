@@ -17,9 +17,6 @@ Figures, per row:
                  one 2-core machine the server shares the cores with the clients, so part
                  of every row's error is the server's own
   client_delay   p99 of costcli's client_delay_ms (planned time to bytes on a connection)
-  round gap      for the rows split in two, how far apart the two parts' rounds run (ms;
-                 the median over the rounds): near 0, both parts and the server want the
-                 cores at the same instant at the end of every round
   wall           the CLI's wall time, Ray's cluster start included
 The raw reader's row (benchmarks/client_overhead.py's, one socket per stream) measures
 TTFT - truth the same way and is the reference: the least a client can add on this box.
@@ -105,21 +102,7 @@ def run_costcli(streams: int, rounds: int, engine: list[str], timing: Timing) ->
         "late_p50": pct(late, 50), "late_p99": pct(late, 99),
         "delay_p99": pct([r["client_delay_ms"] for r in records], 99), "wall": wall,
         "workers": [(w["state"], w["records"]) for w in doc["meta"].get("workers") or []],
-        "gap": round_gap(records, streams) if engine[-1] == "2" else None,  # split in two
     }  # fmt: skip
-
-
-def round_gap(records: list[dict[str, Any]], streams: int) -> float | None:
-    """How far apart two shards' rounds are: for each round of each shard (its requests in
-    planned order, streams/2 at a time), the median planned time; then the median over the
-    rounds of |shard 1's - shard 2's|. Near 0: their rounds coincide."""
-    half = streams // 2
-    rounds: list[list[float]] = []
-    for shard in (0, 1):  # shard i owns the request numbers k with k % 2 == i - 1
-        times = sorted(r["scheduled_ms"] for r in records if r["index"] % 2 == shard)
-        rounds.append([statistics.median(times[i : i + half]) for i in range(0, len(times), half)])
-    gaps = [abs(a - b) for a, b in zip(*rounds, strict=False)]
-    return statistics.median(gaps) if gaps else None
 
 
 def run_raw(streams: int, rounds: int, timing: Timing) -> dict[str, Any]:
@@ -141,7 +124,7 @@ def run_raw(streams: int, rounds: int, timing: Timing) -> dict[str, Any]:
             if not r["error"] and r["ttft_ms"] is not None]  # fmt: skip
     return {"ok": len(ttft), "n": len(records), "p50": pct(ttft, 50),
             "p99": pct(ttft, 99), "late_p50": pct(late, 50), "late_p99": pct(late, 99),
-            "delay_p99": None, "wall": wall, "workers": [], "gap": None}  # fmt: skip
+            "delay_p99": None, "wall": wall, "workers": []}  # fmt: skip
 
 
 def cell(value: Any, signed: bool = True) -> str:
@@ -176,8 +159,8 @@ def main() -> None:
     print(f"server TTFT {timing.ttft} ms, ITL {timing.itl} ms, {timing.tokens} tokens; "
           f"median of {args.repeat} interleaved runs (their range)")  # fmt: skip
     print("| streams | engine | ok / n | TTFT - truth p50 | p99 | server late p50 | p99 "
-          "| client_delay p99 | round gap | wall s | workers (state, records) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| client_delay p99 | wall s | workers (state, records) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for streams in map(int, args.streams.split(",")):
         keys = args.engines.split(",")
         if unknown := [key for key in keys if key != "raw" and key not in ENGINES]:
@@ -201,8 +184,7 @@ def main() -> None:
             workers = sorted({str(r["workers"]) for r in rows if r["workers"]})
             print(f"| {streams} | {name} | {', '.join(counts)} | {spread(rows, 'p50')} | "
                   f"{spread(rows, 'p99')} | {spread(rows, 'late_p50')} | {spread(rows, 'late_p99')} "
-                  f"| {spread(rows, 'delay_p99')} | {spread(rows, 'gap', signed=False)} "
-                  f"| {spread(rows, 'wall', signed=False)} | "
+                  f"| {spread(rows, 'delay_p99')} | {spread(rows, 'wall', signed=False)} | "
                   f"{', '.join(workers) or '-'} |", flush=True)  # fmt: skip
 
 
