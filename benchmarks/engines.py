@@ -3,6 +3,7 @@ processes, `--engine ray` with 2 workers, and the raw socket reader, one run.
 
     python benchmarks/engines.py                        # 256 and 1024 streams
     python benchmarks/engines.py --streams 256 --rounds 3 --repeat 5
+    python benchmarks/engines.py --streams 256 --engines local1,local2,shards2   # + two plain --shard runs
 
 Each row runs against its own fresh exact-timing server (`costcli.mock_server`, server TTFT
 200 ms, ITL 20 ms, 10 tokens) through the CLI as a user runs it (`costcli run ... -o`), a
@@ -44,10 +45,12 @@ from load_engine import client_raw  # noqa: E402
 
 TTFT_MS, ITL_MS, TOKENS = 200, 20, 10  # the defaults of --ttft, --itl, --tokens
 RAW = "raw socket reader"
+INDEPENDENT = "--independent-shards"  # not a costcli option: run_costcli's own case
 ENGINES = {  # --engines key: (row name, costcli's options)
     "local1": ("local, 1 process", ["--engine", "local", "--processes", "1"]),
     "local2": ("local, 2 processes", ["--engine", "local", "--processes", "2"]),
     "ray2": ("ray, 2 workers", ["--engine", "ray", "--workers", "2"]),
+    "shards2": ("2 independent --shard runs", [INDEPENDENT]),
 }
 
 
@@ -86,8 +89,11 @@ def run_costcli(streams: int, rounds: int, engine: list[str], timing: Timing) ->
                    "--warmup", str(streams), "--max-tokens", str(timing.tokens), "--records", "-q",
                    "-f", "json", "-o", str(out), *engine]  # fmt: skip
             t0 = time.perf_counter()
-            done = subprocess.run(cmd, check=False, cwd=REPO, capture_output=True, text=True,
-                                  timeout=1800)  # fmt: skip
+            if engine == [INDEPENDENT]:  # two plain CLI runs at once, then `costcli merge`
+                done = _independent_shards(cmd[:-1], out)
+            else:
+                done = subprocess.run(cmd, check=False, cwd=REPO, capture_output=True,
+                                      text=True, timeout=1800)  # fmt: skip
             wall = time.perf_counter() - t0
             late = server.late_ms(streams)
         finally:
@@ -103,6 +109,20 @@ def run_costcli(streams: int, rounds: int, engine: list[str], timing: Timing) ->
         "delay_p99": pct([r["client_delay_ms"] for r in records], 99), "wall": wall,
         "workers": [(w["state"], w["records"]) for w in doc["meta"].get("workers") or []],
     }  # fmt: skip
+
+
+def _independent_shards(cmd: list[str], out: Path) -> subprocess.CompletedProcess[str]:
+    """`--shard 1/2` and `--shard 2/2` as two processes started together, with no parent
+    relaying their lines and no common start instant; their files merged."""
+    parts = [out.with_name(f"shard{i}.json") for i in (1, 2)]
+    runs = [subprocess.Popen([*cmd[:-2], "-o", str(part), "--shard", f"{i}/2"], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for i, part in enumerate(parts, 1)]  # fmt: skip
+    for run in runs:
+        run.wait(timeout=1800)
+    merge = [sys.executable, "-m", "costcli", "merge", *map(str, parts), "--records", "-o",
+             str(out), "-f", "json"]  # fmt: skip
+    return subprocess.run(merge, check=False, cwd=REPO, capture_output=True, text=True)
 
 
 def run_raw(streams: int, rounds: int, timing: Timing) -> dict[str, Any]:
