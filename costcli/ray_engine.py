@@ -116,13 +116,7 @@ class Outbox(LineBatcher):
         self.hub, self.index = hub, index
         self.stopped = False
         self.on_stop: Callable[[], None] | None = None
-        super().__init__(self._put)
-
-    def flush(self) -> None:  # every time, lines or not: the hub's answer carries a stop
-        with self.sending:
-            with self.lock:
-                batch, self.pending = self.pending, []
-            self._put(batch)
+        super().__init__(self._put, empty_too=True)  # the hub's answer carries a stop
 
     def _put(self, batch: list[str]) -> None:
         import ray

@@ -71,11 +71,11 @@ class ShardJob(BaseModel):
 
 
 class LineObserver:
-    """The worker's progress as lines for the parent: on stdout (`--processes`), or handed
-    to `say` (`--engine ray` sends them back through Ray)."""
+    """The worker's progress as lines, handed to `say`: a `LineBatcher` that writes them to
+    stdout (`--processes`) or sends them back through Ray (`--engine ray`)."""
 
-    def __init__(self, say: Callable[[str], None] | None = None) -> None:
-        self.say = say or _say
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
 
     def target_started(self, label: str, total: int | None) -> None:
         self.say(f"S {label}\t{total if total is not None else ''}")
@@ -87,11 +87,6 @@ class LineObserver:
         self.say(f"F {label}")
 
 
-def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
 FLUSH_S = 0.2  # how often a worker's lines go to its parent (or a Ray task's to the hub)
 
 
@@ -101,8 +96,9 @@ class LineBatcher:
     write and its parent a wake-up and a parse, all at the instant a round of synchronized
     streams ends and the next one's requests go out."""
 
-    def __init__(self, send: Callable[[list[str]], None]) -> None:
+    def __init__(self, send: Callable[[list[str]], None], empty_too: bool = False) -> None:
         self.send = send
+        self.empty_too = empty_too  # send every FLUSH_S, lines or not
         self.pending: list[str] = []
         self.lock = threading.Lock()  # the pending list
         self.sending = threading.Lock()  # one batch at a time, in order
@@ -118,7 +114,7 @@ class LineBatcher:
         with self.sending:
             with self.lock:
                 batch, self.pending = self.pending, []
-            if batch:
+            if batch or self.empty_too:
                 self.send(batch)
 
     def _loop(self) -> None:
