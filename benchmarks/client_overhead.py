@@ -3,7 +3,7 @@
     python benchmarks/client_overhead.py                      # costcli + raw reader
     python benchmarks/client_overhead.py --peers guidellm,aiperf   # also the peers
 
-One local streaming server (`costcli.mock_server`, raw asyncio, every chunk scheduled
+One local streaming server (`costcli.testing.mock_server`, raw asyncio, every chunk scheduled
 against absolute CLOCK_MONOTONIC deadlines) runs in its own process and logs when it
 actually wrote each chunk (`--send-log`: `<request id> <chunk> <monotonic_ns>`). Every
 client runs in another process; its CPU time is that process's own (getrusage), measured
@@ -74,12 +74,12 @@ def pct(values: list[float], q: float) -> float:
 
 
 class Server:
-    """`python -m costcli.mock_server` in its own process; always stopped on exit."""
+    """`python -m costcli.testing.mock_server` in its own process; always stopped on exit."""
 
     def __init__(
         self, ttft_ms: float, itl_ms: float, tokens: int, log: Path | None, *extra: str
     ) -> None:
-        args = [sys.executable, "-m", "costcli.mock_server", "--port", "0"]
+        args = [sys.executable, "-m", "costcli.testing.mock_server", "--port", "0"]
         args += ["--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]
         args += ["--output-tokens", str(tokens), *extra]
         if log is not None:
@@ -148,10 +148,12 @@ def _rusage_cpu() -> float:
 async def _client_costcli(url: str, streams: int, requests: int, warmup: int, tokens: int):
     """costcli's real adapter and scheduler: OpenAIAdapter + load.run_target, closed loop."""
     from costcli.adapters.base import TransportOptions
+    from costcli.adapters.catalog import Target
     from costcli.adapters.openai import OpenAIAdapter
-    from costcli.catalog import Target
-    from costcli.load import LoadSettings, PointJob, SilentObserver, TargetRun, run_target
-    from costcli.workload import RequestSpec, Workload
+    from costcli.load.phase import SilentObserver, TargetRun
+    from costcli.load.schedule import LoadSettings, PointJob
+    from costcli.load.target import run_target
+    from costcli.workloads.spec import RequestSpec, Workload
 
     class TaggedAdapter(OpenAIAdapter):
         phase = "w"

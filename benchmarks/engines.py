@@ -5,7 +5,7 @@ processes, `--engine ray` with 2 workers, and the raw socket reader, one run.
     python benchmarks/engines.py --streams 256 --rounds 3 --repeat 5
     python benchmarks/engines.py --streams 256 --engines local1,local2,shards2   # + two plain --shard runs
 
-Each row runs against its own fresh exact-timing server (`costcli.mock_server`, server TTFT
+Each row runs against its own fresh exact-timing server (`costcli.testing.mock_server`, server TTFT
 200 ms, ITL 20 ms, 10 tokens) through the CLI as a user runs it (`costcli run ... -o`), a
 warm-up of one request per stream, then `rounds` requests per stream, closed loop. Each
 row runs `--repeat` times, interleaved with the others; the table gives the median and
@@ -61,7 +61,7 @@ class Timing(NamedTuple):
 
 
 class LateServer(Server):
-    """`costcli.mock_server` with `--late-log` (each first chunk's own lateness)."""
+    """`costcli.testing.mock_server` with `--late-log` (each first chunk's own lateness)."""
 
     def __init__(self, log: Path, timing: Timing) -> None:
         self.late_log = log

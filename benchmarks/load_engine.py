@@ -4,7 +4,7 @@
     python benchmarks/load_engine.py --cases closed:64 --clients costcli,raw
     python benchmarks/load_engine.py --baseline /tmp/costcli-main   # also "today's" code
 
-Server: `costcli.mock_server` in its own process with `--send-log` (when it wrote each
+Server: `costcli.testing.mock_server` in its own process with `--send-log` (when it wrote each
 chunk, CLOCK_MONOTONIC, the clock the clients read too). Each client runs in its own
 process; CPU and peak memory are that process's own, over the measured phase.
 
@@ -64,10 +64,12 @@ def _out(records: list[dict[str, Any]], cpu: float, wall: float) -> dict[str, An
 
 async def client_costcli(url: str, case: dict[str, Any]) -> dict[str, Any]:
     """The shipped engine: OpenAIAdapter sized by runner.transport_for, load.run_target."""
+    from costcli.adapters.catalog import Target
     from costcli.adapters.openai import OpenAIAdapter
-    from costcli.catalog import Target
-    from costcli.load import LoadSettings, SilentObserver, TargetRun, run_target
-    from costcli.workload import RequestSpec, Workload
+    from costcli.load.phase import SilentObserver, TargetRun
+    from costcli.load.schedule import LoadSettings
+    from costcli.load.target import run_target
+    from costcli.workloads.spec import RequestSpec, Workload
 
     class Tagged(OpenAIAdapter):
         def request_headers(self, spec: RequestSpec) -> dict[str, str] | None:
@@ -75,7 +77,7 @@ async def client_costcli(url: str, case: dict[str, Any]) -> dict[str, Any]:
 
     settings = LoadSettings(**case["load"])
     try:
-        from costcli.runner import transport_for
+        from costcli.load.runner import transport_for
 
         transport = transport_for(settings)
     except ImportError:  # pragma: no cover - older trees
@@ -91,7 +93,7 @@ async def client_costcli(url: str, case: dict[str, Any]) -> dict[str, Any]:
     try:
         cpu0, t0 = _rusage_cpu(), time.perf_counter()
         try:
-            from costcli.load import PointJob
+            from costcli.load.schedule import PointJob
 
             await run_target(adapter, PointJob(workload, settings, "m"), SilentObserver(), run)
         except ImportError:  # today's signature

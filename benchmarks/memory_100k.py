@@ -26,11 +26,13 @@ def rss_mb() -> float:
 
 async def run(url: str, requests: int, streams: int, tokens: int) -> None:
     from costcli.adapters.base import TransportOptions
+    from costcli.adapters.catalog import Target
     from costcli.adapters.openai import OpenAIAdapter
-    from costcli.catalog import Target
-    from costcli.load import LoadSettings, PointJob, SilentObserver, TargetRun, run_target
-    from costcli.metrics import summarize
-    from costcli.workload import RequestSpec, Workload
+    from costcli.load.phase import SilentObserver, TargetRun
+    from costcli.load.schedule import LoadSettings, PointJob
+    from costcli.load.target import run_target
+    from costcli.results.metrics import summarize
+    from costcli.workloads.spec import RequestSpec, Workload
 
     adapter = OpenAIAdapter(Target("bench", MODEL, "openai", url, None), TransportOptions(streams))
     message = {"role": "user", "content": "Say five words."}

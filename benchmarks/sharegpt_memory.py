@@ -21,7 +21,7 @@ from pathlib import Path
 READER = """
 import resource, sys, time
 from pathlib import Path
-from costcli.datasets import read_sharegpt
+from costcli.workloads.sharegpt import read_sharegpt
 from costcli.workload import DatasetOptions
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t0 = time.perf_counter()

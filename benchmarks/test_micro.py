@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 
 from costcli.adapters.base import StreamEvent, TransportOptions
+from costcli.adapters.catalog import Target
 from costcli.adapters.openai import OpenAIAdapter, json_loads
 from costcli.adapters.sse import SSEParser
-from costcli.catalog import Target
-from costcli.load import LoadSettings, measure
-from costcli.metrics import RequestRecord, summarize
-from costcli.workload import RequestSpec
+from costcli.load.measure import measure
+from costcli.load.schedule import LoadSettings
+from costcli.results.metrics import RequestRecord, summarize
+from costcli.workloads.spec import RequestSpec
 
 TOKENS = 50
 
@@ -142,10 +143,10 @@ def test_summarize_100k_records(benchmark: Any) -> None:
 
 
 def test_projection_1000_scenarios(benchmark: Any) -> None:
-    cost = pytest.importorskip("costcli.cost")
+    cost = pytest.importorskip("costcli.pricing.cost")
     if not all(hasattr(cost, n) for n in ("project_api", "project_self_hosted", "Scenario")):
-        pytest.skip("costcli.cost has no project_api / project_self_hosted / Scenario yet")
-    from costcli.prices import load_prices
+        pytest.skip("costcli.pricing.cost has no project_api / project_self_hosted / Scenario yet")
+    from costcli.pricing.prices import load_prices
 
     prices = load_prices()
     if not prices.models or not prices.hardware:

@@ -12,25 +12,25 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _API = {
-    "RunPlan": "costcli.api",
-    "RunInterrupted": "costcli.api",
+    "RunPlan": "costcli.plan",
+    "RunInterrupted": "costcli.engines.base",
     "execute": "costcli.api",
     "project": "costcli.api",
     "check": "costcli.api",
     "read_result": "costcli.api",
     "write_result": "costcli.api",
-    "ProjectionPlan": "costcli.projection",
-    "LoadSettings": "costcli.load",
-    "SweepSpec": "costcli.sweep",
-    "SLO": "costcli.metrics",
-    "Summary": "costcli.metrics",
-    "RequestRecord": "costcli.metrics",
-    "RunResult": "costcli.results",
-    "TargetResult": "costcli.results",
-    "ProjectionReport": "costcli.cost",
-    "Verdict": "costcli.regress",
-    "CostcliError": "costcli.errors",
-    "BadInputError": "costcli.errors",
+    "ProjectionPlan": "costcli.pricing.projection",
+    "LoadSettings": "costcli.load.schedule",
+    "SweepSpec": "costcli.load.sweep",
+    "SLO": "costcli.results.metrics",
+    "Summary": "costcli.results.metrics",
+    "RequestRecord": "costcli.results.metrics",
+    "RunResult": "costcli.results.document",
+    "TargetResult": "costcli.results.document",
+    "ProjectionReport": "costcli.pricing.cost",
+    "Verdict": "costcli.results.regress",
+    "CostcliError": "costcli.files.errors",
+    "BadInputError": "costcli.files.errors",
 }
 __all__ = [
     "SLO",
@@ -56,23 +56,17 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from costcli.api import (
-        RunInterrupted,
-        RunPlan,
-        check,
-        execute,
-        project,
-        read_result,
-        write_result,
-    )
-    from costcli.cost import ProjectionReport
-    from costcli.errors import BadInputError, CostcliError
-    from costcli.load import LoadSettings
-    from costcli.metrics import SLO, RequestRecord, Summary
-    from costcli.projection import ProjectionPlan
-    from costcli.regress import Verdict
-    from costcli.results import RunResult, TargetResult
-    from costcli.sweep import SweepSpec
+    from costcli.api import check, execute, project, read_result, write_result
+    from costcli.engines.base import RunInterrupted
+    from costcli.files.errors import BadInputError, CostcliError
+    from costcli.load.schedule import LoadSettings
+    from costcli.load.sweep import SweepSpec
+    from costcli.plan import RunPlan
+    from costcli.pricing.cost import ProjectionReport
+    from costcli.pricing.projection import ProjectionPlan
+    from costcli.results.document import RunResult, TargetResult
+    from costcli.results.metrics import SLO, RequestRecord, Summary
+    from costcli.results.regress import Verdict
 
 
 def __getattr__(name: str) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from costcli.results import SCHEMA_FILE, json_schema
+from costcli.results.document import SCHEMA_FILE, json_schema
 
 
 def schema_text() -> str:

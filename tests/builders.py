@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from costcli.catalog import Target
-from costcli.load import LoadSettings, Measurement, TargetRun
-from costcli.metrics import SLO, RequestRecord
-from costcli.prices import Prices
-from costcli.results import RunResult
-from costcli.runner import RunSetup, RunState, TargetProgress, build_result, target_result
-from costcli.sweep import LoadPoint, SweepSpec
-from costcli.workload import Workload, load_workload
+from costcli.adapters.catalog import Target
+from costcli.load.measure import Measurement
+from costcli.load.phase import TargetRun
+from costcli.load.runner import RunSetup, RunState, TargetProgress, build_result, target_result
+from costcli.load.schedule import LoadSettings
+from costcli.load.sweep import LoadPoint, SweepSpec
+from costcli.pricing.prices import Prices
+from costcli.results.document import RunResult
+from costcli.results.metrics import SLO, RequestRecord
+from costcli.workloads.sources import load_workload
+from costcli.workloads.spec import Workload
 
 
 def frozen(m: Measurement) -> RequestRecord:

@@ -1,4 +1,4 @@
-"""Start `python -m costcli.mock_server` as a real subprocess for integration tests.
+"""Start `python -m costcli.testing.mock_server` as a real subprocess for integration tests.
 
     with start_mock_server("--ttft-ms", "120") as (base_url, process):
         httpx.post(f"{base_url}/chat/completions", json={...})
@@ -66,7 +66,15 @@ def start_mock_server(
     """Run the mock server on a free port; yield (base_url, process); stop it on exit."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "costcli.mock_server", "--host", "127.0.0.1", "--port", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "costcli.testing.mock_server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+    ]
     process = subprocess.Popen(
         [*command, *args], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=env
     )

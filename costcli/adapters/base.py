@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from costcli.catalog import Target
-    from costcli.workload import RequestSpec, Workload
+    from costcli.adapters.catalog import Target
+    from costcli.workloads.spec import RequestSpec, Workload
 
 # The longest wait a `retry-after` can impose, whatever the server says (99999, inf); the
 # scheduler also cuts it to what is left of the request's --timeout.

@@ -1,7 +1,7 @@
 """llama.cpp's llama-server: the OpenAI wire format plus `timings`, managed or attached.
 
 *Attached*: the provider file's `base_url` points at a llama-server someone already runs.
-*Managed* (no `base_url`): `start()` finds a binary and a model (costcli.local_model),
+*Managed* (no `base_url`): `start()` finds a binary and a model (costcli.adapters.local_model),
 starts `llama-server` on a free port with `--metrics`, `--parallel` = the concurrency and
 a context that fits, waits for `/health` (503 while the model loads), and `close()` stops
 it. The server lives in its own session (a Ctrl-C at the terminal reaches costcli, which
@@ -33,17 +33,17 @@ from typing import Any
 import httpx
 
 from costcli.adapters.base import StreamEvent, Telemetry, TransportOptions, Usage
-from costcli.adapters.openai import OpenAIAdapter
-from costcli.catalog import Target
-from costcli.errors import BadInputError, UnreachableError
-from costcli.local_model import (
+from costcli.adapters.catalog import Target
+from costcli.adapters.local_model import (
     binary_version,
     chat_template_args,
     find_binary,
     find_model,
     model_fingerprint,
 )
-from costcli.workload import RequestSpec, Workload
+from costcli.adapters.openai import OpenAIAdapter
+from costcli.files.errors import BadInputError, UnreachableError
+from costcli.workloads.spec import RequestSpec, Workload
 
 START_TIMEOUT_ENV = "COSTCLI_LLAMA_START_TIMEOUT"
 DEFAULT_START_TIMEOUT_S = 120.0

@@ -40,11 +40,10 @@ from costcli.adapters.base import (
     Usage,
     error_for_status,
 )
+from costcli.adapters.catalog import Target, for_target
 from costcli.adapters.sse import SSEParser
 from costcli.adapters.transport import Response, Transport, create_transport, stale_errors
-from costcli.catalog import Target
-from costcli.redact import for_target
-from costcli.workload import RequestSpec
+from costcli.workloads.spec import RequestSpec
 
 json_loads: Callable[[bytes], Any]
 json_dumps: Callable[[Any], bytes]
@@ -261,7 +260,7 @@ class OpenAIAdapter(AdapterBase):
 
     def __init__(self, target: Target, transport: TransportOptions) -> None:
         if not target.base_url:
-            from costcli.errors import BadInputError
+            from costcli.files.errors import BadInputError
 
             raise BadInputError(
                 f"{target.source_file}: key 'base_url' is missing; add the endpoint's URL"

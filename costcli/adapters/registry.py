@@ -14,8 +14,8 @@ from importlib.metadata import entry_points
 from typing import Any, cast
 
 from costcli.adapters.base import Adapter, TransportOptions
-from costcli.catalog import Target
-from costcli.errors import BadInputError
+from costcli.adapters.catalog import Target
+from costcli.files.errors import BadInputError
 
 BUILTINS = {
     "openai": "costcli.adapters.openai:OpenAIAdapter",

@@ -99,7 +99,7 @@ def create_transport() -> Transport:
             import aiohttp  # noqa: F401
         except ImportError:
             if wanted == "aiohttp":
-                from costcli.errors import BadInputError
+                from costcli.files.errors import BadInputError
 
                 raise BadInputError(
                     "COSTCLI_TRANSPORT=aiohttp: aiohttp is not installed; "

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from costcli import __version__
-from costcli.errors import CostcliError
+from costcli.files.errors import CostcliError
 
 
 def handled(command: Callable[..., Any]) -> Callable[..., Any]:

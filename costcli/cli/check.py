@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from costcli.errors import BadInputError
+from costcli.files.errors import BadInputError
 
 if TYPE_CHECKING:
     pass
@@ -66,9 +66,9 @@ def check_command(
 ) -> None:
     """Gate a run: budgets against a baseline, limits on the run; exit 1 on any failure."""
     from costcli.api import check, read_result
-    from costcli.regress import gate, parse_budget, parse_limit
     from costcli.render.verdict import RENDERERS, render_junit, render_markdown
-    from costcli.results import check_writable, write_or_refuse
+    from costcli.results.document import check_writable, write_or_refuse
+    from costcli.results.regress import gate, parse_budget, parse_limit
 
     if fmt not in CHECK_FORMATS:
         raise BadInputError(f"--format {fmt}: use one of {', '.join(CHECK_FORMATS)}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from costcli.errors import BadInputError
+from costcli.files.errors import BadInputError
 from costcli.render import FORMATS
 
 
@@ -25,10 +25,10 @@ def merge_command(
 ) -> None:
     """Join the shards of one run; every figure is computed once, from all the records."""
     from costcli.cli.run import echo
-    from costcli.prices import load_prices
+    from costcli.engines.merge import merge_files
+    from costcli.pricing.prices import load_prices
     from costcli.render import renderer
-    from costcli.results import check_writable, dumps, write_or_refuse
-    from costcli.shards import merge_files
+    from costcli.results.document import check_writable, dumps, write_or_refuse
 
     if fmt not in FORMATS:
         raise BadInputError(f"--format {fmt}: use one of {', '.join(FORMATS)}")

@@ -43,8 +43,8 @@ def mock_server_command(
     ),
 ) -> None:
     """Serve /v1/chat/completions with scripted latency, tokens and faults."""
-    from costcli import mock_server
-    from costcli.errors import BadInputError
+    from costcli.files.errors import BadInputError
+    from costcli.testing import mock_server
 
     if dialect not in ("openai", "groq", "llamacpp"):
         raise BadInputError(f"--dialect {dialect}: use openai, groq or llamacpp")

@@ -6,19 +6,19 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from costcli.errors import BadInputError
+from costcli.files.errors import BadInputError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from costcli.metrics import SLO
+    from costcli.results.metrics import SLO
 
 SLO_KEYS = {"ttft": "ttft_ms", "tpot": "tpot_ms", "e2e": "e2e_ms"}
 
 
 def parse_slo(values: list[str]) -> SLO | None:
     """`--slo ttft=500 --slo tpot=50,e2e=4000` (milliseconds) -> SLO."""
-    from costcli.metrics import SLO
+    from costcli.results.metrics import SLO
 
     if not values:
         return None

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import typer
 
-from costcli.errors import BadInputError
+from costcli.files.errors import BadInputError
 
-# Option defaults, copied from costcli.prices so that building the CLI does not import
+# Option defaults, copied from costcli.pricing.prices so that building the CLI does not import
 # pydantic (tests/e2e/test_cli_startup.py checks that they stay equal).
 DEFAULT_MAX_AGE_DAYS = 90
 DEFAULT_HARDWARE_MAX_AGE_DAYS = 365
@@ -41,7 +41,7 @@ def list_command(
     prices_file: Path | None = PricesOption,
 ) -> None:
     """Every model price and hardware profile in force."""
-    from costcli.prices import load_prices
+    from costcli.pricing.prices import load_prices
     from costcli.render.prices import render_json, render_table
 
     prices = load_prices(prices_file)
@@ -55,7 +55,7 @@ def show_command(
     prices_file: Path | None = PricesOption,
 ) -> None:
     """One entry with every field."""
-    from costcli.prices import load_prices
+    from costcli.pricing.prices import load_prices
 
     prices = load_prices(prices_file)
     if ":" in spec:
@@ -79,7 +79,7 @@ def check_command(
     ),
 ) -> None:
     """Flag stale prices and missing provenance; exit 1 when any error is found."""
-    from costcli.prices import check_prices, load_prices
+    from costcli.pricing.prices import check_prices, load_prices
 
     prices = load_prices(prices_file)
     problems = check_prices(prices, date.today(), max_age_days, hardware_max_age_days)
@@ -111,8 +111,8 @@ def import_litellm_command(
     ),
 ) -> None:
     """Convert LiteLLM's JSON price map (chat and responses models) into [[models]] entries."""
-    from costcli.prices import litellm_to_prices, prices_to_toml, read_litellm_map
-    from costcli.results import write_atomic
+    from costcli.pricing.prices import litellm_to_prices, prices_to_toml, read_litellm_map
+    from costcli.results.document import write_atomic
 
     try:
         day = date.fromisoformat(as_of) if as_of else None

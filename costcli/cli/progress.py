@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import TaskID
 
-    from costcli.metrics import RequestRecord
-    from costcli.results import WorkerState
+    from costcli.results.document import WorkerState
+    from costcli.results.metrics import RequestRecord
 
 
 def worker_line(worker: WorkerState) -> str:
@@ -42,7 +42,7 @@ class _Stats:
             self.errors += 1
 
     def line(self) -> str:
-        from costcli.metrics import percentile
+        from costcli.results.metrics import percentile
 
         rate = self.tokens / max(1e-9, time.monotonic() - self.started)
         if not self.ttfts:

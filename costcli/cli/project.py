@@ -12,10 +12,10 @@ from pathlib import Path
 
 import typer
 
-from costcli.errors import BadInputError
+from costcli.files.errors import BadInputError
 
-DAYS_PER_MONTH = 730.0 / 24  # as costcli.cost
-DEFAULT_PEAK_FACTOR = 3.0  # as costcli.projection (kept here so --help imports no pydantic)
+DAYS_PER_MONTH = 730.0 / 24  # as costcli.pricing.cost
+DEFAULT_PEAK_FACTOR = 3.0  # as costcli.pricing.projection (kept here so --help imports no pydantic)
 
 
 class ServiceTierChoice(str, Enum):
@@ -109,9 +109,10 @@ def project_command(
     ),
 ) -> None:
     """Project monthly cost, rate-limit tier, replicas and break-even for a workload."""
-    from costcli.api import parse_options, project, read_result
-    from costcli.cost import parse_hourly_profile
-    from costcli.projection import ProjectionPlan
+    from costcli.api import project, read_result
+    from costcli.plan import parse_options
+    from costcli.pricing.cost import parse_hourly_profile
+    from costcli.pricing.projection import ProjectionPlan
     from costcli.render.projection import RENDERERS
 
     plan = parse_options(

@@ -17,9 +17,9 @@ def list_providers(
     fmt: str = typer.Option("table", "--format", "-f", help="table or json"),
 ) -> None:
     """Every provider found on the search path, and whether its key is set."""
+    from costcli.adapters.catalog import load_catalog
     from costcli.adapters.registry import available
-    from costcli.catalog import load_catalog
-    from costcli.redact import without_url_credentials
+    from costcli.files.redact import without_url_credentials
 
     catalog = load_catalog(providers)
     adapters = available()
@@ -56,8 +56,8 @@ def show_provider(
     providers: list[Path] = typer.Option([], "--providers"),
 ) -> None:
     """One provider's settings (never the key itself)."""
-    from costcli.catalog import load_catalog
-    from costcli.redact import masked_settings
+    from costcli.adapters.catalog import load_catalog
+    from costcli.files.redact import masked_settings
 
     catalog = load_catalog(providers)
     target = catalog.resolve(name, require_key=False, require_model=False)

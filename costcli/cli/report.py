@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from costcli.errors import BadInputError
+from costcli.files.errors import BadInputError
 
 REPORT_FORMATS = ("markdown", "csv")
 
@@ -34,9 +34,9 @@ def report_command(
     fmt_: str = typer.Option("markdown", "--format", "-f", help="markdown or csv."),
 ) -> None:
     """Compare runs and targets: a table, and with --html a page of charts that opens offline."""
-    from costcli.projection import read_projection
+    from costcli.pricing.projection import read_projection
     from costcli.render.report import render_csv, render_markdown
-    from costcli.results import check_writable, read_result, write_or_refuse
+    from costcli.results.document import check_writable, read_result, write_or_refuse
 
     if fmt_ not in REPORT_FORMATS:
         raise BadInputError(f"--format {fmt_}: use one of {', '.join(REPORT_FORMATS)}")

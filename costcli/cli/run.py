@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from costcli.cli.options import live_display_allowed, parse_slo, stderr_console
-from costcli.errors import BadInputError, CheckFailedError, UnreachableError
+from costcli.files.errors import BadInputError, CheckFailedError, UnreachableError
 from costcli.render import FORMATS
 
 if TYPE_CHECKING:
-    from costcli.api import RunPlan
     from costcli.cli.progress import PlainObserver, QuietObserver, RichObserver
-    from costcli.results import RunResult
+    from costcli.plan import RunPlan
+    from costcli.results.document import RunResult
 
 DEFAULT_TARGET = "llamacpp"
 
@@ -144,11 +144,13 @@ def run_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final output."),
 ) -> None:
     """Send the same workload to each target and measure latency, throughput and cost."""
-    from costcli.api import RunInterrupted, RunPlan, embedded_default, execute
+    from costcli.api import execute
+    from costcli.engines.base import RunInterrupted
+    from costcli.load.signals import interrupt_signals
+    from costcli.load.sweep import parse_sweep
+    from costcli.plan import RunPlan, embedded_default
     from costcli.render import renderer
-    from costcli.results import check_writable
-    from costcli.signals import interrupt_signals
-    from costcli.sweep import parse_sweep
+    from costcli.results.document import check_writable
 
     if fmt not in FORMATS:
         raise BadInputError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
@@ -206,7 +208,7 @@ def _split(
     processes: int, shard: str | None, engine: str, workers: int | None, address: str | None
 ) -> dict[str, Any]:
     """How the schedule is split: --processes, --shard, or --engine ray --workers."""
-    from costcli.shards import parse_shard
+    from costcli.engines.shards import parse_shard
 
     return dict(
         processes=processes,
@@ -238,7 +240,7 @@ def _emit(result: RunResult, output: Path | None, text: str, quiet: bool, warn: 
 def incomplete_exit(result: RunResult) -> int:
     """An incomplete run without a signal: 3 where a Ray task died or failed (the run could
     not be done as planned), else 130 (Ctrl-C)."""
-    from costcli.api import EXIT_INTERRUPTED
+    from costcli.engines.base import EXIT_INTERRUPTED
 
     lost = any(w.state in ("died", "failed") for w in result.meta.workers or ())
     return 3 if lost else EXIT_INTERRUPTED
@@ -259,8 +261,8 @@ def projection_after_run(
     """The run's projection: every catalogued API model at the measured shape, and the
     measured self-hosted box; the same call as `costcli project RESULTS --all-models`."""
     from costcli.api import project
-    from costcli.errors import BadInputError
-    from costcli.projection import DEFAULT_REQUESTS_PER_MONTH, ProjectionPlan, answer
+    from costcli.files.errors import BadInputError
+    from costcli.pricing.projection import DEFAULT_REQUESTS_PER_MONTH, ProjectionPlan, answer
     from costcli.render.projection import answer_lines, render_table, run_heading
 
     if not any(t.summary.requests.ok for t in result.targets):
@@ -287,7 +289,7 @@ def keep(result: RunResult, output: Path) -> Path:
     """Write the results; if that fails after all, keep them in the temp folder instead."""
     import tempfile
 
-    from costcli.results import dumps, write_atomic
+    from costcli.results.document import dumps, write_atomic
 
     text = dumps(result)
     try:

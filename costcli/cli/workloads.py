@@ -12,8 +12,8 @@ app = typer.Typer(help="Built-in workloads and what they send.", no_args_is_help
 @app.command("list")
 def list_workloads() -> None:
     """The built-in workloads."""
-    from costcli.builtin_workloads import BUILTINS, SYNTHETIC_HELP
-    from costcli.workload import JSONL_KEYS
+    from costcli.workloads.builtin import BUILTINS, SYNTHETIC_HELP
+    from costcli.workloads.jsonl import JSONL_KEYS
 
     for name, build in BUILTINS.items():
         wl = build()
@@ -33,7 +33,8 @@ def show_workload(
     limit: int = typer.Option(3, "--limit", help="How many requests to print."),
 ) -> None:
     """What a workload sends, as JSON lines."""
-    from costcli.workload import load_workload, workload_facts
+    from costcli.workloads.sources import load_workload
+    from costcli.workloads.spec import workload_facts
 
     wl = load_workload(name, seed=seed)
     typer.echo(

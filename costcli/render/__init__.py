@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from costcli.results import RunResult
+    from costcli.results.document import RunResult
 
 FORMATS = ("table", "json", "csv", "markdown")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from costcli.metrics import ServerTelemetry
 from costcli.render.rows import (
     CAPTION,
     client_lines,
@@ -16,7 +15,8 @@ from costcli.render.rows import (
     turn_lines,
 )
 from costcli.render.text import rich_text
-from costcli.results import RunResult, TargetResult
+from costcli.results.document import RunResult, TargetResult
+from costcli.results.metrics import ServerTelemetry
 
 
 def render(result: RunResult, width: int | None = None) -> str:

@@ -6,7 +6,7 @@ import csv
 import io
 
 from costcli.render.rows import COLUMNS, WORKLOAD_COLUMNS, rows
-from costcli.results import RunResult
+from costcli.results.document import RunResult
 
 
 def render(result: RunResult) -> str:

@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from costcli import __version__
-from costcli.metrics import Percentiles
 from costcli.render.rows import COLUMNS, fmt, target_row
-from costcli.results import RunResult, TargetResult
+from costcli.results.document import RunResult, TargetResult
+from costcli.results.metrics import Percentiles
 
 CDF_MAX_POINTS = 2000
 PALETTE = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from costcli.results import RunResult, dumps
+from costcli.results.document import RunResult, dumps
 
 
 def render(result: RunResult) -> str:

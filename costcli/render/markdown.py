@@ -11,7 +11,7 @@ from costcli.render.rows import (
     rows,
     turn_lines,
 )
-from costcli.results import RunResult
+from costcli.results.document import RunResult
 
 
 def render(result: RunResult) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from costcli.prices import ModelPrice, Prices, entry_dicts, is_stale
+from costcli.pricing.prices import ModelPrice, Prices, entry_dicts, is_stale
 from costcli.render.numbers import per_mtok
 from costcli.render.text import rich_text
 

@@ -7,8 +7,8 @@ import io
 import json
 from typing import Any
 
-from costcli.cost import BASIS_MEASURED, Projection, ProjectionReport
-from costcli.projection import Answer
+from costcli.pricing.cost import BASIS_MEASURED, Projection, ProjectionReport
+from costcli.pricing.projection import Answer
 from costcli.render.numbers import count as number
 from costcli.render.numbers import usd
 from costcli.render.text import rich_text

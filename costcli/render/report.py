@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 from costcli.render.rows import COLUMNS, fmt, target_row
-from costcli.results import RunResult
+from costcli.results.document import RunResult
 
 REPORT_FORMATS = ("markdown", "csv")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from costcli.metrics import Percentiles, RunCost
 from costcli.render.numbers import metric as fmt
-from costcli.results import RunResult, TargetResult
+from costcli.results.document import RunResult, TargetResult
+from costcli.results.metrics import Percentiles, RunCost
 
 __all__ = [
     "CAPTION",

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from costcli.regress import CheckRow, Verdict
 from costcli.render.numbers import figure
 from costcli.render.text import rich_text
+from costcli.results.regress import CheckRow, Verdict
 
 CHECK_FORMATS = ("table", "json", "markdown")
 MARK = {"pass": "pass", "fail": "FAIL", "n/a": "n/a"}

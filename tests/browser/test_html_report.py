@@ -15,9 +15,9 @@ import pytest
 pytest.importorskip("plotly")
 
 from costcli.cli.report import run_names
-from costcli.projection import read_projection
+from costcli.pricing.projection import read_projection
 from costcli.render.html import render
-from costcli.results import read_result
+from costcli.results.document import read_result
 
 pytestmark = pytest.mark.browser
 

@@ -164,9 +164,9 @@ def test_import_litellm_without_as_of_exits_2(tmp_path: Path) -> None:
 def test_the_default_projection_after_run_leaves_retired_models_out(
     prices_file: Path, tmp_path: Path
 ) -> None:
-    from costcli.api import RunPlan
     from costcli.cli.run import projection_after_run
-    from costcli.results import read_result
+    from costcli.plan import RunPlan
+    from costcli.results.document import read_result
 
     doc = json.loads((FIXTURES / "baseline.json").read_text(encoding="utf-8"))
     doc["targets"][0].update({"self_hosted": True, "hardware": "box"})

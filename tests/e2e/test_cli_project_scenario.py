@@ -10,11 +10,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from costcli.api import RunPlan
 from costcli.cli.project import DEFAULT_PEAK_FACTOR, project_command
 from costcli.cli.run import projection_after_run
+from costcli.plan import RunPlan
 from costcli.render.numbers import usd
-from costcli.results import read_result
+from costcli.results.document import read_result
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ONE_RPS_MONTH = 2_628_000  # 1 req/s for a 730-hour month

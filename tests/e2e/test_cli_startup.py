@@ -41,12 +41,12 @@ def test_import_costcli_cli_loads_no_heavy_module() -> None:
 
 def test_the_probe_does_see_heavy_imports() -> None:
     # The check above must be able to fail: the same probe sees pydantic and rich here.
-    loaded = _heavy_modules_after("import costcli.cli.check, costcli.prices, rich.console")
+    loaded = _heavy_modules_after("import costcli.cli.check, costcli.pricing.prices, rich.console")
     assert "pydantic" in loaded
     assert "rich.console" in loaded
 
 
-LIGHT_CORE = {"costcli", "costcli.errors", "costcli.render"}
+LIGHT_CORE = {"costcli", "costcli.files", "costcli.files.errors", "costcli.render"}
 
 CORE_PROBE = (
     "from costcli.cli import app\n"
@@ -90,8 +90,8 @@ def test_help_and_version_load_no_core_module(argv: list[str]) -> None:
 
 def test_cli_option_defaults_match_the_core() -> None:
     # costcli.cli.prices copies these so that `costcli prices --help` stays light.
-    from costcli import prices as core
     from costcli.cli import prices as cli
+    from costcli.pricing import prices as core
 
     assert cli.DEFAULT_MAX_AGE_DAYS == core.DEFAULT_MAX_AGE_DAYS
     assert cli.DEFAULT_HARDWARE_MAX_AGE_DAYS == core.DEFAULT_HARDWARE_MAX_AGE_DAYS

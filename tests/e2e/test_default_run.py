@@ -10,8 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 import costcli.api
+import costcli.plan
 from costcli.cli import app
-from costcli.results import read_result
+from costcli.results.document import read_result
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -34,10 +35,10 @@ def test_the_default_run_sweeps_the_local_box_within_the_default_slo(plans: list
     assert out.exit_code == 0, out.output
     (plan,) = plans
     assert plan.targets == ("llamacpp",)
-    assert plan.sweep == costcli.api.DEFAULT_SWEEP
+    assert plan.sweep == costcli.plan.DEFAULT_SWEEP
     assert plan.sweep.values == (1.0, 2.0, 4.0)
-    assert plan.load.requests == costcli.api.DEFAULT_SWEEP_REQUESTS == 8
-    assert plan.slo == costcli.api.DEFAULT_SLO
+    assert plan.load.requests == costcli.plan.DEFAULT_SWEEP_REQUESTS == 8
+    assert plan.slo == costcli.plan.DEFAULT_SLO
 
 
 def test_a_given_slo_is_kept_and_any_load_option_means_a_plain_run(plans: list[Any]) -> None:

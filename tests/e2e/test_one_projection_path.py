@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from costcli.api import RunPlan
 from costcli.cli import app
 from costcli.cli.run import projection_after_run
-from costcli.results import read_result
+from costcli.plan import RunPlan
+from costcli.results.document import read_result
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RESULTS = FIXTURES / "providers.json"  # a run with API targets and a self-hosted box

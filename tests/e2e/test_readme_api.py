@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 import costcli
-from costcli import runner
 from costcli.adapters.base import AdapterBase, Finish, FirstByte, TextDelta, Usage
 from costcli.cli import app
+from costcli.load import runner
 from tests.conftest import start_mock_server
 from tests.e2e.test_readme_plugin import readme_block
 
@@ -98,7 +98,7 @@ def test_a_scripts_results_file_is_byte_for_byte_the_clis(
         'name = "clock"\nadapter = "clockwork"\ndefault_model = "m"\n', encoding="utf-8"
     )
     monkeypatch.setattr(runner.registry, "create", Clockwork)
-    monkeypatch.setattr("costcli.load.perf_ns", FAKE_CLOCK.now)
+    monkeypatch.setattr("costcli.load.clock.perf_ns", FAKE_CLOCK.now)
     monkeypatch.setattr(runner, "now_iso", lambda: "2026-12-01T00:00:00.000+00:00")
     options = ["-t", "clock", "--providers", str(tmp_path / "clock.toml"), "-n", "5", "--records"]
     FAKE_CLOCK.t = 0

@@ -28,13 +28,16 @@ import pytest
 
 from costcli.adapters import registry
 from costcli.adapters.base import TransportOptions
+from costcli.adapters.catalog import load_catalog
 from costcli.adapters.llamacpp import LlamaCppAdapter
-from costcli.catalog import load_catalog
-from costcli.errors import BadInputError, UnreachableError
-from costcli.load import LoadSettings, PointJob, SilentObserver, TargetRun, run_target
-from costcli.local_model import find_binary, find_model
-from costcli.metrics import RequestRecord, summarize
-from costcli.workload import Workload, load_workload
+from costcli.adapters.local_model import find_binary, find_model
+from costcli.files.errors import BadInputError, UnreachableError
+from costcli.load.phase import SilentObserver, TargetRun
+from costcli.load.schedule import LoadSettings, PointJob
+from costcli.load.target import run_target
+from costcli.results.metrics import RequestRecord, summarize
+from costcli.workloads.sources import load_workload
+from costcli.workloads.spec import Workload
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COSTCLI = Path(sys.executable).parent / "costcli"

@@ -16,11 +16,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from costcli.api import RunInterrupted, RunPlan, execute
+from costcli.api import execute
 from costcli.cli import app
-from costcli.errors import BadInputError
-from costcli.metrics import RequestRecord, summarize
-from costcli.results import WorkerState
+from costcli.engines.base import RunInterrupted
+from costcli.files.errors import BadInputError
+from costcli.plan import RunPlan
+from costcli.results.document import WorkerState
+from costcli.results.metrics import RequestRecord, summarize
 from tests.integration.test_canary_key import CANARIES, KEY, canary_server, leaked
 from tests.mockserver_fixture import start_mock_server
 

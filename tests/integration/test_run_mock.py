@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from costcli.results import SCHEMA_FILE
+from costcli.results.document import SCHEMA_FILE
 
 try:
     from tests.mockserver_fixture import start_mock_server

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from costcli.signals import SignalGuard, interrupt_signals
+from costcli.load.signals import SignalGuard, interrupt_signals
 from tests.hostile.fixture import REPO_ROOT, hits, hostile_server, provider_files
 
 

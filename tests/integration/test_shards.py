@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from costcli.cli import app
-from costcli.load import LoadSettings, Shard, arrivals
-from costcli.metrics import RequestRecord, summarize
-from costcli.results import read_result
-from costcli.shards import parse_shard
+from costcli.engines.shards import parse_shard
+from costcli.load.schedule import LoadSettings, Shard, arrivals
+from costcli.results.document import read_result
+from costcli.results.metrics import RequestRecord, summarize
 from tests.mockserver_fixture import start_mock_server
 
 N = 24

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from costcli.builtin_workloads import shared_system_prompt
-from costcli.mock_server import VOCABULARY
+from costcli.testing.mock_server import VOCABULARY
+from costcli.workloads.builtin import shared_system_prompt
 from tests.mockserver_fixture import start_mock_server
 
 pytestmark = pytest.mark.integration
@@ -100,7 +100,7 @@ def test_without_reasoning_ttfo_is_ttft(
 
 def shared_prefix_inputs() -> tuple[int, list[int]]:
     """The mock's token count (words) of the shared system prompt and of each request."""
-    from costcli.workload import load_workload
+    from costcli.workloads.sources import load_workload
 
     system = len(shared_system_prompt().split())
     items = load_workload("shared-prefix").items

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from costcli.catalog import load_catalog
-from costcli.errors import BadInputError
+from costcli.adapters.catalog import load_catalog
+from costcli.files.errors import BadInputError
 
 
 @pytest.fixture(autouse=True)

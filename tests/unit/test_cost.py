@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from costcli.catalog import RateLimit
-from costcli.cost import (
+from costcli.adapters.catalog import RateLimit
+from costcli.pricing.cost import (
     EXCEEDS_HIGHEST_TIER,
     SECONDS_PER_MONTH,
     ApiTarget,
@@ -25,8 +25,8 @@ from costcli.cost import (
     request_cost,
     run_cost,
 )
-from costcli.metrics import RunCost, Unpriced
-from costcli.prices import HardwareProfile, ModelPrice, Prices, PriceTier
+from costcli.pricing.prices import HardwareProfile, ModelPrice, Prices, PriceTier
+from costcli.results.metrics import RunCost, Unpriced
 
 TODAY = date(2026, 11, 26)
 ONE_RPS_MONTH = 2_628_000  # 730 h x 3600 s: one request/s on average for a month

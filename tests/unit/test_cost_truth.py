@@ -6,8 +6,9 @@ from datetime import date
 
 import pytest
 
-from costcli.catalog import RateLimit, UsageTier
-from costcli.cost import (
+from costcli.adapters.catalog import RateLimit, UsageTier
+from costcli.files.errors import BadInputError
+from costcli.pricing.cost import (
     EXCEEDS_HIGHEST_TIER,
     ApiTarget,
     Billing,
@@ -20,8 +21,7 @@ from costcli.cost import (
     request_cost,
     shutdown_note,
 )
-from costcli.errors import BadInputError
-from costcli.prices import HardwareProfile, ModelPrice, PriceTier, require_live
+from costcli.pricing.prices import HardwareProfile, ModelPrice, PriceTier, require_live
 
 TODAY = date(2026, 12, 1)
 ONE_RPS_MONTH = 2_628_000  # 730 h x 3600 s

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from costcli.shards import LineBatcher
+from costcli.engines.shards import LineBatcher
 
 
 def test_every_line_arrives_once_in_order_whoever_flushes() -> None:

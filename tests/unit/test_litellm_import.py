@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from costcli.errors import BadInputError
-from costcli.prices import (
+from costcli.files.errors import BadInputError
+from costcli.pricing.prices import (
     LITELLM_WHEEL_MAP,
     litellm_to_prices,
     parse_prices,

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from costcli import local_model
+from costcli.adapters import local_model
 from costcli.adapters.base import (
     ConnectError,
     Finish,
@@ -23,6 +23,7 @@ from costcli.adapters.base import (
     TransportOptions,
     Usage,
 )
+from costcli.adapters.catalog import ProviderFile, Target
 from costcli.adapters.llamacpp import (
     DEFAULT_SLOT_CTX,
     LlamaCppAdapter,
@@ -31,9 +32,9 @@ from costcli.adapters.llamacpp import (
     parse_metrics,
     slot_context_for,
 )
-from costcli.catalog import ProviderFile, Target
-from costcli.errors import BadInputError, UnreachableError
-from costcli.workload import RequestSpec, load_workload
+from costcli.files.errors import BadInputError, UnreachableError
+from costcli.workloads.sources import load_workload
+from costcli.workloads.spec import RequestSpec
 
 SLEEP = shutil.which("sleep") or "/bin/sleep"  # found before a test empties PATH
 
@@ -140,7 +141,7 @@ def test_cache_n_gives_cached_tokens_when_usage_has_no_details(tmp_path: Path) -
         "timings": {"prompt_n": 4, "cache_n": 1200, "prompt_ms": 3.0, "predicted_n": 9},
     }
     tail = {"choices": [], "usage": {"prompt_tokens": 1204, "completion_tokens": 9}}
-    from costcli.load import Measurement, _apply
+    from costcli.load.measure import Measurement, _apply
 
     rec = Measurement(index=0, scheduled_ns=0)
     for chunk in (final, tail):

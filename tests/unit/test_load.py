@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from costcli import load
 from costcli.adapters.base import (
     ConnectError,
     Finish,
@@ -24,16 +23,12 @@ from costcli.adapters.base import (
     TextDelta,
     Usage,
 )
-from costcli.load import (
-    MIN_REQUESTS_FOR_ERROR_STOP,
-    LoadSettings,
-    PointJob,
-    TargetRun,
-    interarrival_s,
-    run_target,
-)
-from costcli.metrics import RequestRecord
-from costcli.workload import RequestSpec, Workload
+from costcli.load import clock as load_clock
+from costcli.load.phase import MIN_REQUESTS_FOR_ERROR_STOP, TargetRun
+from costcli.load.schedule import LoadSettings, PointJob, interarrival_s
+from costcli.load.target import run_target
+from costcli.results.metrics import RequestRecord
+from costcli.workloads.spec import RequestSpec, Workload
 
 perf_ns = time.perf_counter_ns
 
@@ -201,7 +196,7 @@ class SteppingAdapter(FakeAdapter):
 
 def test_duration_stops_sending_once_it_has_passed(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = SteppingClock()
-    monkeypatch.setattr(load, "perf_ns", clock)
+    monkeypatch.setattr(load_clock, "perf_ns", clock)
     adapter = SteppingAdapter(clock, step_ns=10_000_000)
     result, _ = run(adapter, LoadSettings(duration_s=0.1))
     # 10 ms requests, one worker: sent at 0, 10, ..., 90 ms; at 100 ms the duration has passed

@@ -9,8 +9,9 @@ import pytest
 
 from costcli.adapters.base import MAX_RETRY_AFTER_S
 from costcli.adapters.openai import chunk_shape_problem, parse_retry_after
-from costcli.load import LoadSettings, Measurement, Shard, retry_wait_s
-from costcli.runner import LATE_MS, client_health, connection_budget, transport_for
+from costcli.load.measure import Measurement, retry_wait_s
+from costcli.load.runner import LATE_MS, client_health, connection_budget, transport_for
+from costcli.load.schedule import LoadSettings, Shard
 from tests.builders import frozen
 
 NOW = 1_000_000.0
@@ -103,7 +104,7 @@ def test_a_client_that_fell_behind_says_so_with_the_figure() -> None:
 
 
 def test_a_run_whose_client_fell_behind_says_so_in_the_table_markdown_and_json() -> None:
-    from costcli.catalog import Target
+    from costcli.adapters.catalog import Target
     from costcli.render import renderer
     from tests.builders import result_of
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from costcli.load import Measurement
-from costcli.metrics import SLO, RequestRecord, percentile, percentiles, summarize, window_s
+from costcli.load.measure import Measurement
+from costcli.results.metrics import SLO, RequestRecord, percentile, percentiles, summarize, window_s
 
 MS = 1_000_000  # ns per ms
 

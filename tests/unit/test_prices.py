@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from costcli.catalog import bundled_path
-from costcli.errors import BadInputError
-from costcli.prices import (
+from costcli.files.errors import BadInputError
+from costcli.files.locations import bundled_path
+from costcli.pricing.prices import (
     check_prices,
     litellm_to_prices,
     load_prices,

@@ -38,7 +38,7 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
 
 def test_nothing_imports_ray_until_a_run_asks_for_it() -> None:
     done = run_python(
-        "import sys, costcli, costcli.cli, costcli.api, costcli.ray_engine, costcli.shards\n"
+        "import sys, costcli, costcli.cli, costcli.api, costcli.engines.ray, costcli.engines.processes\n"
         "print('ray' in sys.modules)"
     )
     assert done.returncode == 0, done.stderr
@@ -67,12 +67,12 @@ def test_without_ray_the_engine_is_one_line_of_bad_input_naming_the_extra(
 
 
 def test_a_died_task_is_a_warning_in_every_output_and_exit_3() -> None:
-    from costcli.catalog import Target
+    from costcli.adapters.catalog import Target
     from costcli.cli.run import incomplete_exit
-    from costcli.load import Measurement
+    from costcli.load.measure import Measurement
     from costcli.render import renderer
     from costcli.render.rows import worker_lines
-    from costcli.results import WorkerState
+    from costcli.results.document import WorkerState
     from tests.builders import result_of
 
     target = Target("m", "mock-model", "openai", "http://127.0.0.1:9/v1", None)

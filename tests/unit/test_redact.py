@@ -8,9 +8,9 @@ import json
 import pytest
 
 from costcli.adapters.base import TransportOptions
+from costcli.adapters.catalog import Target, for_target
 from costcli.adapters.openai import OpenAIAdapter, error_message
-from costcli.catalog import Target
-from costcli.redact import MASK, Redactor, for_target, masked_settings
+from costcli.files.redact import MASK, Redactor, masked_settings
 
 KEY = "sk-canary-0123456789abcdefXYZ"
 

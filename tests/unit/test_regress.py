@@ -16,9 +16,11 @@ import pytest
 from typer.testing import CliRunner
 
 from costcli.cli import app
-from costcli.errors import BadInputError
-from costcli.metrics import RequestCounts
-from costcli.regress import (
+from costcli.files.errors import BadInputError
+from costcli.render.verdict import render_json, render_junit, render_markdown, render_table
+from costcli.results.document import RunResult, read_result
+from costcli.results.metrics import RequestCounts
+from costcli.results.regress import (
     METRICS,
     Bootstrap,
     RunNames,
@@ -29,8 +31,6 @@ from costcli.regress import (
     parse_budget,
     parse_limit,
 )
-from costcli.render.verdict import render_json, render_junit, render_markdown, render_table
-from costcli.results import RunResult, read_result
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -575,12 +575,12 @@ def test_a_junit_write_that_fails_after_all_is_one_line_exit_2(
     tmp_path: Path,
     monkeypatch,  # type: ignore[no-untyped-def]
 ) -> None:
-    import costcli.results
+    import costcli.results.document
 
     def refuse(path: Path, text: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(costcli.results, "write_atomic", refuse)
+    monkeypatch.setattr(costcli.results.document, "write_atomic", refuse)
     target = tmp_path / "j.xml"
     result = CliRunner().invoke(
         app,
@@ -673,7 +673,7 @@ def test_the_html_cdf_is_drawn_from_the_successful_records() -> None:
 
 
 def test_projection_curves_are_the_tables_own_projections_at_each_volume() -> None:
-    from costcli.projection import read_projection
+    from costcli.pricing.projection import read_projection
     from costcli.render.html import projection_curves
 
     doc = read_projection(FIXTURES / "projection.json")

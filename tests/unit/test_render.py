@@ -8,12 +8,13 @@ import json
 
 import pytest
 
-from costcli.catalog import Target
-from costcli.load import LoadSettings, Measurement
+from costcli.adapters.catalog import Target
+from costcli.load.measure import Measurement
+from costcli.load.schedule import LoadSettings
 from costcli.render import FORMATS, renderer
 from costcli.render.rows import COLUMNS, WORKLOAD_COLUMNS, fmt
-from costcli.results import RunResult
-from costcli.workload import load_workload
+from costcli.results.document import RunResult
+from costcli.workloads.sources import load_workload
 from tests.builders import result_of
 
 MS = 1_000_000
@@ -108,7 +109,7 @@ def test_figures_are_formatted_for_people(value: object, text: str) -> None:
 
 
 def test_a_stale_price_is_flagged_in_every_tabular_output() -> None:
-    from costcli.prices import parse_prices
+    from costcli.pricing.prices import parse_prices
 
     old = {
         "input_per_mtok": 1.0,

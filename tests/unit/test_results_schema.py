@@ -11,11 +11,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-from costcli.catalog import Target
-from costcli.errors import BadInputError
-from costcli.load import LoadSettings, Measurement
-from costcli.metrics import SLO, RequestRecord
-from costcli.results import (
+from costcli.adapters.catalog import Target
+from costcli.files.errors import BadInputError
+from costcli.load.measure import Measurement
+from costcli.load.schedule import LoadSettings
+from costcli.results.document import (
     SCHEMA_FILE,
     SCHEMA_VERSION,
     RunResult,
@@ -25,7 +25,8 @@ from costcli.results import (
     read_result,
     write_atomic,
 )
-from costcli.workload import load_workload
+from costcli.results.metrics import SLO, RequestRecord
+from costcli.workloads.sources import load_workload
 from tests.builders import frozen, result_of
 
 REPO = Path(__file__).resolve().parents[2]

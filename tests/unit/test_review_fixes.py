@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from costcli import runner
 from costcli.adapters import registry
 from costcli.adapters.base import ConnectError, TransportOptions
+from costcli.adapters.catalog import Target, load_catalog
 from costcli.adapters.openai import OpenAIAdapter
-from costcli.catalog import Target, load_catalog
-from costcli.errors import BadInputError, UnreachableError
-from costcli.load import Measurement
-from costcli.metrics import RequestRecord, RunCost
-from costcli.prices import parse_prices
+from costcli.files.errors import BadInputError, UnreachableError
+from costcli.load import runner
+from costcli.load.measure import Measurement
+from costcli.pricing.prices import parse_prices
+from costcli.results.metrics import RequestRecord, RunCost
 
 PRICES = parse_prices(
     {

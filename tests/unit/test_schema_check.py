@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from costcli.builtin_workloads import EXTRACT_SCHEMA
-from costcli.schema_check import check_answer, problem, schema_problem
+from costcli.workloads.builtin import EXTRACT_SCHEMA
+from costcli.workloads.schema_check import check_answer, problem, schema_problem
 
 
 def test_a_matching_answer_passes() -> None:

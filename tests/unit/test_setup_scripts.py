@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from costcli import local_model
+from costcli.adapters import local_model
 
 ROOT = Path(__file__).resolve().parents[2]
 SETUP_LLAMA = ROOT / ".ci" / "setup-llama.sh"

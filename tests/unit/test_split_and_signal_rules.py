@@ -6,10 +6,10 @@ import signal
 
 import pytest
 
-from costcli.api import RunPlan, check_workload_options
-from costcli.errors import BadInputError
-from costcli.signals import SignalGuard, interrupt_signals
-from costcli.workload import load_workload
+from costcli.files.errors import BadInputError
+from costcli.load.signals import SignalGuard, interrupt_signals
+from costcli.plan import RunPlan, check_workload_options
+from costcli.workloads.sources import load_workload
 
 
 def test_two_targets_cannot_be_split_across_processes() -> None:
@@ -19,7 +19,7 @@ def test_two_targets_cannot_be_split_across_processes() -> None:
 
 
 def test_a_rule_across_options_reads_as_its_own_line_not_as_pydantics() -> None:
-    from costcli.load import Shard
+    from costcli.load.schedule import Shard
 
     with pytest.raises(BadInputError) as caught:
         RunPlan.parse(processes=2, shard=Shard(index=1, count=2))
@@ -32,7 +32,7 @@ def test_a_rule_across_options_reads_as_its_own_line_not_as_pydantics() -> None:
 
 
 def test_a_cap_on_in_flight_requests_is_shared_by_the_parts() -> None:
-    from costcli.load import Shard
+    from costcli.load.schedule import Shard
 
     with pytest.raises(BadInputError, match="max-concurrency 1 is fewer than the 2 parts"):
         RunPlan.parse(processes=2, concurrency=2, rate=10, max_concurrency=1)

@@ -28,11 +28,11 @@ from costcli.adapters.base import (
     TransportOptions,
     Usage,
 )
+from costcli.adapters.catalog import Target
 from costcli.adapters.groq import GroqAdapter
 from costcli.adapters.openai import OpenAIAdapter
 from costcli.adapters.sse import SSEParser
-from costcli.catalog import Target
-from costcli.workload import RequestSpec
+from costcli.workloads.spec import RequestSpec
 
 # --- the parser ------------------------------------------------------------------------------
 

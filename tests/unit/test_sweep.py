@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from costcli import load, runner
 from costcli.adapters.base import AdapterBase, Finish, FirstByte, StreamEvent, TextDelta, Usage
-from costcli.catalog import Target
-from costcli.errors import BadInputError
-from costcli.load import LoadSettings, Measurement, SilentObserver, TargetRun
-from costcli.metrics import SLO, RequestRecord, summarize
-from costcli.sweep import LoadPoint, capacity_index, meets, parse_sweep
+from costcli.adapters.catalog import Target
+from costcli.files.errors import BadInputError
+from costcli.load import clock, runner
+from costcli.load.measure import Measurement
+from costcli.load.phase import SilentObserver, TargetRun
+from costcli.load.schedule import LoadSettings
+from costcli.load.sweep import LoadPoint, capacity_index, parse_sweep
+from costcli.results.metrics import SLO, RequestRecord, meets, summarize
 from tests.builders import frozen, setup_for
 
 MS = 1_000_000
@@ -104,7 +106,7 @@ class Crowded(AdapterBase):
         self.in_flight += 1
         try:
             await asyncio.sleep(0)  # let the other workers send theirs
-            t = load.perf_ns() + 20 * MS * self.in_flight
+            t = clock.perf_ns() + 20 * MS * self.in_flight
             yield FirstByte(t)
             for _ in range(3):
                 yield TextDelta(t, "x ")
@@ -129,7 +131,7 @@ def test_the_targets_summary_and_records_come_from_the_capacity_point_not_the_la
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(runner.registry, "create", Crowded)
-    monkeypatch.setattr(load, "perf_ns", TickClock())
+    monkeypatch.setattr(clock, "perf_ns", TickClock())
     target = Target("crowded", "m", "crowded", None, None)
     setup = setup_for(
         [target],

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from costcli.cost import Scenario
-from costcli.load import Measurement
-from costcli.metrics import RequestRecord, summarize
-from costcli.token_basis import (
+from costcli.load.measure import Measurement
+from costcli.pricing.cost import Scenario
+from costcli.pricing.token_basis import (
     api_shape,
     count_prompt_tokens,
     measured_shape,
     scenario_basis,
     workload_prompts,
 )
-from costcli.workload import load_workload
+from costcli.results.metrics import RequestRecord, summarize
+from costcli.workloads.sources import load_workload
 
 
 def record(i: int, output: int, reasoning: int | None) -> RequestRecord:
@@ -77,7 +77,7 @@ def test_a_results_workload_is_rebuilt_only_when_its_hash_matches() -> None:
 
 
 def test_counts_estimated_from_chunks_are_not_a_measured_shape() -> None:
-    from costcli.token_basis import measured_shape
+    from costcli.pricing.token_basis import measured_shape
 
     guessed = Measurement(index=0, scheduled_ns=0, sent_ns=0, end_ns=1_000_000)
     guessed.output_tokens, guessed.tokens_estimated = 5, True  # no usage from the server

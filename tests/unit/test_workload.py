@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from costcli.builtin_workloads import BUILTINS, EXTRACT_SCHEMA
-from costcli.errors import BadInputError
-from costcli.workload import load_workload
+from costcli.files.errors import BadInputError
+from costcli.workloads.builtin import BUILTINS, EXTRACT_SCHEMA
+from costcli.workloads.sources import load_workload
 
 
 def test_the_builtins_exist_with_their_shapes() -> None:

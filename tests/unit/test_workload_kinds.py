@@ -14,18 +14,17 @@ import pytest
 
 from costcli.adapters.base import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
 from costcli.adapters.openai import tool_call_deltas, usage_event
-from costcli.builtin_workloads import WEATHER_TOOLS
-from costcli.datasets import read_sharegpt
-from costcli.errors import BadInputError
-from costcli.grading import is_correct, tool_call_problem
-from costcli.load import LoadSettings, TargetRun, measure, run_target
-from costcli.metrics import summarize
-from costcli.workload import (
-    DatasetOptions,
-    RequestSpec,
-    Workload,
-    load_workload,
-)
+from costcli.files.errors import BadInputError
+from costcli.load.measure import measure
+from costcli.load.phase import TargetRun
+from costcli.load.schedule import LoadSettings
+from costcli.load.target import run_target
+from costcli.results.metrics import summarize
+from costcli.workloads.builtin import WEATHER_TOOLS
+from costcli.workloads.grading import is_correct, tool_call_problem
+from costcli.workloads.sharegpt import read_sharegpt
+from costcli.workloads.sources import load_workload
+from costcli.workloads.spec import DatasetOptions, RequestSpec, Workload
 
 MS = 1_000_000
 
@@ -202,7 +201,8 @@ def echo_adapter() -> ScriptedAdapter:
 
 def run_conversations(workload: Workload, **settings: Any) -> tuple[ScriptedAdapter, TargetRun]:
     adapter = echo_adapter()
-    from costcli.load import PointJob, SilentObserver
+    from costcli.load.phase import SilentObserver
+    from costcli.load.schedule import PointJob
 
     run = asyncio.run(
         run_target(
@@ -401,7 +401,7 @@ def test_a_sharegpt_sample_is_seeded_and_in_file_order(tmp_path: Path) -> None:
 def test_a_large_sharegpt_file_is_read_in_pieces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from costcli import datasets
+    from costcli.workloads import sharegpt as datasets
 
     monkeypatch.setattr(datasets, "READ_BYTES", 64)  # entries cross many read boundaries
     path = sharegpt(tmp_path, [entry(c) for c in range(40)])
@@ -489,7 +489,7 @@ def test_workloads_show_describes_each_new_workload(cli: Callable[..., Any], nam
 
 
 def test_progress_is_told_how_many_requests_the_sessions_will_send() -> None:
-    from costcli.sessions import SessionPhase
+    from costcli.load.sessions import SessionPhase
 
     wl = load_workload("conversation")
     phase = SessionPhase(echo_adapter(), wl, LoadSettings(sessions=2), lambda r: None, (None, 2))  # type: ignore[arg-type]
@@ -516,7 +516,7 @@ def test_sessions_open_at_the_arrival_rate_and_keep_their_turns_in_order() -> No
     ],
 )
 def test_options_that_would_do_nothing_are_refused(options: dict[str, Any], message: str) -> None:
-    from costcli.api import RunPlan, resolve
+    from costcli.plan import RunPlan, resolve
 
     with pytest.raises(BadInputError, match=message):
         resolve(RunPlan(targets=("mock",), workload="chat-short", **options))

@@ -1,0 +1,94 @@
+"""The plain request phase: N requests or a duration, closed loop (concurrency) or open
+loop (constant, poisson or gamma arrivals).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+
+from costcli.adapters.base import (
+    Adapter,
+)
+from costcli.load import clock
+from costcli.load.measure import Measurement, measure
+from costcli.load.schedule import OPEN_LOOP_LEAD_NS, PointJob, arrivals
+from costcli.workloads.spec import RequestSpec
+
+
+class RequestPhase:
+    def __init__(
+        self,
+        adapter: Adapter,
+        job: PointJob,
+        on_record: Callable[[Measurement], None],
+        warmup: bool,
+    ) -> None:
+        self.adapter, self.settings, self.on_record = adapter, job.settings, on_record
+        self.workload, self.shard = job.workload, job.shard
+        settings = job.settings
+        self.first = 0 if warmup else settings.warmup  # request numbers count from here
+        total = settings.warmup if warmup else settings.requests
+        self.limit = None if total is None else job.shard.share(total)
+        duration_s = None if warmup else settings.duration_s
+        self.duration_ns = int(duration_s * 1e9) if duration_s else None
+        self.sent = 0
+        self.stop = False
+        self.start_ns = 0
+        self.capped = 0
+
+    def _more(self, offset_ns: int) -> bool:
+        if self.stop or (self.limit is not None and self.sent >= self.limit):
+            return False
+        return self.duration_ns is None or offset_ns < self.duration_ns
+
+    def _spec(self, k: int) -> RequestSpec:
+        self.sent += 1
+        return self.workload.request(self.first + k)
+
+    async def closed_loop(self) -> None:
+        numbers = (k for k in itertools.count() if self.shard.owns(k))
+
+        async def worker() -> None:
+            while self._more(clock.perf_ns() - self.start_ns):
+                spec = self._spec(next(numbers))
+                self.on_record(await measure(self.adapter, spec, clock.perf_ns(), self.settings))
+
+        workers = max(1, self.shard.workers(self.settings.concurrency))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+    async def open_loop(self) -> None:
+        limit = self.settings.max_concurrency
+        # a shard holds its part of the cap (the parts add up to it), as of the concurrency
+        cap = asyncio.Semaphore(max(1, self.shard.workers(limit)) if limit else 1_000_000)
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def one(spec: RequestSpec, at_ns: int) -> None:
+            if cap.locked():
+                self.capped += 1
+            async with cap:  # the wait is the client's: it lands in client_delay
+                self.on_record(await measure(self.adapter, spec, at_ns, self.settings))
+
+        for k, offset_ns in arrivals(self.settings, self.shard):
+            if not self._more(offset_ns):
+                break
+            due = self.start_ns + offset_ns
+            delay = (due - clock.perf_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(one(self._spec(k), due))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+
+    async def run(self, start_ns: int | None = None) -> None:
+        lead = OPEN_LOOP_LEAD_NS if self.settings.rate else 0
+        self.start_ns = start_ns if start_ns is not None else clock.perf_ns() + lead
+        if not self.settings.rate and self.start_ns > clock.perf_ns():
+            await asyncio.sleep((self.start_ns - clock.perf_ns()) / 1e9)
+        if self.settings.rate:
+            await self.open_loop()
+        else:
+            await self.closed_loop()

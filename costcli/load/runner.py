@@ -1,0 +1,369 @@
+"""The engine of one run: targets one after another, each over the plan's load points, the
+same requests in the same order. A plain run is a sweep of one load point.
+
+Builds adapters through the registry, drives the scheduler, summarises, prices and
+assembles the RunResult. An interrupted run keeps what was measured (`complete: false`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import platform
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from costcli import __version__
+from costcli.adapters import registry
+from costcli.adapters.base import Adapter, ProviderError, TransportOptions
+from costcli.adapters.catalog import Target, for_target
+from costcli.files.errors import UnreachableError
+from costcli.files.redact import Redactor
+from costcli.load.phase import ProgressObserver, TargetRun
+from costcli.load.schedule import WHOLE, LoadSettings, PointJob, Shard, StartGate
+from costcli.load.sweep import LoadPoint, SweepSpec, capacity_index, load_points
+from costcli.load.target import run_target
+from costcli.results.document import (
+    ClientHealth,
+    Meta,
+    RunResult,
+    SweepPoint,
+    TargetResult,
+    WorkloadInfo,
+)
+from costcli.results.metrics import SLO, RequestRecord, meets, percentile, summarize
+from costcli.workloads.spec import Workload
+
+if TYPE_CHECKING:
+    from costcli.pricing.prices import Prices
+
+
+def redact_url(url: str | None) -> str | None:
+    """A URL without any user:password@ part (a key may hide there)."""
+    if not url or "@" not in url:
+        return url
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    return scheme + sep + host.rsplit("@", 1)[-1] + slash + path
+
+
+def _redacted(value: Any, redact: Redactor) -> Any:
+    """Every string in `value` (server facts from an adapter) through the target's redactor."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v, redact) for v in value]
+    return value
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def host_info() -> dict[str, Any]:
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """Everything a run needs, resolved from a RunPlan (files read, targets found)."""
+
+    targets: tuple[Target, ...]
+    workload: Workload
+    load: LoadSettings
+    sweep: SweepSpec | None
+    slo: SLO | None
+    with_records: bool
+    prices: Prices | None
+    shard: Shard = WHOLE
+    processes: int = 1
+    # awaited once, before the first measured phase (the parent of --processes starts
+    # every worker's schedule at the same instant through it)
+    start_gate: StartGate | None = None
+
+    @property
+    def points(self) -> tuple[LoadPoint, ...]:
+        return load_points(self.load, self.sweep)
+
+
+@dataclass
+class TargetProgress:
+    """One target while it runs: its load points so far and the server's facts."""
+
+    target: Target
+    runs: list[tuple[LoadPoint, TargetRun]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunState:
+    """Live state of a run; what it holds is summarised even after Ctrl-C."""
+
+    started_at: str = ""
+    finished: list[TargetResult] = field(default_factory=list)
+    current: TargetProgress | None = None
+
+    def __post_init__(self) -> None:
+        self.started_at = self.started_at or now_iso()
+
+
+# An open loop's connections are sized before anything was measured: rate x this.
+EXPECTED_LATENCY_S = 2.0
+FD_RESERVE = 64  # file descriptors kept for everything but connections
+LATE_MS = 10.0  # a request sent later than this after its planned time is late
+LATE_SHARE = 0.01  # more late requests than this: the client did not keep the schedule
+
+
+def connection_budget() -> int:
+    """How many connections this process may hold: the soft RLIMIT_NOFILE, raised to the
+    hard limit where allowed, less FD_RESERVE."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Linux/macOS
+        return 1024 - FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1 << 16 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    limit = 1 << 16 if soft == resource.RLIM_INFINITY else soft
+    return max(16, limit - FD_RESERVE)
+
+
+def transport_for(settings: LoadSettings, shard: Shard = WHOLE) -> TransportOptions:
+    """Pools sized from the load: a closed loop's from its concurrency; an open loop's from
+    rate x EXPECTED_LATENCY_S (connections opened up front) up to --max-concurrency, or
+    else as many as the file-descriptor limit allows (never a silent cap)."""
+    timeout = settings.timeout_s
+    if not settings.rate:
+        streams = max(1, shard.workers(settings.concurrency))
+        return TransportOptions(concurrency=streams, timeout_s=timeout, max_streams=streams)
+    cap = settings.max_concurrency or connection_budget()
+    expected = math.ceil(settings.rate / shard.count * min(timeout, EXPECTED_LATENCY_S))
+    streams = max(1, min(cap, expected, settings.requests or expected))
+    return TransportOptions(concurrency=streams, timeout_s=timeout, max_streams=cap)
+
+
+def client_health(
+    records: Sequence[RequestRecord], waits: int, max_concurrency: int | None
+) -> ClientHealth | None:
+    """Did the client send every request on time? Late: client_delay over LATE_MS."""
+    if not records:
+        return None
+    delays = sorted(r.client_delay_ms for r in records)
+    late = sum(1 for d in delays if d > LATE_MS)
+    p99 = percentile(delays, 99)
+    kept = late <= max(1, LATE_SHARE * len(delays))  # one late request is not a trend
+    notes = []
+    if not kept:
+        notes.append(
+            f"the client could not keep its schedule: {late} of {len(delays)} requests left "
+            f"more than {LATE_MS:g} ms late (client_delay p99 {p99:.1f} ms); the latencies "
+            "include that delay: lower the load or add --processes"
+        )
+    if waits:
+        notes.append(
+            f"--max-concurrency {max_concurrency} bound: {waits} requests waited for a slot "
+            "(their wait is in client_delay)"
+        )
+    return ClientHealth(
+        schedule_kept=kept,
+        late_ms=LATE_MS,
+        late_requests=late,
+        requests=len(delays),
+        client_delay_p99_ms=p99,
+        max_concurrency=max_concurrency,
+        max_concurrency_waits=waits,
+        warning="; ".join(notes) or None,
+    )
+
+
+def create_adapter(
+    target: Target, settings: LoadSettings, workload: Workload, shard: Shard = WHOLE
+) -> Adapter:
+    """The target's adapter, sized for the load and (where it cares) the workload."""
+    adapter = registry.create(target, transport_for(settings, shard))
+    adapter.fit_workload(workload)
+    return adapter
+
+
+async def start(adapter: Adapter, target: Target) -> None:
+    """Start the adapter; a ProviderError here means the target cannot be reached at all."""
+    try:
+        await adapter.start()
+    except ProviderError as exc:
+        reason = for_target(target)(str(exc))
+        raise UnreachableError(f"{target.label}: cannot start: {reason}") from exc
+
+
+def _widest(points: Sequence[LoadPoint]) -> LoadSettings:
+    """The settings that size the adapter's pools: the most demanding load point."""
+    return max((p.settings for p in points), key=lambda s: (s.rate or 0, s.concurrency))
+
+
+async def measure_target(
+    setup: RunSetup, target: Target, progress: TargetProgress, observer: ProgressObserver
+) -> None:
+    """Every load point of one target through one adapter; stops at a point that stopped."""
+    adapter = create_adapter(target, _widest(setup.points), setup.workload, setup.shard)
+    try:
+        await start(adapter, target)
+        await adapter.refresh_facts()
+        progress.info.update(adapter.describe())
+        for point in setup.points:
+            run = TargetRun()
+            progress.runs.append((point, run))
+            label = f"{target.label} @ {point.label}" if point.label else target.label
+            job = PointJob(setup.workload, point.settings, label, setup.shard, setup.start_gate)
+            await run_target(adapter, job, observer, run)
+            if run.stopped:
+                break
+        await adapter.refresh_facts()
+        progress.info.update(adapter.describe())
+    finally:
+        await adapter.close()
+
+
+async def run_all(setup: RunSetup, state: RunState, observer: ProgressObserver) -> None:
+    for target in setup.targets:
+        state.current = progress = TargetProgress(target)
+        await measure_target(setup, target, progress, observer)
+        result = target_result(setup, progress, interrupted=False)
+        state.finished.append(result)
+        state.current = None
+        if result.stopped:
+            break
+
+
+def _records(
+    records: Sequence[RequestRecord], with_records: bool, redact: Redactor
+) -> list[RequestRecord] | None:
+    """The records for the results file; a second net behind the adapter's own: no error
+    message carries a secret."""
+    if not with_records:
+        return None
+    return [
+        r.model_copy(update={"error_message": redact(r.error_message)}) if r.error_message else r
+        for r in records
+    ]
+
+
+def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: bool) -> TargetResult:
+    """The target's entry in the results: a sweep's summary, cost and records are its
+    capacity point's (else the last point's); a plain run's are its one point's."""
+    runs = [(p, r) for p, r in progress.runs if r.records]
+    summaries = [summarize(r.records, setup.slo) for _, r in runs]
+    points = [
+        SweepPoint(load=p.label or "", summary=s, meets_slo=meets(s, setup.slo))
+        for (p, _), s in zip(runs, summaries, strict=True)
+    ]
+    best = capacity_index([p.meets_slo for p in points]) if setup.sweep else None
+    chosen = best if best is not None else len(runs) - 1
+    records = runs[chosen][1].records if runs else []
+    summary = summaries[chosen] if runs else summarize([], setup.slo)
+    from costcli.pricing.cost import with_outcomes
+
+    summary.cost = with_outcomes(run_cost(progress.target, records, setup.prices), summary)
+    stopped = next((r.stopped for _, r in progress.runs if r.stopped), None)
+    t = progress.target
+    redact = for_target(t)
+    return TargetResult(
+        provider=t.provider,
+        model=t.model,
+        adapter=t.adapter,
+        base_url=redact_url(t.base_url),
+        self_hosted=t.self_hosted,
+        hardware=t.settings.hardware if t.settings else None,
+        summary=summary,
+        server_info=_redacted(progress.info, redact),
+        capacity_rps=points[best].summary.throughput.requests_per_s if best is not None else None,
+        capacity_load=points[best].load if best is not None else None,
+        sweep=points if setup.sweep else None,
+        stopped=stopped or ("interrupted" if interrupted else None),
+        client=client_health(
+            records, runs[chosen][1].capped, runs[chosen][0].settings.max_concurrency
+        )
+        if runs
+        else None,
+        records=_records(records, setup.with_records, redact),
+    )
+
+
+def run_cost(target: Target, records: Sequence[RequestRecord], prices: Prices | None) -> Any:
+    """The summary's `cost` from the usage the server reported (None without a prices file)."""
+    return priced(target.provider, target.model, target.self_hosted, records, prices)
+
+
+def priced(
+    provider: str,
+    model: str,
+    self_hosted: bool,
+    records: Sequence[RequestRecord],
+    prices: Prices | None,
+) -> Any:
+    """`run_cost` by the target's names (what a results file keeps of it: costcli merge)."""
+    if prices is None:
+        return None
+    from costcli.pricing.cost import cost_summary
+
+    # every answer the server reported usage for is billed, an invalid_output one too
+    usages = [
+        (
+            r.input_tokens or 0,
+            r.output_tokens or 0,
+            r.cached_input_tokens or 0,
+            r.reasoning_tokens or 0,
+        )
+        for r in records
+        if r.output_tokens is not None and not r.tokens_estimated
+    ]
+    return cost_summary(provider, model, usages, prices, self_hosted=self_hosted)
+
+
+def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResult:
+    targets = list(state.finished)
+    live = state.current
+    if live is not None and any(r.records for _, r in live.runs):
+        targets.append(target_result(setup, live, interrupted=True))
+    load = setup.load.describe()
+    if setup.sweep is not None:
+        load["sweep"] = setup.sweep.describe()
+    workload = setup.workload
+    meta = Meta(
+        costcli_version=__version__,
+        started_at=state.started_at,
+        ended_at=now_iso(),
+        workload=WorkloadInfo(
+            name=workload.name,
+            sha256=workload.sha256,
+            requests_per_cycle=len(workload.items),
+            seed=setup.load.seed,
+            unique_prefix=workload.unique_prefix,
+            max_tokens=workload.max_tokens,
+        ),
+        load=load,
+        host=host_info(),
+        stopped=next((t.stopped for t in targets if t.stopped), None),
+        shard=setup.shard.label if setup.shard.count > 1 else None,
+        processes=setup.processes,
+    )
+    return RunResult(complete=complete, meta=meta, targets=targets)
+
+
+def run(setup: RunSetup, state: RunState, observer: ProgressObserver) -> None:
+    """Measure every target; Ctrl-C propagates once `state` holds what was measured."""
+    asyncio.run(run_all(setup, state, observer))

@@ -1,0 +1,39 @@
+"""One target at one load point: warm up, then measure (plain requests or conversations)."""
+
+from __future__ import annotations
+
+from costcli.adapters.base import (
+    Adapter,
+)
+from costcli.load import clock
+from costcli.load.phase import ProgressObserver, TargetRun, note_error_stop, quiet_gc, recorder
+from costcli.load.requests import RequestPhase
+from costcli.load.schedule import OPEN_LOOP_LEAD_NS, PointJob
+from costcli.load.sessions import run_conversations
+
+
+async def run_target(
+    adapter: Adapter, job: PointJob, observer: ProgressObserver, run: TargetRun
+) -> TargetRun:
+    """Warm up, then measure. Records land in `run.records` as they complete."""
+    settings, label = job.settings, job.label
+    if job.workload.sessions:  # conversations: costcli/sessions.py drives the turns
+        return await run_conversations(adapter, job.workload, settings, (label, observer), run)
+    if settings.warmup:
+        await RequestPhase(adapter, job, lambda r: None, warmup=True).run()
+    observer.target_started(
+        label, job.shard.share(settings.requests) if settings.requests else None
+    )
+    phase = RequestPhase(adapter, job, lambda r: None, warmup=False)
+    phase.on_record = recorder(run, settings, (label, observer), phase)
+    try:
+        with quiet_gc():  # its full collection comes before the phase starts, not in it
+            start_ns = await job.start_gate() if job.start_gate is not None else None
+            lead = OPEN_LOOP_LEAD_NS if settings.rate else 0
+            run.epoch_ns = start_ns if start_ns is not None else clock.perf_ns() + lead
+            await phase.run(run.epoch_ns)
+    finally:
+        run.capped += phase.capped
+        observer.target_finished(label)
+    note_error_stop(run, settings)
+    return run
