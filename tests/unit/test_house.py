@@ -181,3 +181,20 @@ def test_the_checks_can_fail() -> None:
 def test_each_package_says_what_it_holds(package: str) -> None:
     doc = ast.get_docstring(ast.parse((ROOT / package / "__init__.py").read_text()))
     assert doc, f"costcli/{package}/__init__.py needs a docstring: what it holds, what it imports"
+
+
+def test_the_architecture_page_draws_the_graph_as_built() -> None:
+    """docs/architecture.md's table (python scripts/house.py) names, per package, exactly
+    the packages it imports."""
+    page = (ROOT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    drawn = {}
+    for line in page.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`") and cells[0].strip("`") in LAYERS:
+            drawn[cells[0].strip("`")] = set() if cells[1] == "-" else set(cells[1].split(", "))
+    built: dict[str, set[str]] = {name: set() for name in LAYERS}
+    for module, targets in graph().items():
+        for target in targets:
+            if layer(module) in built and layer(target) not in ("", layer(module)):
+                built[layer(module)].add(layer(target))
+    assert drawn == built, "run: python scripts/house.py, and paste its table"
