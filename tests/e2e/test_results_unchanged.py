@@ -1,0 +1,77 @@
+"""A results document does not change when the code is rearranged: the same plan, seed and
+fake clock give, byte for byte, the document that costcli wrote before the packages were
+drawn (tests/fixtures/golden-clockwork.json, written by commit 4583cf9 with the same fake
+adapter, clock and host). Only the folder of the prices file differs between checkouts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from costcli.adapters.base import AdapterBase, Finish, FirstByte, StreamEvent, TextDelta, Usage
+from costcli.cli import app
+from costcli.load import clock, runner
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "fixtures" / "golden-clockwork.json"
+
+
+class FakeClock:
+    t = 0
+
+    def now(self) -> int:
+        return self.t
+
+
+CLOCK = FakeClock()
+
+
+class Clockwork(AdapterBase):
+    """Every request: first byte at 2 ms, three chunks from 10 ms, done at 13 ms."""
+
+    name = "clockwork"
+
+    def __init__(self, target: object, transport: object) -> None:
+        pass
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def stream(self, spec: object) -> AsyncIterator[StreamEvent]:
+        t = CLOCK.now()
+        yield FirstByte(t + 2_000_000)
+        for i in range(3):
+            yield TextDelta(t + (10 + i) * 1_000_000, "x ")
+        yield Usage(t + 13_000_000, input_tokens=5, output_tokens=3)
+        yield Finish(t + 13_000_000, "stop")
+        CLOCK.t += 13_000_000
+
+
+def test_a_graded_run_on_a_fake_clock_writes_the_document_it_wrote_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner.registry, "create", Clockwork)
+    monkeypatch.setattr(clock, "perf_ns", CLOCK.now)
+    monkeypatch.setattr(runner, "now_iso", lambda: "2026-12-01T00:00:00.000+00:00")
+    host = {"hostname": "golden", "platform": "Linux", "python": "3.11", "cpus": 2}
+    monkeypatch.setattr(runner, "host_info", lambda: host)
+    monkeypatch.chdir(tmp_path)  # no ./providers or ./prices.toml of the caller's
+    (tmp_path / "clock.toml").write_text(
+        'name = "clock"\nadapter = "clockwork"\ndefault_model = "m"\n', encoding="utf-8"
+    )
+    CLOCK.t = 0
+    out = tmp_path / "r.json"
+    done = CliRunner().invoke(
+        app,
+        ["run", "-t", "clock", "--providers", str(tmp_path / "clock.toml"), "-n", "7", "-c", "2",
+         "--records", "--seed", "3", "-w", "extract-graded", "-q", "-o", str(out)],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    written = out.read_text(encoding="utf-8").replace(str(ROOT) + "/", "ROOT/")
+    assert written == GOLDEN.read_text(encoding="utf-8")
