@@ -217,6 +217,7 @@ class _Targets:
     boxes: list[HardwareTarget] = dataclasses.field(default_factory=list)
     basis: dict[str, str] = dataclasses.field(default_factory=dict)  # hardware row -> basis
     notes: list[str] = dataclasses.field(default_factory=list)
+    unpriced: list[str] = dataclasses.field(default_factory=list)  # "label why", no row
     met: dict[str, bool | None] = dataclasses.field(default_factory=dict)  # row -> met SLO
 
 
@@ -297,6 +298,7 @@ def _measured(
         if price is None or is_retired(price, today):
             why = f"shut down on {price.deprecated}" if price else "has no price"
             out.notes.append(f"{t.label} {why} in {prices.path or 'prices.toml'}; not projected")
+            out.unpriced.append(f"{t.label} {why} in {prices.path or 'prices.toml'}")
             continue
         flagged = plan.input_tokens is not None or plan.output_tokens is not None
         own = None if flagged or t.shape is None else t.shape
@@ -390,7 +392,7 @@ def project(
     scenario = scenario_for(plan, measured)
     found = targets_for(plan, measured, (prices, catalog, today), scenario, result_prompts(result))
     if not found.apis and not found.boxes:
-        raise BadInputError("nothing to project: pass a results file, --model P:M or --hardware")
+        raise BadInputError(nothing_to_project(measured, found))
     report = project_report(
         scenario, found.apis, found.boxes, months=plan.months, growth=plan.growth, today=today
     )
@@ -405,6 +407,20 @@ def project(
     rows = ranked(with_quality(rows, scenario, measured), plan.rank)
     notes = (*report.notes, *found.notes, cache_note(scenario))
     return dataclasses.replace(report, projections=rows, notes=notes, rank=plan.rank)
+
+
+def nothing_to_project(measured: Sequence[MeasuredTarget], found: _Targets) -> str:
+    """Why no row could be priced, naming each measured target and the options that would
+    price it."""
+    if not measured:
+        return "nothing to project: pass a results file, --model P:M or --hardware"
+    failed = [f"{t.label} had no successful request" for t in measured if t.input_tokens is None]
+    unpriced = [f"{why} and no hardware profile (not self-hosted)" for why in found.unpriced]
+    return (
+        f"nothing to project: {'; '.join(failed + unpriced)}; price the run's shape as a listed "
+        "model with --model PROVIDER:MODEL (or --all-models), give a prices file that lists "
+        "it (--prices FILE), or price it as self-hosted with --hardware NAME --capacity-rps R"
+    )
 
 
 def cache_note(scenario: Scenario) -> str:

@@ -356,3 +356,28 @@ def test_import_litellm_writes_a_loadable_prices_file(cli: CliRunner, tmp_path: 
     )
     missing = cli.invoke(make_app(), ["prices", "show", "anthropic:claude", "--prices", str(out)])
     assert missing.exit_code == 2
+
+
+def test_a_run_whose_only_target_is_unpriced_says_what_is_missing_and_what_would_price_it(
+    cli: CliRunner, prices_file: Path, tmp_path: Path
+) -> None:
+    # a real results document of a mock-server run: mock:mock-model, made not self-hosted
+    from costcli.cli import app
+
+    doc = json.loads((FIXTURES / "baseline.json").read_text(encoding="utf-8"))
+    doc["targets"][0].update(self_hosted=False, hardware=None)
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(doc), encoding="utf-8")
+    done = cli.invoke(
+        app,
+        ["project", str(results), "--prices", str(prices_file),
+         "--requests-per-month", "1e6"],
+    )  # fmt: skip
+    assert done.exit_code == 2
+    (line,) = done.output.strip().splitlines()
+    assert line.startswith("costcli: error: nothing to project: mock:mock-model has no price in ")
+    assert f"{prices_file} and no hardware profile (not self-hosted)" in line
+    assert "--model PROVIDER:MODEL" in line
+    assert "--hardware NAME --capacity-rps R" in line
+    assert "pass a results file" not in line  # one was passed
+    assert "Traceback" not in done.output
