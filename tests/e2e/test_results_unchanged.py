@@ -69,7 +69,7 @@ def test_a_graded_run_on_a_fake_clock_writes_the_document_it_wrote_before(
     out = tmp_path / "r.json"
     done = CliRunner().invoke(
         app,
-        ["run", "-t", "clock", "--providers", str(tmp_path / "clock.toml"), "-n", "7", "-c", "2",
+        ["run", "-t", "clock", "--providers", str(tmp_path / "clock.toml"), "-n", "7", "-c", "1",
          "--records", "--seed", "3", "-w", "extract-graded", "-q", "-o", str(out)],
     )  # fmt: skip
     assert done.exit_code == 0, done.output
