@@ -23,6 +23,7 @@ from costcli.adapters.base import Adapter, ProviderError, TransportOptions
 from costcli.adapters.catalog import Target, for_target
 from costcli.files.errors import UnreachableError
 from costcli.files.redact import Redactor
+from costcli.load import signals
 from costcli.load.phase import ProgressObserver, TargetRun
 from costcli.load.schedule import WHOLE, LoadSettings, PointJob, Shard, StartGate
 from costcli.load.sweep import LoadPoint, SweepSpec, capacity_index, load_points
@@ -365,5 +366,16 @@ def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResu
 
 
 def run(setup: RunSetup, state: RunState, observer: ProgressObserver) -> None:
-    """Measure every target; Ctrl-C propagates once `state` holds what was measured."""
-    asyncio.run(run_all(setup, state, observer))
+    """Measure every target; Ctrl-C propagates (KeyboardInterrupt) once `state` holds what
+    was measured. Under `signals.interrupt_signals()` a signal cancels the run's task."""
+
+    async def run_task() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        with signals.cancelled_on_interrupt(task):
+            await run_all(setup, state, observer)
+
+    try:
+        asyncio.run(run_task())
+    except asyncio.CancelledError:  # the guard's first signal
+        raise KeyboardInterrupt from None
