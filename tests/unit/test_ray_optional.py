@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -92,6 +94,7 @@ def test_a_died_task_is_a_warning_in_every_output_and_exit_3() -> None:
 
 def test_a_ray_address_where_nothing_answers_is_exit_3_at_once(tmp_path: Path) -> None:
     """Not Ray's minutes of retries: one TCP connect, then one line naming the option."""
+    pytest.importorskip("ray", reason="the ray extra is not installed")
     import socket
 
     from typer.testing import CliRunner
