@@ -76,17 +76,18 @@ def _root(
 
 def _register() -> None:
     from costcli.cli import merge, mock_server, providers, run, workloads
+    from costcli.cli.options import PanelledCommand
 
-    app.command("run")(handled(run.run_command))
+    app.command("run", cls=PanelledCommand)(handled(run.run_command))
     app.command("merge")(handled(merge.merge_command))
     app.add_typer(_wrap_all(workloads.app), name="workloads")
     app.add_typer(_wrap_all(providers.app), name="providers")
-    app.command("mock-server")(handled(mock_server.mock_server_command))
+    app.command("mock-server", cls=PanelledCommand)(handled(mock_server.mock_server_command))
     try:
         from costcli.cli import prices, project
 
         app.add_typer(_wrap_all(prices.prices_app), name="prices")
-        app.command("project")(handled(project.project_command))
+        app.command("project", cls=PanelledCommand)(handled(project.project_command))
     except ImportError:  # pragma: no cover - while the cost engine is being built
         pass
     try:

@@ -1,10 +1,17 @@
-"""Option parsing shared by several commands (SLOs, observers, formats)."""
+"""Option parsing shared by several commands (SLOs, observers, formats), and commands built
+from options dataclasses, their help grouped in panels."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
 import sys
-from typing import TYPE_CHECKING
+import typing
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from typer.core import TyperCommand
 
 from costcli.files.errors import BadInputError
 
@@ -48,3 +55,51 @@ def stderr_console() -> Console:
     return Console(
         stderr=True, no_color=bool(os.environ.get("NO_COLOR")), emoji=False, markup=False
     )
+
+
+# --- commands from options dataclasses ----------------------------------------------------
+
+
+class PanelledCommand(TyperCommand):
+    """Plain help (no Rich) with each option under its `rich_help_panel` heading, in the
+    order the panels first appear; options without one stand under "Options"."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                panel = "Arguments"
+            else:
+                panel = getattr(param, "rich_help_panel", None) or "Options"
+            groups.setdefault(panel, []).append(record)
+        for panel, rows in groups.items():
+            with formatter.section(panel):
+                formatter.write_dl(rows)
+
+
+Options = TypeVar("Options")
+
+
+def command_of(options: type[Options], body: Callable[[Options], None]) -> Callable[..., None]:
+    """A Typer command whose parameters are the fields of the `options` dataclass (each
+    declared once: name, type, `typer.Option(...)` with its help and panel), calling
+    `body(options(**given))`. A new option is one field."""
+    hints = typing.get_type_hints(options)
+    fields = dataclasses.fields(options)  # type: ignore[arg-type]
+    params = [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                          annotation=hints[f.name])
+        for f in fields
+    ]  # fmt: skip
+
+    def command(**given: Any) -> None:
+        body(options(**given))
+
+    for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(command, name, getattr(body, name))
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {f.name: hints[f.name] for f in fields}
+    return command

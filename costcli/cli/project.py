@@ -7,11 +7,15 @@ the shape given on the command line.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from costcli.cli.options import command_of
 from costcli.files.errors import BadInputError
 
 DAYS_PER_MONTH = 730.0 / 24  # as costcli.pricing.cost
@@ -51,93 +55,166 @@ def monthly_volume(per_month: float | None, per_day: float | None) -> float:
     return per_month if per_month is not None else (per_day or 0.0) * DAYS_PER_MONTH
 
 
-def project_command(
-    results: Path | None = typer.Argument(None, help="A costcli results file (optional)."),
-    model: list[str] = typer.Option([], "--model", help="PROVIDER:MODEL to price (repeatable)."),
+@dataclasses.dataclass(frozen=True)
+class ProjectOptions:
+    """`costcli project`'s options, each declared once; its ProjectionPlan field by name."""
+
+    results: Path | None = typer.Argument(None, help="A costcli results file (optional).")
+    model: list[str] = typer.Option(
+        [], "--model", help="PROVIDER:MODEL to price (repeatable).", rich_help_panel="What to price"
+    )
     all_models: bool = typer.Option(
-        False, "--all-models", help="Every priced catalogue model that has not shut down."
-    ),
-    hardware: str | None = typer.Option(None, "--hardware", help="Hardware profile name."),
+        False,
+        "--all-models",
+        help="Every priced catalogue model that has not shut down.",
+        rich_help_panel="What to price",
+    )
+    hardware: str | None = typer.Option(
+        None, "--hardware", help="Hardware profile name.", rich_help_panel="What to price"
+    )
     capacity_rps: float | None = typer.Option(
-        None, "--capacity-rps", help="Requests/s one replica sustains within the SLO."
-    ),
-    input_tokens: float | None = typer.Option(None, "--input-tokens", help="Per request."),
-    output_tokens: float | None = typer.Option(None, "--output-tokens", help="Per request."),
-    requests_per_month: float | None = typer.Option(None, "--requests-per-month"),
-    requests_per_day: float | None = typer.Option(None, "--requests-per-day"),
+        None,
+        "--capacity-rps",
+        help="Requests/s one replica sustains within the SLO.",
+        rich_help_panel="What to price",
+    )
+    input_tokens: float | None = typer.Option(
+        None, "--input-tokens", help="Per request.", rich_help_panel="Scenario"
+    )
+    output_tokens: float | None = typer.Option(
+        None, "--output-tokens", help="Per request.", rich_help_panel="Scenario"
+    )
+    requests_per_month: float | None = typer.Option(
+        None, "--requests-per-month", rich_help_panel="Scenario"
+    )
+    requests_per_day: float | None = typer.Option(
+        None, "--requests-per-day", rich_help_panel="Scenario"
+    )
     peak_factor: float = typer.Option(
         DEFAULT_PEAK_FACTOR,
         "--peak-factor",
         help="Peak load / mean load (default 3: peak load = mean x 3).",
         show_default=False,
-    ),
+        rich_help_panel="Scenario",
+    )
     cache_hit: float | None = typer.Option(
         None,
         "--cache-hit",
         help="Share of input tokens cached (default: the run's measured cache_hit_share).",
-    ),
+        rich_help_panel="Scenario",
+    )
     rank: str | None = typer.Option(
-        None, "--rank", help="Order rows by: monthly, or per-correct (cost per correct answer)."
-    ),
-    batch_share: float = typer.Option(0.0, "--batch-share", help="Share sent via batch APIs."),
+        None,
+        "--rank",
+        help="Order rows by: monthly, or per-correct (cost per correct answer).",
+        rich_help_panel="Files and output",
+    )
+    batch_share: float = typer.Option(
+        0.0, "--batch-share", help="Share sent via batch APIs.", rich_help_panel="Scenario"
+    )
     reasoning_tokens: float | None = typer.Option(
-        None, "--reasoning-tokens", help="Hidden reasoning tokens per request, on top of output."
-    ),
+        None,
+        "--reasoning-tokens",
+        help="Hidden reasoning tokens per request, on top of output.",
+        rich_help_panel="Scenario",
+    )
     cache_write: float | None = typer.Option(
         None,
         "--cache-write",
         help="Share of input tokens written to the cache (default: the uncached share).",
-    ),
+        rich_help_panel="Scenario",
+    )
     service_tier: ServiceTierChoice = typer.Option(
-        ServiceTierChoice.default, "--service-tier", help="default, flex or priority."
-    ),
+        ServiceTierChoice.default,
+        "--service-tier",
+        help="default, flex or priority.",
+        rich_help_panel="Scenario",
+    )
     hourly_profile: str | None = typer.Option(
-        None, "--hourly-profile", help="24 relative weights w0,...,w23 (hour of day load)."
-    ),
-    min_replicas: int = typer.Option(1, "--min-replicas", help="Self-hosted floor per hour."),
+        None,
+        "--hourly-profile",
+        help="24 relative weights w0,...,w23 (hour of day load).",
+        rich_help_panel="Scenario",
+    )
+    min_replicas: int = typer.Option(
+        1, "--min-replicas", help="Self-hosted floor per hour.", rich_help_panel="What to price"
+    )
     pricing: PricingChoice = typer.Option(
-        PricingChoice.on_demand, "--pricing", help="Hardware rent: on-demand, spot or reserved."
-    ),
-    months: int | None = typer.Option(None, "--months", help="Month-by-month table length."),
-    growth: str = typer.Option("0%", "--growth", help="Monthly growth, e.g. 10%."),
-    prices_file: Path | None = typer.Option(None, "--prices", help="A prices.toml to use."),
+        PricingChoice.on_demand,
+        "--pricing",
+        help="Hardware rent: on-demand, spot or reserved.",
+        rich_help_panel="What to price",
+    )
+    months: int | None = typer.Option(
+        None, "--months", help="Month-by-month table length.", rich_help_panel="Scenario"
+    )
+    growth: str = typer.Option(
+        "0%", "--growth", help="Monthly growth, e.g. 10%.", rich_help_panel="Scenario"
+    )
+    prices_file: Path | None = typer.Option(
+        None, "--prices", help="A prices.toml to use.", rich_help_panel="Files and output"
+    )
     providers: list[Path] = typer.Option(
-        [], "--providers", help="Extra provider file or folder (repeatable)."
-    ),
+        [],
+        "--providers",
+        help="Extra provider file or folder (repeatable).",
+        rich_help_panel="Files and output",
+    )
     fmt: ProjectFormat = typer.Option(
-        ProjectFormat.table, "--format", "-f", help="table, json, csv or markdown."
-    ),
-) -> None:
+        ProjectFormat.table,
+        "--format",
+        "-f",
+        help="table, json, csv or markdown.",
+        rich_help_panel="Files and output",
+    )
+
+    def plan_options(self) -> dict[str, Any]:
+        """ProjectionPlan options: each field by its name (PLAN_NAMES where the flag is
+        spelled otherwise), converted by PARSE; the volume from either of its two flags."""
+        from costcli.pricing.projection import ProjectionPlan
+
+        plan = {}
+        for f in dataclasses.fields(self):
+            name = PLAN_NAMES.get(f.name, f.name)
+            value = getattr(self, f.name)
+            if name in ProjectionPlan.model_fields:
+                plan[name] = PARSE[f.name](value) if f.name in PARSE else value
+            else:
+                assert f.name in PRESENTATION, f"{f.name}: not a plan field nor presentation"
+        plan["requests_per_month"] = monthly_volume(self.requests_per_month, self.requests_per_day)
+        return plan
+
+
+PLAN_NAMES = {"model": "models", "prices_file": "prices"}
+PRESENTATION = frozenset({"results", "fmt", "requests_per_day"})
+
+
+def _hourly(text: str | None) -> Any:
+    from costcli.pricing.cost import parse_hourly_profile
+
+    return parse_hourly_profile(text) if text else None
+
+
+PARSE: dict[str, Callable[[Any], Any]] = {
+    "service_tier": lambda choice: choice.value,
+    "pricing": lambda choice: choice.value,
+    "hourly_profile": _hourly,
+    "growth": parse_growth,
+    "model": tuple,
+    "providers": tuple,
+}
+
+
+def project_run(opts: ProjectOptions) -> None:
     """Project monthly cost, rate-limit tier, replicas and break-even for a workload."""
     from costcli.api import project, read_result
     from costcli.plan import parse_options
-    from costcli.pricing.cost import parse_hourly_profile
     from costcli.pricing.projection import ProjectionPlan
     from costcli.render.projection import RENDERERS
 
-    plan = parse_options(
-        ProjectionPlan,
-        requests_per_month=monthly_volume(requests_per_month, requests_per_day),
-        peak_factor=peak_factor,
-        cache_hit=cache_hit,
-        rank=rank,
-        batch_share=batch_share,
-        reasoning_tokens=reasoning_tokens,
-        cache_write=cache_write,
-        service_tier=service_tier.value,
-        hourly_profile=parse_hourly_profile(hourly_profile) if hourly_profile else None,
-        min_replicas=min_replicas,
-        pricing=pricing.value,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        models=tuple(model),
-        all_models=all_models,
-        hardware=hardware,
-        capacity_rps=capacity_rps,
-        months=months,
-        growth=parse_growth(growth),
-        prices=prices_file,
-        providers=tuple(providers),
-    )
-    report = project(read_result(results) if results else None, plan)
-    typer.echo(RENDERERS[fmt.value](report), nl=False)
+    plan = parse_options(ProjectionPlan, **opts.plan_options())
+    report = project(read_result(opts.results) if opts.results else None, plan)
+    typer.echo(RENDERERS[opts.fmt.value](report), nl=False)
+
+
+project_command = command_of(ProjectOptions, project_run)

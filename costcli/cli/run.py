@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from costcli.cli.options import live_display_allowed, parse_slo, stderr_console
+from costcli.cli.options import command_of, live_display_allowed, parse_slo, stderr_console
 from costcli.files.errors import BadInputError, CheckFailedError, UnreachableError
 from costcli.render import FORMATS
 
@@ -30,164 +32,306 @@ def _observer(quiet: bool, no_progress: bool) -> PlainObserver | QuietObserver |
     return PlainObserver()
 
 
-def run_command(
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """`costcli run`'s options, each declared once: its flag, help and panel here, its plan
+    field by name (`plan_options`)."""
+
     target: list[str] = typer.Option(
         [],
         "--target",
         "-t",
         help="PROVIDER[:MODEL]; repeat to compare. Default: the managed local llama.cpp server, swept at concurrency 1,2,4 within ttft=1000,tpot=50 when no load option is given.",
-    ),
+        rich_help_panel="Targets and workload",
+    )
     workload: str = typer.Option(
         "chat-short",
         "--workload",
         "-w",
         help="Built-in name, synthetic:..., sharegpt:FILE, or a JSONL file.",
-    ),
+        rich_help_panel="Targets and workload",
+    )
     requests: int | None = typer.Option(
         None,
         "--requests",
         "-n",
         min=1,
         help="Stop after N measured requests (default 16 unless --duration; the default run: 8 per load point).",
-    ),
+        rich_help_panel="Load",
+    )
     duration: float | None = typer.Option(
-        None, "--duration", min=0.1, help="Stop sending after S seconds."
-    ),
+        None,
+        "--duration",
+        min=0.1,
+        help="Stop sending after S seconds.",
+        rich_help_panel="Load",
+    )
     sessions: int | None = typer.Option(
-        None, "--sessions", min=1, help="Conversational workloads: run N conversations."
-    ),
+        None,
+        "--sessions",
+        min=1,
+        help="Conversational workloads: run N conversations.",
+        rich_help_panel="Targets and workload",
+    )
     max_turns: int | None = typer.Option(
-        None, "--max-turns", min=1, help="Datasets: at most N turns per conversation."
-    ),
+        None,
+        "--max-turns",
+        min=1,
+        help="Datasets: at most N turns per conversation.",
+        rich_help_panel="Targets and workload",
+    )
     sample: int | None = typer.Option(
-        None, "--sample", min=1, help="Datasets: a seeded sample of N conversations."
-    ),
+        None,
+        "--sample",
+        min=1,
+        help="Datasets: a seeded sample of N conversations.",
+        rich_help_panel="Targets and workload",
+    )
     concurrency: int | None = typer.Option(
-        None, "--concurrency", "-c", min=1, help="Closed loop: requests in flight (default 1)."
-    ),
+        None,
+        "--concurrency",
+        "-c",
+        min=1,
+        help="Closed loop: requests in flight (default 1).",
+        rich_help_panel="Load",
+    )
     rate: float | None = typer.Option(
-        None, "--rate", min=0.001, help="Open loop: requests per second."
-    ),
+        None,
+        "--rate",
+        min=0.001,
+        help="Open loop: requests per second.",
+        rich_help_panel="Load",
+    )
     arrival: str = typer.Option(
-        "constant", "--arrival", help="Open-loop arrivals: constant, poisson or gamma."
-    ),
+        "constant",
+        "--arrival",
+        help="Open-loop arrivals: constant, poisson or gamma.",
+        rich_help_panel="Load",
+    )
     burstiness: float = typer.Option(
-        1.0, "--burstiness", min=0.01, help="Gamma shape (1 = poisson, <1 burstier)."
-    ),
+        1.0,
+        "--burstiness",
+        min=0.01,
+        help="Gamma shape (1 = poisson, <1 burstier).",
+        rich_help_panel="Load",
+    )
     max_concurrency: int | None = typer.Option(
-        None, "--max-concurrency", min=1, help="Cap on in-flight requests in an open loop."
-    ),
-    warmup: int = typer.Option(0, "--warmup", min=0, help="Requests sent first and not counted."),
+        None,
+        "--max-concurrency",
+        min=1,
+        help="Cap on in-flight requests in an open loop.",
+        rich_help_panel="Load",
+    )
+    warmup: int = typer.Option(
+        0, "--warmup", min=0, help="Requests sent first and not counted.", rich_help_panel="Load"
+    )
     max_tokens: int | None = typer.Option(
-        None, "--max-tokens", min=1, help="max_tokens for every request."
-    ),
+        None,
+        "--max-tokens",
+        min=1,
+        help="max_tokens for every request.",
+        rich_help_panel="Targets and workload",
+    )
     timeout: float = typer.Option(
-        120.0, "--timeout", min=0.1, help="Seconds one request may take in all."
-    ),
+        120.0,
+        "--timeout",
+        min=0.1,
+        help="Seconds one request may take in all.",
+        rich_help_panel="Load",
+    )
     max_retries: int = typer.Option(
-        0, "--max-retries", min=0, help="Retries after a 429 (honours retry-after)."
-    ),
+        0,
+        "--max-retries",
+        min=0,
+        help="Retries after a 429 (honours retry-after).",
+        rich_help_panel="Load",
+    )
     max_error_rate: float | None = typer.Option(
         None,
         "--max-error-rate",
         min=0.0,
         max=1.0,
         help="Stop and exit 1 past this share of failures.",
-    ),
-    seed: int = typer.Option(0, "--seed", help="Fixes the workload order and sampled lengths."),
+        rich_help_panel="Load",
+    )
+    seed: int = typer.Option(
+        0,
+        "--seed",
+        help="Fixes the workload order and sampled lengths.",
+        rich_help_panel="Targets and workload",
+    )
     unique_prefix: bool = typer.Option(
         False,
         "--unique-prefix",
         help="A unique prefix per request, so prompt caches cannot flatter TTFT.",
-    ),
+        rich_help_panel="Targets and workload",
+    )
     slo: list[str] = typer.Option(
-        [], "--slo", help="ttft=MS, tpot=MS, e2e=MS: goodput counts requests meeting all."
-    ),
+        [],
+        "--slo",
+        help="ttft=MS, tpot=MS, e2e=MS: goodput counts requests meeting all.",
+        rich_help_panel="SLO and sweep",
+    )
     sweep: str | None = typer.Option(
-        None, "--sweep", help="concurrency=1,2,4 or rate=0.5,1,2: capacity within the SLO."
-    ),
+        None,
+        "--sweep",
+        help="concurrency=1,2,4 or rate=0.5,1,2: capacity within the SLO.",
+        rich_help_panel="SLO and sweep",
+    )
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write the results document here (atomically)."
-    ),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or markdown."),
+        None,
+        "--output",
+        "-o",
+        help="Write the results document here (atomically).",
+        rich_help_panel="Output",
+    )
+    fmt: str = typer.Option(
+        "table", "--format", "-f", help="table, json, csv or markdown.", rich_help_panel="Output"
+    )
     records: bool = typer.Option(
-        False, "--records", help="Keep every request's record in the results."
-    ),
+        False,
+        "--records",
+        help="Keep every request's record in the results.",
+        rich_help_panel="Output",
+    )
     providers: list[Path] = typer.Option(
-        [], "--providers", help="Extra provider file or folder (repeatable)."
-    ),
+        [],
+        "--providers",
+        help="Extra provider file or folder (repeatable).",
+        rich_help_panel="Targets and workload",
+    )
     prices: Path | None = typer.Option(
-        None, "--prices", help="A prices.toml to use instead of the bundled one."
-    ),
+        None,
+        "--prices",
+        help="A prices.toml to use instead of the bundled one.",
+        rich_help_panel="Targets and workload",
+    )
     hardware: str | None = typer.Option(
-        None, "--hardware", help="Hardware profile for the self-hosted projection."
-    ),
+        None,
+        "--hardware",
+        help="Hardware profile for the self-hosted projection.",
+        rich_help_panel="Projection after the run",
+    )
     requests_per_month: float | None = typer.Option(
-        None, "--requests-per-month", min=1, help="Scenario for the projection after the run."
-    ),
+        None,
+        "--requests-per-month",
+        min=1,
+        help="Scenario for the projection after the run.",
+        rich_help_panel="Projection after the run",
+    )
     processes: int = typer.Option(
-        1, "--processes", min=1, max=256, help="Split the schedule across N worker processes."
-    ),
+        1,
+        "--processes",
+        min=1,
+        max=256,
+        help="Split the schedule across N worker processes.",
+        rich_help_panel="Split runs",
+    )
     shard: str | None = typer.Option(
-        None, "--shard", help="i/N: run part i of N of the schedule (join with costcli merge)."
-    ),
+        None,
+        "--shard",
+        help="i/N: run part i of N of the schedule (join with costcli merge).",
+        rich_help_panel="Split runs",
+    )
     engine: str = typer.Option(
-        "local", "--engine", help="local (this machine, --processes) or ray (--workers tasks)."
-    ),
+        "local",
+        "--engine",
+        help="local (this machine, --processes) or ray (--workers tasks).",
+        rich_help_panel="Split runs",
+    )
     workers: int | None = typer.Option(
-        None, "--workers", min=1, max=4096, help="--engine ray: shards, one Ray task each."
-    ),
+        None,
+        "--workers",
+        min=1,
+        max=4096,
+        help="--engine ray: shards, one Ray task each.",
+        rich_help_panel="Split runs",
+    )
     ray_address: str | None = typer.Option(
-        None, "--ray-address", help="--engine ray: the cluster (else RAY_ADDRESS, else local)."
-    ),
-    no_progress: bool = typer.Option(False, "--no-progress", help="No live display."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final output."),
-) -> None:
+        None,
+        "--ray-address",
+        help="--engine ray: the cluster (else RAY_ADDRESS, else local).",
+        rich_help_panel="Split runs",
+    )
+    no_progress: bool = typer.Option(
+        False, "--no-progress", help="No live display.", rich_help_panel="Output"
+    )
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Only the final output.", rich_help_panel="Output"
+    )
+
+    def plan_options(self) -> dict[str, Any]:
+        """The RunPlan options these flags give: a field named as a plan or load field goes
+        there (PLAN_NAMES where the flag is spelled otherwise), converted by PARSE."""
+        from costcli.load.schedule import LoadSettings
+        from costcli.plan import RunPlan, embedded_default
+
+        plan: dict[str, Any] = {"load": {}}
+        for f in dataclasses.fields(self):
+            name = PLAN_NAMES.get(f.name, f.name)
+            value = getattr(self, f.name)
+            value = PARSE[f.name](value) if f.name in PARSE else value
+            if name in LoadSettings.model_fields:
+                plan["load"][name] = value
+            elif name in RunPlan.model_fields:
+                plan[name] = value
+            else:
+                assert f.name in PRESENTATION, f"{f.name}: not a plan field nor presentation"
+        given = (
+            self.requests,
+            self.duration,
+            self.rate,
+            self.concurrency,
+            self.sweep,
+            self.sessions,
+        )
+        return plan if self.target or given != (None,) * 6 else embedded_default(plan)
+
+
+# flags spelled otherwise than their plan field; how a flag's text becomes the field's value
+PLAN_NAMES = {"target": "targets", "duration": "duration_s", "timeout": "timeout_s"}
+PRESENTATION = frozenset(
+    {"output", "fmt", "no_progress", "quiet", "hardware", "requests_per_month"}
+)
+
+
+def _parse_sweep(text: str | None) -> Any:
+    from costcli.load.sweep import parse_sweep
+
+    return parse_sweep(text) if text else None
+
+
+def _parse_shard(text: str | None) -> Any:
+    from costcli.engines.shards import parse_shard
+
+    return parse_shard(text) if text else None
+
+
+PARSE: dict[str, Callable[[Any], Any]] = {
+    "target": lambda given: tuple(given) or (DEFAULT_TARGET,),
+    "concurrency": lambda given: given or 1,
+    "slo": parse_slo,
+    "sweep": _parse_sweep,
+    "shard": _parse_shard,
+    "providers": tuple,
+}
+
+
+def run(opts: RunOptions) -> None:
     """Send the same workload to each target and measure latency, throughput and cost."""
     from costcli.api import execute
     from costcli.engines.base import RunInterrupted
     from costcli.load.signals import interrupt_signals
-    from costcli.load.sweep import parse_sweep
-    from costcli.plan import RunPlan, embedded_default
+    from costcli.plan import RunPlan
     from costcli.render import renderer
     from costcli.results.document import check_writable
 
-    if fmt not in FORMATS:
-        raise BadInputError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
-    options = dict(
-        targets=tuple(target) or (DEFAULT_TARGET,),
-        workload=workload,
-        unique_prefix=unique_prefix,
-        max_tokens=max_tokens,
-        max_turns=max_turns,
-        sample=sample,
-        load=dict(
-            concurrency=concurrency or 1,
-            rate=rate,
-            arrival=arrival,
-            burstiness=burstiness,
-            requests=requests,
-            duration_s=duration,
-            sessions=sessions,
-            warmup=warmup,
-            timeout_s=timeout,
-            max_retries=max_retries,
-            max_error_rate=max_error_rate,
-            max_concurrency=max_concurrency,
-            seed=seed,
-        ),
-        slo=parse_slo(slo),
-        sweep=parse_sweep(sweep) if sweep else None,
-        records=records,
-        providers=tuple(providers),
-        prices=prices,
-        **_split(processes, shard, engine, workers, ray_address),
-    )
-    load_given = (requests, duration, rate, concurrency, sweep, sessions) != (None,) * 6
-    plan = RunPlan.parse(**(options if target or load_given else embedded_default(options)))
-    if output is not None:
-        check_writable(output, "--output")
-    observer = _observer(quiet, no_progress)
+    if opts.fmt not in FORMATS:
+        raise BadInputError(f"--format {opts.fmt}: use one of {', '.join(FORMATS)}")
+    plan = RunPlan.parse(**opts.plan_options())
+    if opts.output is not None:
+        check_writable(opts.output, "--output")
+    observer = _observer(opts.quiet, opts.no_progress)
     with interrupt_signals() as guard:
         try:
             result = execute(plan, observer)
@@ -196,27 +340,16 @@ def run_command(
         finally:
             observer.stop()
         with guard.deferred():  # a second signal cannot cut the results file short
-            _emit(result, output, renderer(fmt)(result), quiet, warn=fmt in ("json", "csv"))
-    if fmt == "table" and not quiet and result.complete and guard.exit_code is None:
-        echo(projection_after_run(result, plan, hardware, requests_per_month))
+            text = renderer(opts.fmt)(result)
+            _emit(result, opts.output, text, opts.quiet, warn=opts.fmt in ("json", "csv"))
+    if opts.fmt == "table" and not opts.quiet and result.complete and guard.exit_code is None:
+        echo(projection_after_run(result, plan, opts.hardware, opts.requests_per_month))
     if not result.complete or guard.exit_code is not None:
         raise typer.Exit(guard.exit_code or incomplete_exit(result))
     exit_status(result)
 
 
-def _split(
-    processes: int, shard: str | None, engine: str, workers: int | None, address: str | None
-) -> dict[str, Any]:
-    """How the schedule is split: --processes, --shard, or --engine ray --workers."""
-    from costcli.engines.shards import parse_shard
-
-    return dict(
-        processes=processes,
-        shard=parse_shard(shard) if shard else None,
-        engine=engine,
-        workers=workers,
-        ray_address=address,
-    )
+run_command = command_of(RunOptions, run)
 
 
 def _emit(result: RunResult, output: Path | None, text: str, quiet: bool, warn: bool) -> None:
