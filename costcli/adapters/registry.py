@@ -7,14 +7,12 @@ to a factory taking (Target, TransportOptions). Plugins add entries to the
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import Any, cast
+from typing import cast
 
 from costcli.adapters.base import Adapter, TransportOptions
 from costcli.adapters.catalog import Target
+from costcli.files.entry_points import Entry, entries
 from costcli.files.errors import BadInputError
 
 BUILTINS = {
@@ -26,40 +24,21 @@ GROUP = "costcli.adapters"
 PROTOCOL_MEMBERS = ("name", "start", "stream", "close", "describe", "fit_workload", "refresh_facts")
 
 
-@dataclass(frozen=True)
-class AdapterEntry:
-    name: str
-    reference: str  # "module:attribute"
-    origin: str  # "built-in" or the distribution that provides it
-
-    def load(self) -> Callable[[Target, TransportOptions], Adapter]:
-        module_name, _, attr = self.reference.partition(":")
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-        return cast(Callable[[Target, TransportOptions], Adapter], obj)
-
-
-def available() -> dict[str, AdapterEntry]:
+def available() -> dict[str, Entry]:
     """Every adapter by name; a plugin may not shadow a built-in."""
-    entries = {name: AdapterEntry(name, ref, "built-in") for name, ref in BUILTINS.items()}
-    for ep in entry_points(group=GROUP):
-        if ep.name not in entries:
-            dist = ep.dist.name if ep.dist else "a plugin"
-            entries[ep.name] = AdapterEntry(ep.name, ep.value, dist)
-    return entries
+    return entries(BUILTINS, GROUP)
 
 
 def create(target: Target, transport: TransportOptions) -> Adapter:
-    entries = available()
-    entry = entries.get(target.adapter)
+    found = available()
+    entry = found.get(target.adapter)
     if entry is None:
         raise BadInputError(
             f"{target.source_file}: key 'adapter' is '{target.adapter}', which no installed "
-            f"adapter provides; use one of: {', '.join(sorted(entries))}"
+            f"adapter provides; use one of: {', '.join(sorted(found))}"
         )
     try:
-        factory = entry.load()
+        factory = cast(Callable[[Target, TransportOptions], Adapter], entry.load())
     except (ImportError, AttributeError) as exc:
         raise BadInputError(
             f"{target.source_file}: key 'adapter' is '{target.adapter}', provided by "

@@ -103,3 +103,24 @@ def command_of(options: type[Options], body: Callable[[Options], None]) -> Calla
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {f.name: hints[f.name] for f in fields}
     return command
+
+
+def plan_values(
+    options: Any,
+    known: typing.Collection[str],
+    names: typing.Mapping[str, str],
+    parse: typing.Mapping[str, Callable[[Any], Any]],
+    presentation: typing.Collection[str],
+) -> dict[str, Any]:
+    """An options dataclass's values by plan field: each field under its own name (`names`
+    where the flag is spelled otherwise), converted by `parse`; a field whose name is not
+    in `known` must be declared `presentation` (output, display), and is left out."""
+    values = {}
+    for f in dataclasses.fields(options):
+        name = names.get(f.name, f.name)
+        if name in known:
+            value = getattr(options, f.name)
+            values[name] = parse[f.name](value) if f.name in parse else value
+        else:
+            assert f.name in presentation, f"{f.name}: not a plan field nor presentation"
+    return values

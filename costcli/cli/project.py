@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from costcli.cli.options import command_of
+from costcli.cli.options import command_of, plan_values
 from costcli.files.errors import BadInputError
 
 DAYS_PER_MONTH = 730.0 / 24  # as costcli.pricing.cost
@@ -173,14 +173,8 @@ class ProjectOptions:
         spelled otherwise), converted by PARSE; the volume from either of its two flags."""
         from costcli.pricing.projection import ProjectionPlan
 
-        plan = {}
-        for f in dataclasses.fields(self):
-            name = PLAN_NAMES.get(f.name, f.name)
-            value = getattr(self, f.name)
-            if name in ProjectionPlan.model_fields:
-                plan[name] = PARSE[f.name](value) if f.name in PARSE else value
-            else:
-                assert f.name in PRESENTATION, f"{f.name}: not a plan field nor presentation"
+        fields = ProjectionPlan.model_fields
+        plan = plan_values(self, fields, PLAN_NAMES, PARSE, PRESENTATION)
         plan["requests_per_month"] = monthly_volume(self.requests_per_month, self.requests_per_day)
         return plan
 

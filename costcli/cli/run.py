@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from costcli.cli.options import command_of, live_display_allowed, parse_slo, stderr_console
+from costcli.cli.options import (
+    command_of,
+    live_display_allowed,
+    parse_slo,
+    plan_values,
+    stderr_console,
+)
 from costcli.files.errors import BadInputError, CheckFailedError, UnreachableError
 from costcli.render import FORMATS
 
@@ -266,17 +272,11 @@ class RunOptions:
         from costcli.load.schedule import LoadSettings
         from costcli.plan import RunPlan, embedded_default
 
-        plan: dict[str, Any] = {"load": {}}
-        for f in dataclasses.fields(self):
-            name = PLAN_NAMES.get(f.name, f.name)
-            value = getattr(self, f.name)
-            value = PARSE[f.name](value) if f.name in PARSE else value
-            if name in LoadSettings.model_fields:
-                plan["load"][name] = value
-            elif name in RunPlan.model_fields:
-                plan[name] = value
-            else:
-                assert f.name in PRESENTATION, f"{f.name}: not a plan field nor presentation"
+        load_fields = LoadSettings.model_fields.keys()
+        known = load_fields | RunPlan.model_fields.keys()
+        values = plan_values(self, known, PLAN_NAMES, PARSE, PRESENTATION)
+        plan: dict[str, Any] = {k: v for k, v in values.items() if k not in load_fields}
+        plan["load"] = {k: v for k, v in values.items() if k in load_fields}
         given = (
             self.requests,
             self.duration,

@@ -15,12 +15,8 @@ engine of one run (costcli.load.runner) and join the parts with costcli.engines.
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import Any
-
 from costcli.engines.base import Engine
+from costcli.files.entry_points import Entry, entries
 from costcli.files.errors import BadInputError
 
 BUILTINS = {
@@ -31,38 +27,19 @@ BUILTINS = {
 GROUP = "costcli.engines"
 
 
-@dataclass(frozen=True)
-class EngineEntry:
-    name: str
-    reference: str  # "module:attribute"
-    origin: str  # "built-in" or the distribution that provides it
-
-    def load(self) -> Any:
-        module_name, _, attr = self.reference.partition(":")
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-        return obj
-
-
-def available() -> dict[str, EngineEntry]:
+def available() -> dict[str, Entry]:
     """Every engine by name; a plugin may not shadow a built-in."""
-    entries = {name: EngineEntry(name, ref, "built-in") for name, ref in BUILTINS.items()}
-    for ep in entry_points(group=GROUP):
-        if ep.name not in entries:
-            dist = ep.dist.name if ep.dist else "a plugin"
-            entries[ep.name] = EngineEntry(ep.name, ep.value, dist)
-    return entries
+    return entries(BUILTINS, GROUP)
 
 
 def engine(name: str) -> Engine:
     """The engine registered as `name`; a miss names the ones there are."""
-    entries = available()
-    entry = entries.get(name)
+    found = available()
+    entry = found.get(name)
     if entry is None:
         raise BadInputError(
             f"--engine {name}: no installed engine has that name; use one of: "
-            f"{', '.join(sorted(entries))}"
+            f"{', '.join(sorted(found))}"
         )
     try:
         made = entry.load()()

@@ -11,11 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 import costcli
-from costcli.adapters.base import AdapterBase, Finish, FirstByte, TextDelta, Usage
 from costcli.cli import app
 from costcli.load import runner
 from tests.conftest import start_mock_server
 from tests.e2e.test_readme_plugin import readme_block
+from tests.fakes import CLOCK as FAKE_CLOCK
+from tests.fakes import Clockwork
 
 
 @pytest.fixture
@@ -51,44 +52,6 @@ def test_the_pytest_example_passes(mock_provider: Path, pytester: pytest.Pyteste
     result.assert_outcomes(passed=1)
     (bench,) = json.loads((pytester.path / "bench.json").read_text())["benchmarks"]
     assert bench["stats"]["rounds"] == 20
-
-
-class Clockwork(AdapterBase):
-    """A server on a fake clock: every request takes exactly 10 ms to first token."""
-
-    name = "clockwork"
-
-    def __init__(self, target: object, transport: object) -> None:
-        pass
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def stream(self, spec: object):  # type: ignore[no-untyped-def]
-        t = FAKE_CLOCK.now()
-        yield FirstByte(t + 2_000_000)
-        for i in range(3):
-            yield TextDelta(t + (10 + i) * 1_000_000, "x ")
-        yield Usage(t + 13_000_000, input_tokens=5, output_tokens=3)
-        yield Finish(t + 13_000_000, "stop")
-        FAKE_CLOCK.advance(13_000_000)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0
-
-    def now(self) -> int:
-        return self.t
-
-    def advance(self, ns: int) -> None:
-        self.t += ns
-
-
-FAKE_CLOCK = FakeClock()
 
 
 def test_a_scripts_results_file_is_byte_for_byte_the_clis(

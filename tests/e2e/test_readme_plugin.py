@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from costcli.adapters import registry
 from costcli.cli import app
+from costcli.files import entry_points as entry_point_lookup
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,13 +32,13 @@ def echo_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.syspath_prepend(str(tmp_path))
     group = registry.GROUP
     entry = EntryPoint(name="echo", value="costcli_echo:EchoAdapter", group=group)
-    real = registry.entry_points
+    real = entry_point_lookup.entry_points
 
     def with_plugin(**kwargs: str) -> list[EntryPoint]:
         found = list(real(**kwargs))
         return [*found, entry] if kwargs.get("group") == group else found
 
-    monkeypatch.setattr(registry, "entry_points", with_plugin)
+    monkeypatch.setattr(entry_point_lookup, "entry_points", with_plugin)
     yield tmp_path
     sys.modules.pop("costcli_echo", None)
 

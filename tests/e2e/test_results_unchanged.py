@@ -5,52 +5,17 @@ adapter, clock and host). Only the folder of the prices file differs between che
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from costcli.adapters.base import AdapterBase, Finish, FirstByte, StreamEvent, TextDelta, Usage
 from costcli.cli import app
 from costcli.load import clock, runner
+from tests.fakes import CLOCK, Clockwork
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "fixtures" / "golden-clockwork.json"
-
-
-class FakeClock:
-    t = 0
-
-    def now(self) -> int:
-        return self.t
-
-
-CLOCK = FakeClock()
-
-
-class Clockwork(AdapterBase):
-    """Every request: first byte at 2 ms, three chunks from 10 ms, done at 13 ms."""
-
-    name = "clockwork"
-
-    def __init__(self, target: object, transport: object) -> None:
-        pass
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def stream(self, spec: object) -> AsyncIterator[StreamEvent]:
-        t = CLOCK.now()
-        yield FirstByte(t + 2_000_000)
-        for i in range(3):
-            yield TextDelta(t + (10 + i) * 1_000_000, "x ")
-        yield Usage(t + 13_000_000, input_tokens=5, output_tokens=3)
-        yield Finish(t + 13_000_000, "stop")
-        CLOCK.t += 13_000_000
 
 
 def test_a_graded_run_on_a_fake_clock_writes_the_document_it_wrote_before(

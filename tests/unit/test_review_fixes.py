@@ -12,6 +12,7 @@ from costcli.adapters import registry
 from costcli.adapters.base import ConnectError, TransportOptions
 from costcli.adapters.catalog import Target, load_catalog
 from costcli.adapters.openai import OpenAIAdapter
+from costcli.files import entry_points as entry_point_lookup
 from costcli.files.errors import BadInputError, UnreachableError
 from costcli.load import runner
 from costcli.load.measure import Measurement
@@ -76,7 +77,9 @@ def test_a_plugin_that_cannot_be_imported_names_itself_and_the_fix(
 ) -> None:
     broken = EntryPoint(name="broken", value="no_such_module_xyz:Adapter", group=registry.GROUP)
     monkeypatch.setattr(
-        registry, "entry_points", lambda **kw: [broken] if kw.get("group") == registry.GROUP else []
+        entry_point_lookup,
+        "entry_points",
+        lambda **kw: [broken] if kw.get("group") == registry.GROUP else [],
     )
     target = Target("p", "m", "broken", "http://x/v1", None, source_file=Path("p.toml"))
     with pytest.raises(

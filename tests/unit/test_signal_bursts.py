@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 import costcli
-from costcli.adapters.base import AdapterBase, Finish, FirstByte, StreamEvent, TextDelta, Usage
+from costcli.adapters.base import Finish, FirstByte, StreamEvent, TextDelta, Usage
 from costcli.engines.base import RunInterrupted
 from costcli.load import clock, runner
 from costcli.load.signals import interrupt_signals
+from tests.fakes import Serverless
 
 
 def burst(sig: int = signal.SIGINT, n: int = 3) -> None:
@@ -28,20 +29,11 @@ def burst(sig: int = signal.SIGINT, n: int = 3) -> None:
         time.sleep(0.002)  # each handler runs between bytecodes, before the next kill
 
 
-class Scripted(AdapterBase):
+class Scripted(Serverless):
     """Answers at once; sends a burst of signals while answering request `at`."""
 
     name = "scripted"
     at: int | None = None
-
-    def __init__(self, target: object, transport: object) -> None:
-        pass
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
 
     async def stream(self, spec: object) -> AsyncIterator[StreamEvent]:
         t = clock.perf_ns()
