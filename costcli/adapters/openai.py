@@ -42,7 +42,7 @@ from costcli.adapters.base import (
 )
 from costcli.adapters.catalog import Target, for_target
 from costcli.adapters.sse import SSEParser
-from costcli.adapters.transport import Response, Transport, create_transport, stale_errors
+from costcli.adapters.transport import Response, Transport, closed_unanswered, create_transport
 from costcli.workloads.spec import RequestSpec
 
 json_loads: Callable[[bytes], Any]
@@ -61,7 +61,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 perf_ns = time.perf_counter_ns
 DRAIN_TIMEOUT_S = 0.5
-STALE_CONNECTION = stale_errors()  # a kept-alive connection the server had closed
 # Connections opened before the first scheduled request: one per expected stream, capped.
 MAX_WARM_CONNECTIONS = 512
 # Response encodings decoded here; the request asks for none (`Accept-Encoding: identity`),
@@ -377,24 +376,30 @@ class OpenAIAdapter(AdapterBase):
         return events
 
     async def stream(self, spec: RequestSpec) -> AsyncIterator[StreamEvent]:
-        """The request's events, resent once when a kept-alive connection turns out closed.
+        """The request's events; sent once more, on a fresh connection, when the server had
+        closed the kept-alive connection it went out on.
 
-        Servers (llama.cpp's cpp-httplib among them) may close an idle keep-alive connection
-        just as the client reuses it; the request then fails before a single response byte
-        ("Server disconnected without sending a response", encode/httpx#2983). Nothing was
-        answered, so sending it again is safe; the time lost stays in the request's latency
-        (measured from scheduled_at) and the count is reported in `describe()`.
+        Servers close kept-alive connections, at times just as the client reuses one;
+        llama-server closes each right after a streamed answer (its headers say keep-alive).
+        The request then fails before any byte of an answer ("Server disconnected",
+        encode/httpx#2983), so sending it again is safe; but not on another pooled
+        connection: streams that ended together left theirs as dead. Once the response has
+        begun (its head came: `Sent` comes with it), a cut is the request's error. The time
+        lost stays in the request's latency (measured from scheduled_at); the resend's
+        `Sent` ends client_delay, its connect before it as for any request; the count is
+        reported in `describe()`.
         """
         for attempt in (0, 1):
             answered = False
             try:
-                async with contextlib.aclosing(self._stream_once(spec)) as events:
+                once = self._stream_once(spec, fresh=attempt == 1)
+                async with contextlib.aclosing(once) as events:
                     async for event in events:
-                        answered = answered or not isinstance(event, Sent)
+                        answered = True
                         yield event
                 return
             except ConnectError as exc:
-                if answered or attempt or not isinstance(exc.__cause__, STALE_CONNECTION):
+                if answered or attempt or not closed_unanswered(exc.__cause__):
                     raise
                 self.stale_connection_retries += 1
 
@@ -418,11 +423,14 @@ class OpenAIAdapter(AdapterBase):
             reason = f"a chunk the {self.name} dialect cannot read: {type(exc).__name__}: {exc}"
             raise StreamAbortedError(self.redact(reason)) from None
 
-    async def _stream_once(self, spec: RequestSpec) -> AsyncGenerator[StreamEvent, None]:
+    async def _stream_once(
+        self, spec: RequestSpec, fresh: bool = False
+    ) -> AsyncGenerator[StreamEvent, None]:
         body = _Body(self)
         try:
             content = json_dumps(self.request_body(spec))
-            async with self._wire.post(self.url, content, self.request_headers(spec)) as resp:
+            headers = self.request_headers(spec)
+            async with self._wire.post(self.url, content, headers, fresh) as resp:
                 yield Sent(resp.sent_ns or perf_ns())
                 if resp.status != 200:
                     raise await self._status_error(resp)

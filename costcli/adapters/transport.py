@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import os
 import sys
@@ -57,8 +58,8 @@ class Transport(Protocol):
 
     async def start(self, options: TransportOptions, headers: dict[str, str]) -> None: ...
     async def warm(self, url: str, n: int) -> None: ...
-    def post(
-        self, url: str, content: bytes, headers: dict[str, str] | None
+    def post(  # fresh: on a new connection, closed after the response (never a pooled one)
+        self, url: str, content: bytes, headers: dict[str, str] | None, fresh: bool = False
     ) -> contextlib.AbstractAsyncContextManager[Response]: ...
     def error(
         self, exc: BaseException, got_byte: bool, url: str, redact: Redact
@@ -73,15 +74,6 @@ HTTPX_STALE: tuple[type[BaseException], ...] = (
 )
 
 
-def stale_errors() -> tuple[type[BaseException], ...]:
-    """How a kept-alive connection that the server had closed shows itself, either backend."""
-    try:
-        import aiohttp
-    except ImportError:
-        return HTTPX_STALE
-    return (*HTTPX_STALE, *_aiohttp_stale(aiohttp))
-
-
 def _aiohttp_stale(aiohttp: Any) -> tuple[type[BaseException], ...]:
     return (
         aiohttp.ServerDisconnectedError,
@@ -89,6 +81,26 @@ def _aiohttp_stale(aiohttp: Any) -> tuple[type[BaseException], ...]:
         aiohttp.ClientOSError,
         aiohttp.ClientConnectionResetError,
     )
+
+
+def closed_unanswered(exc: BaseException | None) -> bool:
+    """Whether a request that had no response yet failed because the server closed its
+    connection before any byte of an answer (either backend): safe to send again.
+
+    aiohttp's ServerDisconnectedError carries the part of a response head that did come (its
+    `message` is then that head, not a string). httpx cannot tell: it says "Server
+    disconnected without sending a response." after part of a status line too."""
+    if isinstance(exc, HTTPX_STALE):
+        return True
+    try:
+        import aiohttp
+    except ImportError:
+        return False
+    if isinstance(exc, aiohttp.ClientConnectorError):  # no connection was made at all
+        return False
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return isinstance(exc.message, str)
+    return isinstance(exc, _aiohttp_stale(aiohttp))
 
 
 def create_transport() -> Transport:
@@ -154,6 +166,7 @@ class HttpxTransport:
     def __init__(self) -> None:
         self._pools: list[httpx.AsyncClient] = []
         self._in_flight: list[int] = []
+        self._fresh: httpx.AsyncClient | None = None  # keeps no connection: each one is new
 
     async def start(self, options: TransportOptions, headers: dict[str, str]) -> None:
         per_pool = max(1, options.streams_per_pool)
@@ -168,6 +181,12 @@ class HttpxTransport:
             for _ in range(n_pools)
         ]
         self._in_flight = [0] * n_pools
+        self._fresh = httpx.AsyncClient(
+            limits=httpx.Limits(max_keepalive_connections=0),
+            timeout=timeout,
+            headers=headers,
+            verify=ssl_context,
+        )
 
     async def warm(self, url: str, n: int) -> None:
         async def one(pool: httpx.AsyncClient) -> None:
@@ -178,13 +197,15 @@ class HttpxTransport:
 
     @contextlib.asynccontextmanager
     async def post(
-        self, url: str, content: bytes, headers: dict[str, str] | None
+        self, url: str, content: bytes, headers: dict[str, str] | None, fresh: bool = False
     ) -> AsyncIterator[Response]:
-        if not self._pools:
+        if not self._pools or self._fresh is None:
             raise ConnectError("adapter used before start()")
         counts = self._in_flight
         pool = counts.index(min(counts))
-        counts[pool] += 1
+        client = self._fresh if fresh else self._pools[pool]
+        step = 0 if fresh else 1  # the fresh client is none of the pools
+        counts[pool] += step
         sent_ns = 0
 
         async def trace(event: str, info: dict[str, Any]) -> None:
@@ -193,12 +214,12 @@ class HttpxTransport:
                 sent_ns = perf_ns()  # the request's last byte is on the connection
 
         try:
-            async with self._pools[pool].stream(
+            async with client.stream(
                 "POST", url, content=content, headers=headers, extensions={"trace": trace}
             ) as resp:
                 yield _HttpxResponse(resp, sent_ns)
         finally:
-            counts[pool] -= 1
+            counts[pool] -= step
 
     def error(
         self, exc: BaseException, got_byte: bool, url: str, redact: Redact
@@ -216,6 +237,9 @@ class HttpxTransport:
 
     async def close(self) -> None:
         pools, self._pools = self._pools, []
+        if self._fresh is not None:
+            pools.append(self._fresh)
+            self._fresh = None
         for pool in pools:
             await pool.aclose()
 
@@ -323,6 +347,7 @@ class AiohttpTransport:
 
         self._aiohttp = aiohttp
         self._session: Any = None
+        self._fresh: Any = None  # a session that keeps no connection: each one is new
         self._urls: dict[str, Any] = {}
         self._authorized = False
         self.stale = _aiohttp_stale(aiohttp)
@@ -332,21 +357,26 @@ class AiohttpTransport:
         trace = aiohttp.TraceConfig()
         trace.on_request_headers_sent.append(_headers_sent)
         limit = options.max_streams or options.concurrency
+        ssl_context = httpx.create_ssl_context()
         connector = aiohttp.TCPConnector(
-            limit=limit, limit_per_host=0, ssl=httpx.create_ssl_context(), keepalive_timeout=30
+            limit=limit, limit_per_host=0, ssl=ssl_context, keepalive_timeout=30
         )
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=min(10.0, options.timeout_s), sock_read=options.timeout_s
         )
         self._authorized = any(k.lower() == "authorization" for k in headers)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
+        session = functools.partial(
+            aiohttp.ClientSession,
             headers=headers,
             timeout=timeout,
             auto_decompress=False,  # the adapter decodes what a server compressed anyway
             trust_env=_proxy_in_env(),
             trace_configs=[trace],
             request_class=_eager_request(aiohttp) if EAGER_BODY else aiohttp.ClientRequest,
+        )
+        self._session = session(connector=connector)
+        self._fresh = session(
+            connector=aiohttp.TCPConnector(limit=0, ssl=ssl_context, force_close=True)
         )
 
     def _url(self, url: str) -> Any:
@@ -374,12 +404,12 @@ class AiohttpTransport:
 
     @contextlib.asynccontextmanager
     async def post(
-        self, url: str, content: bytes, headers: dict[str, str] | None
+        self, url: str, content: bytes, headers: dict[str, str] | None, fresh: bool = False
     ) -> AsyncIterator[Response]:
         if self._session is None:
             raise ConnectError("adapter used before start()")
         sent = _SentAt()
-        async with self._session.post(
+        async with (self._fresh if fresh else self._session).post(
             self._url(url),
             data=_Body(content) if EAGER_BODY else content,
             headers=headers,
@@ -403,6 +433,8 @@ class AiohttpTransport:
         return None
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        sessions = (self._session, self._fresh)
+        self._session = self._fresh = None
+        for session in sessions:
+            if session is not None:
+                await session.close()

@@ -18,6 +18,7 @@ from costcli.adapters.base import (
     ConnectError,
     Finish,
     FirstByte,
+    Sent,
     Telemetry,
     TextDelta,
     TransportOptions,
@@ -402,14 +403,15 @@ def test_a_server_that_never_gets_healthy_times_out_and_is_killed(
 # --- a kept-alive connection the server closed ------------------------------------------------
 
 
-def _scripted_stream(monkeypatch: pytest.MonkeyPatch, script: list[Any]) -> list[int]:
-    """Replace one attempt (OpenAIAdapter._stream_once): each call plays the next entry."""
+def _scripted_stream(monkeypatch: pytest.MonkeyPatch, script: list[Any]) -> list[bool]:
+    """Replace one attempt (OpenAIAdapter._stream_once): each call plays the next entry.
+    Returns each call's `fresh` (sent on a new connection, not a pooled one)."""
     from costcli.adapters.openai import OpenAIAdapter
 
-    calls: list[int] = []
+    calls: list[bool] = []
 
-    async def fake(self: Any, spec: RequestSpec) -> Any:
-        calls.append(1)
+    async def fake(self: Any, spec: RequestSpec, fresh: bool = False) -> Any:
+        calls.append(fresh)
         events, error = script[len(calls) - 1]
         for event in events:
             yield event
@@ -433,21 +435,22 @@ async def _collect(a: LlamaCppAdapter) -> list[Any]:
     return [event async for event in a.stream(spec())]
 
 
-def test_a_request_on_a_closed_keepalive_connection_is_sent_again_once(
+def test_a_request_on_a_closed_keepalive_connection_is_sent_again_once_on_a_fresh_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     done = [FirstByte(1), TextDelta(2, "hi"), Finish(3, "stop")]
     calls = _scripted_stream(monkeypatch, [([], _stale()), (done, None)])
     a = adapter(tmp_path)
     assert asyncio.run(_collect(a)) == done
-    assert len(calls) == 2
+    assert calls == [False, True]
     assert a.stale_connection_retries == 1
 
 
+@pytest.mark.parametrize("began", [Sent(1), FirstByte(1)], ids=["response head", "body byte"])
 def test_a_stream_cut_after_an_answer_began_is_not_sent_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, began: Any
 ) -> None:
-    calls = _scripted_stream(monkeypatch, [([FirstByte(1)], _stale()), ([], None)])
+    calls = _scripted_stream(monkeypatch, [([began], _stale()), ([], None)])
     with pytest.raises(ConnectError):
         asyncio.run(_collect(adapter(tmp_path)))
     assert len(calls) == 1
