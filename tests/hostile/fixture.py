@@ -37,8 +37,14 @@ def hostile_server(timeout_s: float = 15.0) -> Iterator[str]:
         _stop(process)
 
 
-def hits(root: str) -> int:
-    return int(httpx.get(f"{root}/hits", timeout=5).text)
+def hits(root: str, mode: str | None = None) -> int:
+    """Chat requests the server received: all of them, or one mode's."""
+    return int(httpx.get(f"{root}/hits" + (f"/{mode}" if mode else ""), timeout=5).text)
+
+
+def refused(root: str) -> int:
+    """Requests the server read and closed their connection on, without a byte of answer."""
+    return int(httpx.get(f"{root}/refused", timeout=5).text)
 
 
 def provider_files(folder: Path, root: str, modes: tuple[str, ...]) -> None:

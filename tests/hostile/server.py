@@ -4,7 +4,8 @@
 
 Stdlib asyncio only, run as a real subprocess on 127.0.0.1. The mode is the first part of
 the path: a target's base_url is `http://127.0.0.1:PORT/<mode>/v1`. `GET /hits` answers
-how many chat requests it has received so far (the signal tests wait on it).
+how many chat requests it has received so far (the signal tests wait on it), `GET
+/hits/<mode>` how many of one mode, `GET /refused` how many it closed unanswered.
 """
 
 from __future__ import annotations
@@ -87,21 +88,47 @@ def retry_after(mode: str) -> str:
             "retry-negative": "-5", "retry-nan": "nan"}[mode]  # fmt: skip
 
 
+# mode -> what is sent before the connection is closed, mid-answer
+CUTS = {
+    "cut-in-head": b"HTTP/1.1 200",
+    "cut-after-head": b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n",
+}
+CUTS["cut-after-chunk"] = CUTS["cut-after-head"] + b"%x\r\n%s\r\n" % (len(HELLO), HELLO)
+# every request on a connection that has already served one is read, then the connection is
+# closed without a byte: as a server that closed it just as the client reused it
+CLOSE_REUSED = "close-reused"
+
+
 class Hostile:
     def __init__(self) -> None:
         self.hits = 0
+        self.refused = 0
         self.by_mode: dict[str, int] = {}
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served = 0
         try:
-            while await self.one(reader, writer):
-                pass
+            while await self.one(reader, writer, served):
+                served += 1
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
 
-    async def one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    def count(self, path: str) -> bytes | None:
+        """The figure a counting GET asks for; None for any other path."""
+        if path == "/hits":
+            return str(self.hits).encode()
+        if path == "/refused":
+            return str(self.refused).encode()
+        if path.startswith("/hits/"):
+            return str(self.by_mode.get(path.removeprefix("/hits/"), 0)).encode()
+        return None
+
+    async def one(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, served: int
+    ) -> bool:
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         method, path, _ = lines[0].split(" ", 2)
@@ -109,8 +136,11 @@ class Hostile:
         length = int({k.lower(): v for k, v in headers.items()}.get("content-length", 0))
         if length:
             await reader.readexactly(length)
+        if served and path.split("/")[1] == CLOSE_REUSED:
+            self.refused += 1
+            return False
         if method == "GET":
-            body = str(self.hits).encode() if path == "/hits" else b'{"data":[]}'
+            body = self.count(path) or b'{"data":[]}'
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
             await writer.drain()
@@ -128,6 +158,10 @@ class Hostile:
                          % (retry_after(mode).encode(), len(body), body))  # fmt: skip
             await writer.drain()
             return True
+        if mode in CUTS:
+            writer.write(CUTS[mode])
+            await writer.drain()
+            return False
         if mode == "endless-error":  # a 500 whose body never ends (1 MiB a write)
             writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
                          b"Transfer-Encoding: chunked\r\n\r\n")  # fmt: skip

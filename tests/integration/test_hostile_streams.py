@@ -5,17 +5,24 @@ the reason; the run goes on; every other record is kept; no traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import json
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
 
+from costcli.adapters.base import TransportOptions
+from costcli.adapters.openai import OpenAIAdapter
+from costcli.catalog import Target
 from costcli.cli import app
-from tests.hostile.fixture import hostile_server, provider_files
+from costcli.load import LoadSettings, Measurement, measure
+from costcli.workload import RequestSpec
+from tests.hostile.fixture import hits, hostile_server, provider_files, refused
 
 # mode -> the words its stream_aborted reason must carry
 NOT_A_CHUNK = {
@@ -163,3 +170,93 @@ def test_an_error_body_that_never_ends_is_cut_and_the_request_classed(
     assert {r["error"] for r in records} == {"server"}
     assert all(r["error_message"].startswith("HTTP 500: eeee") for r in records)
     assert all(len(r["error_message"]) <= 220 for r in records)
+
+
+# --- connections the server closes ------------------------------------------------------
+
+CLOSE_REUSED = "close-reused"  # every kept-alive connection is closed when reused, unanswered
+CUT = {"cut-in-head": "connection", "cut-after-head": "connection",
+       "cut-after-chunk": "stream_aborted"}  # mode -> its error class, as before  # fmt: skip
+CLOSED_REQUESTS = 8  # at concurrency 2: more requests than connections
+
+
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def closed_run(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[dict, dict[str, int], str]]:
+    """One run at concurrency 2 against servers that close connections: the targets, the
+    server's counts (each mode's hits, `refused`) and the transport."""
+    tmp = tmp_path_factory.mktemp("closed")
+    modes = (CLOSE_REUSED, *CUT)
+    before = os.environ.get("COSTCLI_TRANSPORT")
+    os.environ["COSTCLI_TRANSPORT"] = request.param
+    with hostile_server() as root, _restored("COSTCLI_TRANSPORT", before):
+        provider_files(tmp / "providers", root, modes)
+        out = tmp / "r.json"
+        targets = [a for mode in modes for a in ("-t", mode)]
+        run = CliRunner().invoke(
+            app,
+            ["run", *targets, "--providers", str(tmp / "providers"), "-n", str(CLOSED_REQUESTS),
+             "-c", "2", "--timeout", "5", "--records", "--no-progress", "-o", str(out),
+             "-f", "json"],
+        )  # fmt: skip
+        assert run.exception is None or isinstance(run.exception, SystemExit), run.output
+        doc = json.loads(out.read_text(encoding="utf-8"))
+        counts = {mode: hits(root, mode) for mode in modes} | {"refused": refused(root)}
+        yield {t["provider"]: t for t in doc["targets"]}, counts, request.param
+
+
+def test_when_every_pooled_connection_is_dead_each_request_is_resent_on_a_fresh_one(
+    closed_run: tuple[dict, dict[str, int], str],
+) -> None:
+    targets, counts, _ = closed_run
+    target = targets[CLOSE_REUSED]
+    assert [r["error_message"] for r in target["records"]] == [None] * CLOSED_REQUESTS
+    resent = target["server_info"]["stale_connection_retries"]
+    assert resent >= 2  # both connections opened before the run were dead
+    assert resent == counts["refused"]  # one resend per dead connection, none met another
+    assert counts[CLOSE_REUSED] == CLOSED_REQUESTS  # each request answered once
+    for r in target["records"]:  # the resend's latency counts from the planned time
+        assert 0 <= r["client_delay_ms"] <= r["ttfb_ms"] <= r["ttft_ms"] <= r["e2e_ms"]
+
+
+@pytest.mark.parametrize("mode", list(CUT))
+def test_a_connection_closed_after_any_byte_of_the_answer_is_not_resent(
+    closed_run: tuple[dict, dict[str, int], str], mode: str
+) -> None:
+    targets, counts, transport = closed_run
+    if mode == "cut-in-head" and transport == "httpx":
+        pytest.skip("httpx reports part of a status line as no response (closed_unanswered)")
+    target = targets[mode]
+    assert target["server_info"]["stale_connection_retries"] == 0
+    assert counts[mode] == CLOSED_REQUESTS  # the server saw each request once
+    assert {r["error"] for r in target["records"]} == {CUT[mode]}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_the_one_resend_never_meets_a_second_dead_pooled_connection(
+    transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests one at a time while the pool holds two dead connections: a resend that took
+    the next pooled one would fail on it."""
+    monkeypatch.setenv("COSTCLI_TRANSPORT", transport)
+    with hostile_server() as root:
+        target = Target("closed", "m", "openai", f"{root}/{CLOSE_REUSED}/v1", api_key_env=None)
+        adapter = OpenAIAdapter(target, TransportOptions(concurrency=2))
+        records = asyncio.run(_one_at_a_time(adapter, requests=4))
+        assert [r.error_message for r in records] == [None] * 4
+        assert adapter.stale_connection_retries == refused(root) >= 2
+        assert hits(root, CLOSE_REUSED) == 4
+
+
+async def _one_at_a_time(adapter: OpenAIAdapter, requests: int) -> list[Measurement]:
+    await adapter.start()  # two connections opened, each then dead to the server
+    settings = LoadSettings(timeout_s=5)
+    try:
+        return [
+            await measure(adapter, RequestSpec(i, ({"role": "user", "content": "hi"},)),
+                          time.perf_counter_ns(), settings)
+            for i in range(requests)
+        ]  # fmt: skip
+    finally:
+        await adapter.close()
