@@ -43,9 +43,13 @@ def handled(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _wrap_all(sub: typer.Typer) -> typer.Typer:
+    """Every subcommand's errors handled, and its help in panels like the top commands'."""
+    from costcli.cli.options import PanelledCommand
+
     for info in sub.registered_commands:
         if info.callback is not None:
             info.callback = handled(info.callback)
+        info.cls = PanelledCommand
     return sub
 
 
@@ -75,28 +79,28 @@ def _root(
 
 
 def _register() -> None:
-    from costcli.cli import merge, mock_server, providers, run, workloads
+    from costcli.cli import (
+        check,
+        merge,
+        mock_server,
+        prices,
+        project,
+        providers,
+        report,
+        run,
+        workloads,
+    )
     from costcli.cli.options import PanelledCommand
 
     app.command("run", cls=PanelledCommand)(handled(run.run_command))
-    app.command("merge")(handled(merge.merge_command))
+    app.command("merge", cls=PanelledCommand)(handled(merge.merge_command))
     app.add_typer(_wrap_all(workloads.app), name="workloads")
     app.add_typer(_wrap_all(providers.app), name="providers")
     app.command("mock-server", cls=PanelledCommand)(handled(mock_server.mock_server_command))
-    try:
-        from costcli.cli import prices, project
-
-        app.add_typer(_wrap_all(prices.prices_app), name="prices")
-        app.command("project", cls=PanelledCommand)(handled(project.project_command))
-    except ImportError:  # pragma: no cover - while the cost engine is being built
-        pass
-    try:
-        from costcli.cli import check, report
-
-        app.command("check")(handled(check.check_command))
-        app.command("report")(handled(report.report_command))
-    except ImportError:  # pragma: no cover
-        pass
+    app.add_typer(_wrap_all(prices.prices_app), name="prices")
+    app.command("project", cls=PanelledCommand)(handled(project.project_command))
+    app.command("check", cls=PanelledCommand)(handled(check.check_command))
+    app.command("report", cls=PanelledCommand)(handled(report.report_command))
 
 
 _register()

@@ -8,17 +8,16 @@ Writes a Markdown verdict to `$GITHUB_STEP_SUMMARY` when set and JUnit XML with 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
+from costcli.cli.options import command_of
 from costcli.files.errors import BadInputError
 
-if TYPE_CHECKING:
-    pass
-
 CHECK_FORMATS = ("table", "json", "markdown")
+BASELINE, LIMITS, OUTPUT = "Against a baseline", "On this run alone", "Output"
 
 
 def _summary_error(path: Path, why: str) -> BadInputError:
@@ -45,57 +44,80 @@ def _append_summary(path: Path, text: str) -> None:
         raise _summary_error(path, f"cannot be appended to ({exc.strerror or exc})") from None
 
 
-def check_command(
-    results: Path = typer.Argument(..., help="The results file of this run."),
+@dataclass(frozen=True)
+class CheckOptions:
+    """`costcli check`'s options, each declared once: flag, help and panel."""
+
+    results: Path = typer.Argument(..., help="The results file of this run.")
     baseline: Path | None = typer.Option(
-        None, "--baseline", help="Results file to compare against."
-    ),
+        None, "--baseline", help="Results file to compare against.", rich_help_panel=BASELINE
+    )
     budget: list[str] = typer.Option(
-        [], "--budget", help="METRIC=+10% or METRIC=+50: how much worse than the baseline."
-    ),
+        [],
+        "--budget",
+        rich_help_panel=BASELINE,
+        help="METRIC=+10% or METRIC=+50: how much worse than the baseline.",
+    )
+    resamples: int = typer.Option(
+        2000, "--resamples", min=100, help="Bootstrap resamples.", rich_help_panel=BASELINE
+    )
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed.", rich_help_panel=BASELINE)
     limit: list[str] = typer.Option(
-        [], "--limit", help="METRIC=VALUE: an SLO, error budget or cost ceiling on this run."
-    ),
-    junit: Path | None = typer.Option(None, "--junit", help="Write JUnit XML here."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, json or markdown."),
-    resamples: int = typer.Option(2000, "--resamples", min=100, help="Bootstrap resamples."),
-    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+        [],
+        "--limit",
+        rich_help_panel=LIMITS,
+        help="METRIC=VALUE: an SLO, error budget or cost ceiling on this run.",
+    )
     strict: bool = typer.Option(
-        False, "--strict", help="Exit 2, not 1, when a check could not be evaluated at all."
-    ),
-) -> None:
+        False,
+        "--strict",
+        rich_help_panel=LIMITS,
+        help="Exit 2, not 1, when a check could not be evaluated at all.",
+    )
+    fmt: str = typer.Option(
+        "table", "--format", "-f", help="table, json or markdown.", rich_help_panel=OUTPUT
+    )
+    junit: Path | None = typer.Option(
+        None, "--junit", help="Write JUnit XML here.", rich_help_panel=OUTPUT
+    )
+
+
+def check_run(opts: CheckOptions) -> None:
     """Gate a run: budgets against a baseline, limits on the run; exit 1 on any failure."""
     from costcli.api import check, read_result
     from costcli.render.verdict import RENDERERS, render_junit, render_markdown
     from costcli.results.document import check_writable, write_or_refuse
     from costcli.results.regress import gate, parse_budget, parse_limit
 
-    if fmt not in CHECK_FORMATS:
-        raise BadInputError(f"--format {fmt}: use one of {', '.join(CHECK_FORMATS)}")
-    budgets = [parse_budget(b) for b in budget]
-    limits = [parse_limit(v) for v in limit]
+    if opts.fmt not in CHECK_FORMATS:
+        raise BadInputError(f"--format {opts.fmt}: use one of {', '.join(CHECK_FORMATS)}")
+    budgets = [parse_budget(b) for b in opts.budget]
+    limits = [parse_limit(v) for v in opts.limit]
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         _check_summary_file(Path(summary))
-    if junit is not None:
-        check_writable(junit, "--junit")
-    current = read_result(results)
-    base = read_result(baseline) if baseline is not None else None
+    if opts.junit is not None:
+        check_writable(opts.junit, "--junit")
+    current = read_result(opts.results)
+    base = read_result(opts.baseline) if opts.baseline is not None else None
     verdict = check(
         current,
         base,
         budgets,
         limits,
-        current_name=str(results),
-        baseline_name=str(baseline),
-        resamples=resamples,
-        seed=seed,
+        current_name=str(opts.results),
+        baseline_name=str(opts.baseline),
+        resamples=opts.resamples,
+        seed=opts.seed,
     )
-    typer.echo(RENDERERS[fmt](verdict), nl=False)
+    typer.echo(RENDERERS[opts.fmt](verdict), nl=False)
     if summary:
         _append_summary(Path(summary), render_markdown(verdict) + "\n")
-    if junit is not None:
-        write_or_refuse(junit, render_junit(verdict), "--junit")
-    code = gate(verdict, strict=strict)
+    if opts.junit is not None:
+        write_or_refuse(opts.junit, render_junit(verdict), "--junit")
+    code = gate(verdict, strict=opts.strict)
     if code:
         raise typer.Exit(code)
+
+
+check_command = command_of(CheckOptions, check_run)

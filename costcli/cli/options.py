@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import re
 import sys
 import typing
 from collections.abc import Callable
@@ -60,9 +61,18 @@ def stderr_console() -> Console:
 # --- commands from options dataclasses ----------------------------------------------------
 
 
+LIST_METAVAR = re.compile(r"<list\[(\w+)\]>")
+
+
+def _one_of_many(argument: bool) -> Callable[[re.Match[str]], str]:
+    many = "" if argument else "..."  # an argument's name says it already: `results...`
+    return lambda found: f"<{found[1].lower()}>{many}"
+
+
 class PanelledCommand(TyperCommand):
     """Plain help (no Rich) with each option under its `rich_help_panel` heading, in the
-    order the panels first appear; options without one stand under "Options"."""
+    order the panels first appear; options without one stand under "Options". A repeatable
+    option reads `<str>...`, not Typer's `<list[str]>` (which looks like one comma list)."""
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
         groups: dict[str, list[tuple[str, str]]] = {}
@@ -74,7 +84,9 @@ class PanelledCommand(TyperCommand):
                 panel = "Arguments"
             else:
                 panel = getattr(param, "rich_help_panel", None) or "Options"
-            groups.setdefault(panel, []).append(record)
+            names, help_text = record
+            names = LIST_METAVAR.sub(_one_of_many(panel == "Arguments"), names)
+            groups.setdefault(panel, []).append((names, help_text))
         for panel, rows in groups.items():
             with formatter.section(panel):
                 formatter.write_dl(rows)

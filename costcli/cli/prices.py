@@ -100,14 +100,25 @@ def import_litellm_command(
         ..., help="LiteLLM's model_prices_and_context_window.json, or a litellm wheel."
     ),
     provider: list[str] = typer.Option(
-        [], "--provider", help="Keep only this litellm_provider (repeatable)."
+        [],
+        "--provider",
+        help="Keep only this litellm_provider (repeatable).",
+        rich_help_panel="What to import",
     ),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Write here, not stdout."),
     as_of: str | None = typer.Option(
-        None, "--as-of", help="YYYY-MM-DD the map was published or read (required)."
+        None,
+        "--as-of",
+        help="YYYY-MM-DD the map was published or read (required).",
+        rich_help_panel="Provenance",
     ),
     source: str = typer.Option(
-        LITELLM_MAP_URL, "--source", help="Where the map was read (a wheel adds its version)."
+        LITELLM_MAP_URL,
+        "--source",
+        help="Where the map was read (a wheel adds its version).",
+        rich_help_panel="Provenance",
+    ),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Write here, not stdout.", rich_help_panel="Output"
     ),
 ) -> None:
     """Convert LiteLLM's JSON price map (chat and responses models) into [[models]] entries."""

@@ -25,13 +25,18 @@ def run_names(paths: list[Path]) -> list[str]:
 
 def report_command(
     results: list[Path] = typer.Argument(..., help="One or more costcli results files."),
-    html: Path | None = typer.Option(
-        None, "--html", help="Write a self-contained HTML report here."
-    ),
     projection: Path | None = typer.Option(
-        None, "--projection", help="`costcli project --format json` output to chart."
+        None,
+        "--projection",
+        rich_help_panel="Inputs",
+        help="`costcli project --format json` output to chart.",
     ),
-    fmt_: str = typer.Option("markdown", "--format", "-f", help="markdown or csv."),
+    fmt_: str = typer.Option(
+        "markdown", "--format", "-f", help="markdown or csv.", rich_help_panel="Output"
+    ),
+    html: Path | None = typer.Option(
+        None, "--html", help="Write a self-contained HTML report here.", rich_help_panel="Output"
+    ),
 ) -> None:
     """Compare runs and targets: a table, and with --html a page of charts that opens offline."""
     from costcli.pricing.projection import read_projection

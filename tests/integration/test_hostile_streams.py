@@ -17,11 +17,12 @@ import pytest
 from typer.testing import CliRunner
 
 from costcli.adapters.base import TransportOptions
+from costcli.adapters.catalog import Target
 from costcli.adapters.openai import OpenAIAdapter
-from costcli.catalog import Target
 from costcli.cli import app
-from costcli.load import LoadSettings, Measurement, measure
-from costcli.workload import RequestSpec
+from costcli.load.measure import Measurement, measure
+from costcli.load.schedule import LoadSettings
+from costcli.workloads.spec import RequestSpec
 from tests.hostile.fixture import hits, hostile_server, provider_files, refused
 
 # mode -> the words its stream_aborted reason must carry

@@ -7,12 +7,15 @@ from __future__ import annotations
 import ast
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from costcli.cli import app
 from costcli.cli.mock_server import MockOptions
+from costcli.cli.options import PanelledCommand
 from costcli.cli.project import PLAN_NAMES as PROJECT_NAMES
 from costcli.cli.project import PRESENTATION as PROJECT_PRESENTATION
 from costcli.cli.project import ProjectOptions
@@ -80,3 +83,41 @@ def test_the_help_groups_every_option_under_a_panel(
         for decl in flag:
             if decl.startswith("--"):
                 assert decl in done.output, (command, decl)
+
+
+def _commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    found = []
+    for name, command in getattr(group, "commands", {}).items():
+        found += _commands(command, (*path, name)) if hasattr(command, "commands") else []
+        if not hasattr(command, "commands"):
+            found.append(((*path, name), command))
+    return found
+
+
+def test_every_command_has_panelled_plain_help() -> None:
+    root = typer.main.get_command(app)
+    commands = _commands(root)
+    assert len(commands) >= 14  # run, merge, mock-server, project, check, report, 8 subcommands
+    for path, command in commands:
+        assert isinstance(command, PanelledCommand), path
+        done = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "100"})
+        assert done.exit_code == 0, (path, done.output)
+        assert "list[" not in done.output, path  # a repeatable option reads <str>...
+
+
+@pytest.mark.parametrize(
+    ("command", "panels"),
+    [
+        (["check"], ["Against a baseline", "On this run alone", "Output"]),
+        (["report"], ["Inputs", "Output"]),
+        (["prices", "import-litellm"], ["What to import", "Provenance", "Output"]),
+    ],
+)
+def test_the_gate_and_report_group_their_options(command: list[str], panels: list[str]) -> None:
+    done = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "100"})
+    headings = [
+        line[:-1]
+        for line in done.output.splitlines()
+        if line.endswith(":") and not line.startswith(" ")
+    ]
+    assert headings == ["Arguments", *panels, "Options"]
