@@ -252,10 +252,27 @@ def chunk_shape_problem(chunk: Any) -> str | None:
     return _usage_problem(chunk.get("usage"))
 
 
+class StreamDone:
+    """A dialect's terminal event (chat completions: `[DONE]`; Anthropic: `message_stop`;
+    Responses: `response.completed`), returned by `events_of` among a payload's events: the
+    body reader ends the stream there, as at `[DONE]`."""
+
+    __slots__ = ()
+
+
+STREAM_DONE = StreamDone()
+
+
 class OpenAIAdapter(AdapterBase):
-    """Chat completions, streamed. Subclasses add what their dialect adds (see `chunk_events`)."""
+    """Chat completions, streamed. Subclasses add what their dialect adds (see `chunk_events`).
+
+    Another dialect over the same transport (Anthropic Messages, OpenAI Responses) sets
+    `path` and `terminator`, and overrides `headers`, `request_body` and `events_of`; its
+    `events_of` returns STREAM_DONE at its terminal event."""
 
     name = "openai"
+    path = "/chat/completions"  # appended to base_url
+    terminator = "[DONE]"  # named in the error when a stream ends without it
 
     def __init__(self, target: Target, transport: TransportOptions) -> None:
         if not target.base_url:
@@ -267,7 +284,8 @@ class OpenAIAdapter(AdapterBase):
         self.target = target
         self.transport = transport
         self._redactor = for_target(target)
-        self.url = target.base_url.rstrip("/") + "/chat/completions"
+        self.base_url = target.base_url.rstrip("/")
+        self.url = self.base_url + self.path
         settings = target.settings
         self.max_tokens_param = settings.max_tokens_param if settings else "max_tokens"
         self._wire: Transport = create_transport()
@@ -305,7 +323,7 @@ class OpenAIAdapter(AdapterBase):
         """Open `n` keep-alive connections by `GET {base_url}/models` (free at every
         provider). Any answer, even an error, leaves its connection open; a failure here is
         not the run's: the measured requests will report their own."""
-        await self._wire.warm(self.url.removesuffix("/chat/completions") + "/models", n)
+        await self._wire.warm(self.base_url + "/models", n)
 
     async def close(self) -> None:
         await self._wire.close()
@@ -403,25 +421,30 @@ class OpenAIAdapter(AdapterBase):
                     raise
                 self.stale_connection_retries += 1
 
-    def events_of(self, data: bytes, t_ns: int) -> list[StreamEvent]:
+    def events_of(self, data: bytes, t_ns: int) -> list[StreamEvent | StreamDone]:
         """One `data:` payload -> events: decoded, its shape checked, then `chunk_events`.
 
         Whatever a payload is (JSON of another shape, nested past any depth, a chunk a
         dialect's reader trips on), the request ends as stream_aborted with the reason."""
-        try:
-            chunk = json_loads(data)
-        except RecursionError:
-            raise StreamAbortedError("a chunk was nested too deep to decode") from None
-        except ValueError as exc:
-            raise StreamAbortedError(self.redact(f"a chunk was not valid JSON: {exc}")) from None
+        chunk = self.decoded(data)
         problem = chunk_shape_problem(chunk)
         if problem is not None:
             raise StreamAbortedError(self.redact(f"not a chat.completion.chunk: {problem}"))
         try:
-            return self.chunk_events(chunk, t_ns)
+            return list(self.chunk_events(chunk, t_ns))
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
             reason = f"a chunk the {self.name} dialect cannot read: {type(exc).__name__}: {exc}"
             raise StreamAbortedError(self.redact(reason)) from None
+
+    def decoded(self, data: bytes) -> Any:
+        """One `data:` payload as JSON; one that is not (or nests past any depth) ends the
+        request as stream_aborted, with the reason."""
+        try:
+            return json_loads(data)
+        except RecursionError:
+            raise StreamAbortedError("a chunk was nested too deep to decode") from None
+        except ValueError as exc:
+            raise StreamAbortedError(self.redact(f"a chunk was not valid JSON: {exc}")) from None
 
     async def _stream_once(
         self, spec: RequestSpec, fresh: bool = False
@@ -465,10 +488,13 @@ class _Body:
         self.output = False  # any event that carries output (not usage, telemetry, finish)
         self.finished: str | None = None
 
-    def _events(self, data: bytes, t_ns: int) -> list[StreamEvent]:
-        events = self.adapter.events_of(data, t_ns)
-        kept: list[StreamEvent] = []
+    def _events(self, data: bytes, t_ns: int) -> list[StreamEvent | StreamDone]:
+        events = [STREAM_DONE] if data == b"[DONE]" else self.adapter.events_of(data, t_ns)
+        kept: list[StreamEvent | StreamDone] = []
         for event in events:
+            if isinstance(event, StreamDone):
+                kept.append(event)
+                break  # nothing after a terminal event counts
             if isinstance(event, Finish):
                 self.finished = event.reason
             else:
@@ -477,11 +503,13 @@ class _Body:
         return kept
 
     def _end(self, t_ns: int, done: bool) -> Finish:
+        terminator = self.adapter.terminator
         if not self.output:
-            how = "[DONE]" if done else f"finish_reason {self.finished!r}"
+            how = terminator if done else f"finish_reason {self.finished!r}"
             raise StreamAbortedError(f"the stream ended ({how}) before any output")
-        if not done and self.finished is None:
-            raise StreamAbortedError("the stream ended without a finish_reason or [DONE]")
+        if not done and (self.finished is None or terminator != "[DONE]"):
+            # chat completions may end at a finish_reason; the event dialects need their end
+            raise StreamAbortedError(f"the stream ended without a finish_reason or {terminator}")
         return Finish(t_ns, self.finished)
 
     async def read(self, resp: Response) -> AsyncGenerator[StreamEvent, None]:
@@ -493,19 +521,21 @@ class _Body:
                 self.got_byte = True
                 yield FirstByte(t_ns)
             for data in parser.feed(raw):
-                if data == b"[DONE]":
-                    yield self._end(t_ns, done=True)
-                    await _drain(reads)
-                    return
                 for event in self._events(data, t_ns):
+                    if isinstance(event, StreamDone):
+                        yield self._end(t_ns, done=True)
+                        await _drain(reads)
+                        return
                     yield event
         t_ns, done = perf_ns(), False
         for data in parser.close():  # a last event the stream ended before its blank line
-            if data == b"[DONE]":
-                done = True
-                break
             for event in self._events(data, t_ns):
+                if isinstance(event, StreamDone):
+                    done = True
+                    break
                 yield event
+            if done:
+                break
         yield self._end(t_ns, done=done)
 
 
