@@ -142,6 +142,7 @@ class Usage:
     output_tokens: int | None = None
     cached_input_tokens: int | None = None
     reasoning_tokens: int | None = None
+    provider_cost_usd: float | None = None  # the provider's own bill (xAI, OpenRouter)
 
 
 @dataclass(slots=True)

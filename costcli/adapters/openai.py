@@ -170,16 +170,95 @@ def tool_call_deltas(calls: Any, t_ns: int) -> list[ToolCallDelta]:
 
 
 def usage_event(usage: dict[str, Any], t_ns: int) -> Usage:
-    """`usage` with its details: cached input (prompt caching) and reasoning tokens."""
+    """`usage` with its details: cached input (prompt caching), reasoning tokens, and the
+    provider's own bill where it sends one.
+
+    Reasoning is part of `completion_tokens` as OpenAI documents it; xAI counts it outside
+    (its `total_tokens` = prompt + completion + reasoning): there output is completion +
+    reasoning, so that cost, TPOT and tok/s rest on every token generated."""
     prompt_details = usage.get("prompt_tokens_details") or {}
     completion_details = usage.get("completion_tokens_details") or {}
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    reasoning = completion_details.get("reasoning_tokens")
+    total = usage.get("total_tokens")
+    if (
+        reasoning
+        and isinstance(prompt, int)
+        and isinstance(completion, int)
+        and total == prompt + completion + reasoning
+    ):
+        completion += reasoning
     return Usage(
         t_ns,
-        input_tokens=usage.get("prompt_tokens"),
-        output_tokens=usage.get("completion_tokens"),
+        input_tokens=prompt,
+        output_tokens=completion,
         cached_input_tokens=prompt_details.get("cached_tokens"),
-        reasoning_tokens=completion_details.get("reasoning_tokens"),
+        reasoning_tokens=reasoning,
+        provider_cost_usd=provider_bill(usage),
     )
+
+
+USD_TICKS = 10**10  # xAI: usage.cost_in_usd_ticks, 1 USD = 10^10 ticks
+
+
+def provider_bill(usage: dict[str, Any]) -> float | None:
+    """What the provider says the request cost, in USD: xAI's `cost_in_usd_ticks`,
+    OpenRouter's `cost` (USD); None where it sends no bill."""
+    ticks = usage.get("cost_in_usd_ticks")
+    if type(ticks) is int and ticks >= 0:
+        return ticks / USD_TICKS
+    cost = usage.get("cost")
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+        return float(cost) if math.isfinite(cost) and cost >= 0 else None
+    return None
+
+
+def content_deltas(content: Any, t_ns: int) -> list[TextDelta]:
+    """`delta.content`: a string, or a list of typed parts (Mistral: `text` parts for the
+    answer, `thinking` parts whose `thinking` holds text parts for the reasoning). A part of
+    any other type (an image, a reference) is no text and is skipped."""
+    if isinstance(content, str):
+        return [TextDelta(t_ns, content)] if content else []
+    out = []
+    for part in content if isinstance(content, list) else ():
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind == "text" and isinstance(part.get("text"), str) and part["text"]:
+            out.append(TextDelta(t_ns, part["text"]))
+        elif kind == "thinking":
+            thought = part.get("thinking")
+            texts = [thought] if isinstance(thought, str) else _part_texts(thought)
+            out.extend(TextDelta(t_ns, text, reasoning=True) for text in texts if text)
+    return out
+
+
+def _part_texts(parts: Any) -> list[str]:
+    if not isinstance(parts, list):
+        return []
+    return [p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)]
+
+
+REASONING_DETAIL_TEXT = {"reasoning.text": "text", "reasoning.summary": "summary"}
+
+
+def reasoning_text(delta: dict[str, Any]) -> str:
+    """The delta's reasoning: `reasoning_content` (llama.cpp, DeepSeek, older vLLM),
+    `reasoning` (Groq, newer vLLM, OpenRouter), else OpenRouter's `reasoning_details`
+    (text and summary pieces; encrypted ones carry no text)."""
+    for key in ("reasoning_content", "reasoning"):
+        value = delta.get(key)
+        if isinstance(value, str) and value:
+            return value
+    details = delta.get("reasoning_details")
+    texts = []
+    for detail in details if isinstance(details, list) else ():
+        if not isinstance(detail, dict):
+            continue
+        field = REASONING_DETAIL_TEXT.get(str(detail.get("type")))
+        if field and isinstance(detail.get(field), str):
+            texts.append(detail[field])
+    return "".join(texts)
 
 
 # --- the shape of a chunk -----------------------------------------------------------------
@@ -234,6 +313,9 @@ def _choice_problem(i: int, choice: Any) -> str | None:
     reason = choice.get("finish_reason")
     if reason is not None and not isinstance(reason, str):
         return f"choices[{i}].finish_reason is {_excerpt(reason)}, not a string"
+    content = (delta or {}).get("content")
+    if content is not None and not isinstance(content, (str, list)):
+        return f"choices[{i}].delta.content is {_excerpt(content)}, not text or a list of parts"
     return None
 
 
@@ -368,8 +450,10 @@ class OpenAIAdapter(AdapterBase):
     def chunk_events(self, chunk: dict[str, Any], t_ns: int) -> list[StreamEvent]:
         """Events in one decoded chunk. Text-bearing deltas only: a role-only chunk is none.
 
-        Reasoning comes as `delta.reasoning_content` (llama.cpp, DeepSeek, older vLLM) or
-        `delta.reasoning` (Groq, newer vLLM, OpenRouter); tool calls as `delta.tool_calls`."""
+        Reasoning: `reasoning_text`; content: a string or typed parts (`content_deltas`);
+        tool calls as `delta.tool_calls`. Fields the reader does not use (OpenAI's
+        `obfuscation`, Azure's `prompt_filter_results` on a chunk with no choices) are
+        ignored."""
         if chunk.get("error"):
             err = chunk["error"]
             message = str(err.get("message", err)) if isinstance(err, dict) else str(err)
@@ -379,12 +463,10 @@ class OpenAIAdapter(AdapterBase):
         events: list[StreamEvent] = []
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            reasoning = reasoning_text(delta)
             if reasoning:
                 events.append(TextDelta(t_ns, reasoning, reasoning=True))
-            content = delta.get("content")
-            if content:
-                events.append(TextDelta(t_ns, content))
+            events.extend(content_deltas(delta.get("content"), t_ns))
             events.extend(tool_call_deltas(delta.get("tool_calls"), t_ns))
             if choice.get("finish_reason"):
                 events.append(Finish(t_ns, choice["finish_reason"]))

@@ -320,9 +320,28 @@ def priced(
     if prices is None:
         return None
     from costcli.pricing.cost import cost_summary
+    from costcli.results.metrics import ProviderBill, RunCost
 
     # every answer the server reported usage for is billed, an invalid_output one too
-    usages = [
+    billed = [r for r in records if r.output_tokens is not None and not r.tokens_estimated]
+    cost = cost_summary(provider, model, _usages(billed), prices, self_hosted=self_hosted)
+    bills = [r for r in billed if r.provider_cost_usd is not None]
+    if not bills or not isinstance(cost, RunCost):
+        return cost
+    ours = cost_summary(provider, model, _usages(bills), prices, self_hosted=self_hosted)
+    theirs = sum(r.provider_cost_usd or 0.0 for r in bills)
+    mine = ours.total_usd if isinstance(ours, RunCost) else 0.0
+    bill = ProviderBill(
+        requests=len(bills),
+        provider_usd=theirs,
+        costcli_usd=mine,
+        difference_pct=(mine - theirs) / theirs * 100 if theirs > 0 else None,
+    )
+    return cost.model_copy(update={"provider_billed": bill})
+
+
+def _usages(records: Sequence[RequestRecord]) -> list[tuple[int, int, int, int]]:
+    return [
         (
             r.input_tokens or 0,
             r.output_tokens or 0,
@@ -330,9 +349,7 @@ def priced(
             r.reasoning_tokens or 0,
         )
         for r in records
-        if r.output_tokens is not None and not r.tokens_estimated
     ]
-    return cost_summary(provider, model, usages, prices, self_hosted=self_hosted)
 
 
 def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResult:

@@ -16,7 +16,7 @@ from costcli.render.rows import (
 )
 from costcli.render.text import rich_text
 from costcli.results.document import RunResult, TargetResult
-from costcli.results.metrics import ServerTelemetry
+from costcli.results.metrics import ProviderBill, RunCost, ServerTelemetry
 
 
 def render(result: RunResult, width: int | None = None) -> str:
@@ -37,6 +37,15 @@ def render(result: RunResult, width: int | None = None) -> str:
     if not result.complete:
         lines.append("incomplete run: interrupted; what was measured is kept")
     return rich_text(table, *lines, width=width)
+
+
+def bill_line(label: str, bill: ProviderBill) -> str:
+    """The provider's own bill beside costcli's price for the same requests."""
+    apart = "" if bill.difference_pct is None else f" (costcli {bill.difference_pct:+.1f}%)"
+    return (
+        f"{label}: the provider billed ${bill.provider_usd:.6g} for {bill.requests} requests; "
+        f"costcli's prices give ${bill.costcli_usd:.6g}{apart}"
+    )
 
 
 def target_lines(t: TargetResult) -> list[str]:
@@ -60,6 +69,8 @@ def target_lines(t: TargetResult) -> list[str]:
         )
     if s.server:
         lines.append(server_line(t.label, s.server))
+    if isinstance(s.cost, RunCost) and s.cost.provider_billed:
+        lines.append(bill_line(t.label, s.cost.provider_billed))
     if s.goodput:
         lines.append(
             f"{t.label}: goodput {s.goodput.requests_per_s:.2f} req/s "

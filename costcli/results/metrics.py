@@ -63,6 +63,7 @@ class RequestRecord(_Model):
     turn: int | None = None  # 0-based turn index within its session
     tool_calls: int | None = None  # tool calls in the answer (None: none)
     correct: bool | None = None  # graded answers (`expected`); None: not graded
+    provider_cost_usd: float | None = None  # the provider's own bill (xAI, OpenRouter)
 
 
 # --- the summary document (part of the results file) ---------------------------------
@@ -154,6 +155,15 @@ class Quality(_Model):
     accuracy: float
 
 
+class ProviderBill(_Model):
+    """The provider's bill beside costcli's price for the requests that reported one."""
+
+    requests: int
+    provider_usd: float
+    costcli_usd: float
+    difference_pct: float | None  # (costcli - provider) / provider x 100; None: provider 0
+
+
 class RunCost(_Model):
     """What a measured run cost, from the usage the server reported (`summary.cost`)."""
 
@@ -166,6 +176,9 @@ class RunCost(_Model):
     stale_price: bool
     per_session_usd: float | None = None  # conversational workloads
     per_correct_answer_usd: float | None = None  # graded workloads; None with no correct one
+    # the provider's own bill where it sends one (xAI, OpenRouter): its sum over the
+    # requests that carried one, costcli's figure for those same requests, and how far apart
+    provider_billed: ProviderBill | None = None
 
 
 class Unpriced(_Model):
