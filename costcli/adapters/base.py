@@ -209,6 +209,7 @@ class AdapterBase:
     """The Adapter protocol's defaults, for adapters to subclass (built-ins do)."""
 
     name = "base"
+    dialect = "unknown"  # the wire format it speaks, as `costcli providers` shows it
 
     def describe(self) -> dict[str, Any]:
         return {}

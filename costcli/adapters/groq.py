@@ -16,6 +16,7 @@ class GroqAdapter(OpenAIAdapter):
     """Groq: the OpenAI wire format plus `x_groq` server telemetry (times in seconds)."""
 
     name = "groq"
+    dialect = "chat completions + x_groq"
 
     def chunk_events(self, chunk: dict[str, Any], t_ns: int) -> list[StreamEvent]:
         events = super().chunk_events(chunk, t_ns)

@@ -267,6 +267,7 @@ class LlamaCppAdapter(OpenAIAdapter):
     """llama-server, managed (no base_url) or attached (base_url)."""
 
     name = "llamacpp"
+    dialect = "chat completions + timings"
 
     def __init__(self, target: Target, transport: TransportOptions) -> None:
         self.managed = not (target.base_url or "").strip()

@@ -353,6 +353,7 @@ class OpenAIAdapter(AdapterBase):
     `events_of` returns STREAM_DONE at its terminal event."""
 
     name = "openai"
+    dialect = "chat completions"
     path = "/chat/completions"  # appended to base_url
     terminator = "[DONE]"  # named in the error when a stream ends without it
 

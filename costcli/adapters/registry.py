@@ -53,3 +53,16 @@ def create(target: Target, transport: TransportOptions) -> Adapter:
             f"{', '.join(missing)}; subclass costcli.adapters.base.AdapterBase for the defaults"
         )
     return adapter
+
+
+def dialect(adapter: str) -> str:
+    """The wire format an adapter speaks (its class's `dialect`), without starting it; a
+    plugin that cannot be loaded or declares none says so."""
+    entry = available().get(adapter)
+    if entry is None:
+        return "not installed"
+    try:
+        found = getattr(entry.load(), "dialect", None)
+    except (ImportError, AttributeError):
+        return "cannot be loaded"
+    return found if isinstance(found, str) else "unknown"

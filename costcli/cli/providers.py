@@ -18,7 +18,7 @@ def list_providers(
 ) -> None:
     """Every provider found on the search path, and whether its key is set."""
     from costcli.adapters.catalog import load_catalog
-    from costcli.adapters.registry import available
+    from costcli.adapters.registry import available, dialect
     from costcli.files.redact import without_url_credentials
 
     catalog = load_catalog(providers)
@@ -33,6 +33,7 @@ def list_providers(
             {
                 "name": name,
                 "adapter": p.adapter + ("" if p.adapter in adapters else " (not installed)"),
+                "dialect": dialect(p.adapter),
                 "default_model": p.default_model,
                 "base_url": without_url_credentials(p.base_url) if p.base_url else "(managed)",
                 "api_key_env": p.api_key_env,
@@ -46,7 +47,8 @@ def list_providers(
     for r in rows:
         env = f"{r['api_key_env']} ({r['key']})" if r["api_key_env"] else "no key"
         typer.echo(
-            f"{r['name']:10} {r['adapter']:9} {r['default_model'] or '-':28} {env:28} {r['base_url']}"
+            f"{r['name']:16} {r['adapter']:16} {r['dialect']:34} {r['default_model'] or '-':28} "
+            f"{env:28} {r['base_url']}"
         )
 
 
@@ -57,11 +59,13 @@ def show_provider(
 ) -> None:
     """One provider's settings (never the key itself)."""
     from costcli.adapters.catalog import load_catalog
+    from costcli.adapters.registry import dialect
     from costcli.files.redact import masked_settings
 
     catalog = load_catalog(providers)
     target = catalog.resolve(name, require_key=False, require_model=False)
     assert target.settings is not None
     data = masked_settings(target.settings.model_dump(mode="json"))
+    data["dialect"] = dialect(target.adapter)
     data["file"] = str(target.source_file)
     typer.echo(json.dumps(data, indent=2))

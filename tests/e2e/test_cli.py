@@ -233,3 +233,13 @@ def test_version(cli: Callable[..., Any]) -> None:
     result = cli("--version")
     assert result.exit_code == 0
     assert result.stdout.strip() == f"costcli {__version__}"
+
+
+def test_providers_list_and_show_name_each_providers_dialect(cli: Callable[..., Any]) -> None:
+    listed = json.loads(cli("providers", "list", "--format", "json").stdout)["providers"]
+    dialects = {row["name"]: row["dialect"] for row in listed}
+    assert dialects["openai"] == "chat completions"
+    assert dialects["groq"] == "chat completions + x_groq"
+    assert dialects["llamacpp"] == "chat completions + timings"
+    shown = json.loads(cli("providers", "show", "groq").stdout)
+    assert shown["dialect"] == "chat completions + x_groq"
