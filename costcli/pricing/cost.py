@@ -66,6 +66,7 @@ class Rates:
     output: float
     reasoning: float
     cache_write: float
+    cache_write_1h: float
 
 
 def rates_for(
@@ -75,7 +76,8 @@ def rates_for(
 
     A tier carries the same rate fields as the base price, so one rule fills both: cached
     input defaults to the input rate, reasoning to the output rate, a cache write to the
-    input rate. A cache write keeps its ratio to the input rate in every tier. Under flex or
+    input rate, a 1-hour cache write to the (5-minute) cache-write rate. A cache write keeps
+    its ratio to the input rate in every tier. Under flex or
     priority processing the base rates are the tier's own figures; a long-context tier is
     scaled by the same ratio (flex input / input, flex output / output). A service tier the
     model has no price for bills the default rates (`project` says so on the row).
@@ -100,22 +102,42 @@ def rates_for(
         else:
             r_cached, r_in = r_cached * in_ratio, r_in * in_ratio
             r_out, r_reason = r_out * out_ratio, r_reason * out_ratio
-    write = price.cache_write_per_mtok
-    r_write = (
-        r_in if write is None or not price.input_per_mtok else write * r_in / price.input_per_mtok
-    )
+
+    def scaled(write: float | None) -> float:
+        if write is None or not price.input_per_mtok:
+            return r_in
+        return write * r_in / price.input_per_mtok
+
+    write, write_1h = price.cache_write_per_mtok, price.cache_write_1h_per_mtok
     return Rates(
-        input=r_in, cached_input=r_cached, output=r_out, reasoning=r_reason, cache_write=r_write
+        input=r_in,
+        cached_input=r_cached,
+        output=r_out,
+        reasoning=r_reason,
+        cache_write=scaled(write),
+        cache_write_1h=scaled(write if write_1h is None else write_1h),
     )
 
 
 @dataclass(frozen=True)
 class Billing:
-    """How a request is billed beyond its token counts."""
+    """How a request is billed beyond its token counts.
+
+    `cache_write_tokens` are every input token written to the prompt cache;
+    `cache_write_1h_tokens` are the part of them written with the 1-hour TTL (Anthropic bills
+    those at 2x input, the 5-minute rest at 1.25x).
+    """
 
     batch: bool = False
     service_tier: ServiceTier = "default"
     cache_write_tokens: float = 0
+    cache_write_1h_tokens: float = 0
+
+    def __post_init__(self) -> None:
+        if self.cache_write_1h_tokens > self.cache_write_tokens:
+            raise ValueError(
+                "cache_write_1h_tokens are a part of cache_write_tokens, so at most as many"
+            )
 
 
 def request_cost(
@@ -131,7 +153,8 @@ def request_cost(
 
     A prompt shorter than the model's `cache_min_input_tokens` is neither read from nor
     written to the cache: every input token pays the input rate. Cache writes are the
-    uncached input tokens that are stored for later requests (at most all of them).
+    uncached input tokens that are stored for later requests (at most all of them); the
+    1-hour-TTL share of them pays the 1-hour write rate, the rest the cache-write rate.
     Batch requests pay the default rates less the batch discount (a batch is its own tier).
     """
     counts = (
@@ -140,18 +163,27 @@ def request_cost(
         cached_input_tokens,
         reasoning_tokens,
         billing.cache_write_tokens,
+        billing.cache_write_1h_tokens,
     )
     if min(counts) < 0:
         raise ValueError("token counts cannot be negative")
     cacheable = input_tokens >= price.cache_min_input_tokens
     cached = min(cached_input_tokens, input_tokens) if cacheable else 0.0
     written = min(billing.cache_write_tokens, input_tokens - cached) if cacheable else 0.0
+    # the 1h share keeps its proportion when the writes are capped at the uncached input
+    share_1h = (
+        billing.cache_write_1h_tokens / billing.cache_write_tokens
+        if billing.cache_write_tokens
+        else 0.0
+    )
+    written_1h = written * share_1h
     reasoning = min(reasoning_tokens, output_tokens)
     rates = rates_for(price, input_tokens, "default" if billing.batch else billing.service_tier)
     tokens_usd = (
         (input_tokens - cached - written) * rates.input
         + cached * rates.cached_input
-        + written * rates.cache_write
+        + (written - written_1h) * rates.cache_write
+        + written_1h * rates.cache_write_1h
         + (output_tokens - reasoning) * rates.output
         + reasoning * rates.reasoning
     ) / MTOK
@@ -532,14 +564,18 @@ def project_api(
     usage_tiers: Sequence[UsageTierLike] = (),
     period_days: float = DAYS_PER_MONTH,
 ) -> Projection:
-    """One API row. Rate limits are checked at the peak (the busiest hour with a profile)."""
+    """One API row. Rate limits are checked at the peak (the busiest hour with a profile).
+
+    A reasoning-token figure is priced on every model it is given for (at the reasoning rate,
+    else the output rate); on a model not marked as reasoning the row says so.
+    """
     today = today or date.today()
     unreasoned = []
     if scenario.reasoning_tokens and not price.reasoning:
         unreasoned.append(
-            f"{price.label} is not marked reasoning = true: no reasoning tokens priced for it"
+            f"{price.label} is not marked reasoning = true: its {scenario.reasoning_tokens:g} "
+            "reasoning tokens per request are priced at its output rate"
         )
-        scenario = replace(scenario, reasoning_tokens=0.0)
     per_request = mean_request_cost(price, scenario)
     monthly = per_request * scenario.requests_per_month
     output_total = scenario.requests_per_month * scenario.output_tokens

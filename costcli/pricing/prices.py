@@ -68,12 +68,16 @@ class ModelPrice(BaseModel):
     cached_input_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
     output_per_mtok: float = Field(ge=0, le=MAX_USD_PER_MTOK)
     reasoning_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
-    # a reasoning model spends hidden output tokens; a shape without them under-prices it
+    # a reasoning model spends hidden output tokens; a shape without them under-prices it.
+    # A model with a reasoning_per_mtok is one whatever this says (see _priced_reasoning).
     reasoning: bool = False
     # cached input is discounted only for prompts of at least this many tokens (OpenAI: 1024)
     cache_min_input_tokens: int = Field(default=0, ge=0, le=100_000_000)
     # input tokens written to the prompt cache are billed at this rate instead of the input rate
+    # (Anthropic: the 5-minute TTL, 1.25x input)
     cache_write_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
+    # writes with the 1-hour TTL (Anthropic: 2x input); default: cache_write_per_mtok
+    cache_write_1h_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
     # service tiers (OpenAI `service_tier`): flex is slower and cheaper, priority dearer
     flex_input_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
     flex_cached_input_per_mtok: float | None = Field(default=None, ge=0, le=MAX_USD_PER_MTOK)
@@ -88,6 +92,14 @@ class ModelPrice(BaseModel):
     deprecated: date | None = None
     replacement: str | None = None  # the model the provider names as its successor
     tiers: list[PriceTier] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _priced_reasoning(cls, data: Any) -> Any:
+        """A model whose reasoning tokens have a price of their own is a reasoning model."""
+        if isinstance(data, dict) and data.get("reasoning_per_mtok") is not None:
+            data = {**data, "reasoning": True}
+        return data
 
     @model_validator(mode="after")
     def _tiers_distinct(self) -> ModelPrice:
@@ -464,6 +476,7 @@ def _litellm_price(
         "reasoning": entry.get("supports_reasoning") is True,
         "cache_min_input_tokens": rules.get("cache_min_input_tokens", 0),
         "cache_write_per_mtok": rate("cache_creation_input_token_cost"),
+        "cache_write_1h_per_mtok": rate("cache_creation_input_token_cost_above_1hr"),
         "batch_discount": min(max(discount, 0.0), 1.0),
         "source": f"{source} (upstream: {entry['source']})" if entry.get("source") else source,
         "as_of": as_of,
@@ -543,10 +556,11 @@ def litellm_to_prices(
 
     `litellm_provider` becomes `provider`, a `provider/` prefix is taken off the model name,
     `cache_read_input_token_cost` is the cached rate, `cache_creation_input_token_cost` the
-    cache-write rate, `*_flex` / `*_priority` the service-tier rates, `*_above_Nk_tokens`
+    cache-write rate (Anthropic's 5-minute TTL), `cache_creation_input_token_cost_above_1hr`
+    the 1-hour-TTL write rate, `*_flex` / `*_priority` the service-tier rates, `*_above_Nk_tokens`
     become tiers, `input_cost_per_token_batches` gives the batch discount,
     `deprecation_date` the shut-down date, `successor_model` the replacement,
-    `supports_reasoning` marks a reasoning model, and PROVIDER_RULES fills in what the map
+    `supports_reasoning` (or an `output_cost_per_reasoning_token`) marks a reasoning model, and PROVIDER_RULES fills in what the map
     does not carry. An entry's own `source` is cited beside `source`. A malformed entry of a
     wanted provider is a BadInputError naming the entry and key: nothing is returned.
     """

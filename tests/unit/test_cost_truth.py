@@ -96,12 +96,18 @@ def test_reasoning_tokens_at_their_own_rate() -> None:
     assert row.monthly_cost_usd == pytest.approx(2150)
 
 
-def test_a_model_not_marked_reasoning_is_not_charged_the_reasoning_tokens() -> None:
-    # gpt-4o-style: 200 x 0.25 + 300 x 2.0 = 650, the 500 hidden tokens are not its own
+def test_reasoning_tokens_given_for_a_model_not_marked_reasoning_are_priced_at_its_output_rate() -> (
+    None
+):
+    # gpt-4o-style: 200 x 0.25 + 300 x 2.0 = 650, + the 500 reasoning tokens given x 2.0 = 1650
     row = project_api(price(), [], Scenario(1_000_000, 200, 300, reasoning_tokens=500), TODAY)
-    assert row.monthly_cost_usd == pytest.approx(650)
-    assert row.reasoning_tokens == 0
-    assert any("not marked reasoning = true" in n for n in row.notes)
+    assert row.monthly_cost_usd == pytest.approx(1650)
+    assert row.reasoning_tokens == 500
+    (note,) = [n for n in row.notes if "not marked reasoning = true" in n]
+    assert note == (
+        "openai:m is not marked reasoning = true: its 500 reasoning tokens per request are "
+        "priced at its output rate"
+    )
 
 
 def test_a_reasoning_model_without_a_reasoning_figure_says_so_instead_of_pricing_zero() -> None:

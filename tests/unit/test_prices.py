@@ -158,8 +158,9 @@ def test_check_warns_about_a_shut_down_model_without_calling_it_stale() -> None:
 
 def test_the_bundled_file_passes_the_check() -> None:
     prices = load_prices(bundled_path("prices.toml"))
-    refreshed = date(2026, 12, 1)  # the day the catalogue was last read
-    errors = [p for p in check_prices(prices, refreshed) if p.level == "error"]
+    refreshed = date(2026, 12, 1)  # the day the OpenAI and Groq catalogue was last read
+    read_anthropic = date(2026, 12, 3)  # the Anthropic entries and the OpenAI additions
+    errors = [p for p in check_prices(prices, read_anthropic) if p.level == "error"]
     assert errors == []
     for label in (
         "openai:gpt-6.1-sol",
@@ -177,6 +178,34 @@ def test_the_bundled_file_passes_the_check() -> None:
         2.5,
     )
     assert prices.find_model("groq", "openai/gpt-oss-20b").batch_discount == 0.5
+    for model in ("o3", "gpt-5.5-pro"):
+        assert prices.find_model("openai", model).as_of == read_anthropic, model
+
+
+def test_the_bundled_file_prices_anthropic_cache_writes_by_ttl() -> None:
+    prices = load_prices(bundled_path("prices.toml"))
+    opus = prices.find_model("anthropic", "claude-opus-4-5")
+    rates = (
+        opus.input_per_mtok,
+        opus.cached_input_per_mtok,
+        opus.cache_write_per_mtok,
+        opus.cache_write_1h_per_mtok,
+        opus.output_per_mtok,
+        opus.batch_discount,
+        opus.reasoning,
+    )
+    assert rates == (5.0, 0.5, 6.25, 10.0, 25.0, 0.5, True)
+    assert opus.source == "https://platform.claude.com/docs/en/about-claude/pricing"
+    assert opus.as_of == date(2026, 12, 3)
+    sonnet = prices.find_model("anthropic", "claude-sonnet-4-5")
+    (tier,) = sonnet.tiers
+    assert (tier.above_input_tokens, tier.input_per_mtok, tier.output_per_mtok) == (
+        200_000,
+        6.0,
+        22.5,
+    )
+    haiku = prices.find_model("anthropic", "claude-haiku-5-5")
+    assert [t.above_input_tokens for t in haiku.tiers] == [100_000]
     assert prices.find_model("openai", "gpt-4.1-mini").input_per_mtok == 0.4
     assert prices.find_model("groq", "llama-3.1-8b-instant").deprecated == date(2026, 8, 16)
     assert {"cpu-2vcpu-vm", "l4-rent", "a10g-rent", "h100-sxm-rent"} <= {
