@@ -142,6 +142,10 @@ class Usage:
     output_tokens: int | None = None
     cached_input_tokens: int | None = None
     reasoning_tokens: int | None = None
+    # input tokens written to the prompt cache (Anthropic's cache_creation_input_tokens; part
+    # of input_tokens, billed at the write rate), and the share of them kept for 1 hour
+    cache_write_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None
 
 
 @dataclass(slots=True)

@@ -328,6 +328,7 @@ def priced(
             r.output_tokens or 0,
             r.cached_input_tokens or 0,
             r.reasoning_tokens or 0,
+            r.cache_write_tokens or 0,
         )
         for r in records
         if r.output_tokens is not None and not r.tokens_estimated

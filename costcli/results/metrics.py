@@ -50,6 +50,10 @@ class RequestRecord(_Model):
     output_tokens: int | None
     tokens_estimated: bool
     cached_input_tokens: int | None
+    # part of input_tokens: written to the prompt cache (Anthropic), of which kept 1 hour;
+    # absent in files written before they were recorded
+    cache_write_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None
     reasoning_tokens: int | None
     finish_reason: str | None
     output_valid: bool | None
@@ -201,6 +205,7 @@ class Summary(_Model):
     reasoning_tokens: TokenTotals | None = None
     cached_input_tokens: TokenTotals | None = None  # part of input_tokens
     cache_hit_share: float | None = None  # cached / input tokens over the run
+    cache_write_tokens: TokenTotals | None = None  # part of input_tokens (Anthropic)
     throughput: Throughput
     goodput: Goodput | None = None
     server: ServerTelemetry | None = None
@@ -403,9 +408,17 @@ def workload_figures(
 
 
 def cache_figures(ok: Sequence[RequestRecord]) -> dict[str, Any]:
+    written = [r.cache_write_tokens for r in ok if r.cache_write_tokens is not None]
+    writes = (
+        TokenTotals(
+            total=sum(written), mean=sum(written) / len(ok), estimated=len(written) < len(ok)
+        )
+        if written
+        else None
+    )
     cached = [r.cached_input_tokens for r in ok if r.cached_input_tokens is not None]
     if not cached:
-        return {"cached_input_tokens": None, "cache_hit_share": None}
+        return {"cached_input_tokens": None, "cache_hit_share": None, "cache_write_tokens": writes}
     total_in = sum(r.input_tokens or 0 for r in ok if r.cached_input_tokens is not None)
     total = sum(cached)
     return {
@@ -413,6 +426,7 @@ def cache_figures(ok: Sequence[RequestRecord]) -> dict[str, Any]:
             total=total, mean=total / len(ok), estimated=len(cached) < len(ok)
         ),
         "cache_hit_share": total / total_in if total_in else 0.0,
+        "cache_write_tokens": writes,
     }
 
 
