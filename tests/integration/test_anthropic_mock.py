@@ -139,3 +139,41 @@ def test_the_key_goes_as_x_api_key_and_a_wrong_one_is_a_client_error_with_its_me
     assert isinstance(error, ClientError)
     assert error.status == 401
     assert "HTTP 401: authentication_error: invalid x-api-key" in str(error)
+
+
+def test_a_429_with_an_anthropic_body_is_rate_limited_and_retried_after_its_retry_after(
+    cli: Callable[..., Any], provider_file: Callable[..., Path]
+) -> None:
+    mock = ("--dialect", "anthropic", "--ttft-ms", "2", "--itl-ms", "1", "--output-tokens", "4")
+    mock += ("--rate-limit-every", "2", "--retry-after", "0")
+    with start_mock_server(*mock) as (url, _):
+        claude = provider_file("claude", base_url=url, adapter="anthropic")
+        doc = run_json(
+            cli, "run", "--providers", str(claude), "-t", "claude", "-n", "2", "-c", "1",
+            "--warmup", "0", "--records", "--max-retries", "0", "--max-error-rate", "1",
+        )  # fmt: skip
+    first, second = sorted(doc["targets"][0]["records"], key=lambda r: r["scheduled_ms"])
+    assert first["ok"] is True
+    assert (second["error"], second["status"]) == ("rate_limited", 429)
+    assert "rate_limit_error" in second["error_message"]
+
+
+def test_thinking_then_a_tool_call_sets_ttft_at_the_thinking_and_ttfo_at_the_call(
+    cli: Callable[..., Any], provider_file: Callable[..., Path]
+) -> None:
+    mock = ("--dialect", "anthropic", "--ttft-ms", "5", "--itl-ms", "2", "--output-tokens", "6")
+    mock += ("--reasoning-chunks", "3", "--answer-delay-ms", "40")
+    with start_mock_server(*mock) as (url, _):
+        claude = provider_file("claude", base_url=url, adapter="anthropic")
+        doc = run_json(
+            cli, "run", "--providers", str(claude), "-t", "claude", "-w", "tool-call",
+            "-n", "2", "-c", "1", "--warmup", "0", "--records",
+        )  # fmt: skip
+    records = doc["targets"][0]["records"]
+    for r in records:
+        assert r["ok"] is True
+        assert r["tool_calls"] == 1
+        assert r["finish_reason"] == "tool_use"
+        # three thinking deltas 2 ms apart, then 40 ms more before the tool_use block
+        assert r["ttfo_ms"] - r["ttft_ms"] >= 40
+        assert r["output_tokens"] == 3 + 3  # thinking deltas + three argument pieces
