@@ -11,7 +11,14 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Tag
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    SerializerFunctionWrapHandler,
+    Tag,
+    model_serializer,
+)
 
 from costcli.adapters.base import ERROR_CLASSES
 
@@ -22,7 +29,23 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RequestRecord(_Model):
+# Written only where a server reported them (Anthropic's cache writes): a file of any other
+# run reads, byte for byte, as before they were recorded.
+ABSENT_WHEN_NONE = ("cache_write_tokens", "cache_write_1h_tokens")
+
+
+class _Unreported(_Model):
+    @model_serializer(mode="wrap")
+    def _without_unreported(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in ABSENT_WHEN_NONE:
+                if key in data and data[key] is None:
+                    del data[key]
+        return data
+
+
+class RequestRecord(_Unreported):
     """One measured request, as the scheduler produced it and as `--records` writes it.
 
     The one record model: the scheduler freezes each finished request into it, `summarize`
@@ -186,7 +209,7 @@ def _cost_kind(value: Any) -> str:
     return "unpriced" if isinstance(value, Unpriced) else "priced"
 
 
-class Summary(_Model):
+class Summary(_Unreported):
     requests: RequestCounts
     error_rate: float
     errors: dict[str, int]
