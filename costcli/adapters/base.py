@@ -143,6 +143,10 @@ class Usage:
     cached_input_tokens: int | None = None
     reasoning_tokens: int | None = None
     provider_cost_usd: float | None = None  # the provider's own bill (xAI, OpenRouter)
+    # input tokens written to the prompt cache (Anthropic's cache_creation_input_tokens; part
+    # of input_tokens, billed at the write rate), and the share of them kept for 1 hour
+    cache_write_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None
 
 
 @dataclass(slots=True)

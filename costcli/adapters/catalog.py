@@ -118,6 +118,8 @@ class ProviderFile(BaseModel):
     # llama-server's --chat-template for the managed server (the bundled Gemma gets "gemma")
     chat_template: str | None = None
     server_args: list[str] = Field(default_factory=list)
+    # Anthropic extended thinking: `thinking: {type: enabled, budget_tokens}` (min 1024)
+    thinking_budget_tokens: int | None = Field(default=None, ge=1024, le=MAX_LIMIT)
     rate_limits: list[RateLimit] = Field(default_factory=list)
     usage_tiers: list[UsageTier] = Field(default_factory=list)
 

@@ -519,6 +519,11 @@ class OpenAIAdapter(AdapterBase):
             reason = f"a chunk the {self.name} dialect cannot read: {type(exc).__name__}: {exc}"
             raise StreamAbortedError(self.redact(reason)) from None
 
+    def reader(self) -> Callable[[bytes, int], list[StreamEvent | StreamDone]]:
+        """What reads one stream's payloads: `events_of`, or a fresh per-stream reader in a
+        dialect whose events refer to earlier ones (Anthropic's content-block indices)."""
+        return self.events_of
+
     def decoded(self, data: bytes) -> Any:
         """One `data:` payload as JSON; one that is not (or nests past any depth) ends the
         request as stream_aborted, with the reason."""
@@ -563,16 +568,17 @@ class _Body:
     """One response body -> events: raw reads (decoded where the server compressed them)
     through the SSE parser; a stream that ends without output is not a success."""
 
-    __slots__ = ("adapter", "finished", "got_byte", "output")
+    __slots__ = ("adapter", "events_of", "finished", "got_byte", "output")
 
     def __init__(self, adapter: OpenAIAdapter) -> None:
         self.adapter = adapter
+        self.events_of = adapter.reader()
         self.got_byte = False
         self.output = False  # any event that carries output (not usage, telemetry, finish)
         self.finished: str | None = None
 
     def _events(self, data: bytes, t_ns: int) -> list[StreamEvent | StreamDone]:
-        events = [STREAM_DONE] if data == b"[DONE]" else self.adapter.events_of(data, t_ns)
+        events = [STREAM_DONE] if data == b"[DONE]" else self.events_of(data, t_ns)
         kept: list[StreamEvent | StreamDone] = []
         for event in events:
             if isinstance(event, StreamDone):

@@ -19,6 +19,7 @@ BUILTINS = {
     "openai": "costcli.adapters.openai:OpenAIAdapter",
     "groq": "costcli.adapters.groq:GroqAdapter",
     "llamacpp": "costcli.adapters.llamacpp:LlamaCppAdapter",
+    "anthropic": "costcli.adapters.anthropic:AnthropicAdapter",
 }
 GROUP = "costcli.adapters"
 PROTOCOL_MEMBERS = ("name", "start", "stream", "close", "describe", "fit_workload", "refresh_facts")

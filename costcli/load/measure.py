@@ -53,6 +53,8 @@ class Measurement:
     output_tokens: int | None = None
     tokens_estimated: bool = False
     cached_input_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None
     reasoning_tokens: int | None = None
     provider_cost_usd: float | None = None  # the provider's own bill for the request
     finish_reason: str | None = None
@@ -103,6 +105,8 @@ class Measurement:
             output_tokens=out,
             tokens_estimated=self.tokens_estimated,
             cached_input_tokens=self.cached_input_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
             reasoning_tokens=self.reasoning_tokens,
             provider_cost_usd=self.provider_cost_usd,
             finish_reason=self.finish_reason,
@@ -131,6 +135,10 @@ def _apply(rec: Measurement, event: Usage | Telemetry) -> None:
             rec.reasoning_tokens = event.reasoning_tokens
         if event.provider_cost_usd is not None:
             rec.provider_cost_usd = event.provider_cost_usd
+        if event.cache_write_tokens is not None:
+            rec.cache_write_tokens = event.cache_write_tokens
+        if event.cache_write_1h_tokens is not None:
+            rec.cache_write_1h_tokens = event.cache_write_1h_tokens
         return
     rec.queue_ms = event.queue_ms if event.queue_ms is not None else rec.queue_ms
     rec.prefill_ms = event.prefill_ms if event.prefill_ms is not None else rec.prefill_ms
@@ -201,6 +209,7 @@ def _reset_attempt(rec: Measurement) -> None:
     rec.tool_calls = {}
     rec.input_tokens = rec.output_tokens = rec.cached_input_tokens = rec.reasoning_tokens = None
     rec.provider_cost_usd = None
+    rec.cache_write_tokens = rec.cache_write_1h_tokens = None
     rec.tokens_estimated = False
     rec.finish_reason = rec.status = rec.error = rec.error_message = None
     rec.queue_ms = rec.prefill_ms = rec.decode_ms = None

@@ -340,13 +340,15 @@ def priced(
     return cost.model_copy(update={"provider_billed": bill})
 
 
-def _usages(records: Sequence[RequestRecord]) -> list[tuple[int, int, int, int]]:
+def _usages(records: Sequence[RequestRecord]) -> list[tuple[int, int, int, int, int, int]]:
     return [
         (
             r.input_tokens or 0,
             r.output_tokens or 0,
             r.cached_input_tokens or 0,
             r.reasoning_tokens or 0,
+            r.cache_write_tokens or 0,
+            min(r.cache_write_1h_tokens or 0, r.cache_write_tokens or 0),
         )
         for r in records
     ]

@@ -41,8 +41,13 @@ MTOK = 1_000_000
 BREAK_EVEN_CEILING = 1e12
 EXCEEDS_HIGHEST_TIER = "exceeds the highest tier"
 
-# (input_tokens, output_tokens, cached_input_tokens, reasoning_tokens)
-Usage = tuple[float, float, float, float]
+# (input_tokens, output_tokens, cached_input_tokens, reasoning_tokens[, cache_write_tokens])
+# (input, output, cached input, reasoning[, cache writes[, of them with the 1h TTL]])
+Usage = (
+    tuple[float, float, float, float]
+    | tuple[float, float, float, float, float]
+    | tuple[float, float, float, float, float, float]
+)
 
 
 class RateLimitLike(Protocol):
@@ -202,8 +207,12 @@ def run_cost(
     total = 0.0
     requests = 0
     output_tokens = 0.0
-    for input_t, output_t, cached_t, reasoning_t in usages:
-        total += request_cost(price, input_t, output_t, cached_t, reasoning_t)
+    for usage in usages:
+        input_t, output_t, cached_t, reasoning_t = usage[:4]
+        written = usage[4] if len(usage) > 4 else 0
+        written_1h = usage[5] if len(usage) > 5 else 0
+        billing = Billing(cache_write_tokens=written, cache_write_1h_tokens=written_1h)
+        total += request_cost(price, input_t, output_t, cached_t, reasoning_t, billing=billing)
         requests += 1
         output_tokens += output_t
     per_request = total / requests if requests else None

@@ -11,7 +11,14 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Tag
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    SerializerFunctionWrapHandler,
+    Tag,
+    model_serializer,
+)
 
 from costcli.adapters.base import ERROR_CLASSES
 
@@ -22,7 +29,28 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RequestRecord(_Model):
+# Written only where a server reported them (Anthropic's cache writes, a provider's own
+# bill): a file of any other run reads, byte for byte, as before they were recorded.
+ABSENT_WHEN_NONE = (
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "provider_cost_usd",
+    "provider_billed",
+)
+
+
+class _Unreported(_Model):
+    @model_serializer(mode="wrap")
+    def _without_unreported(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in ABSENT_WHEN_NONE:
+                if key in data and data[key] is None:
+                    del data[key]
+        return data
+
+
+class RequestRecord(_Unreported):
     """One measured request, as the scheduler produced it and as `--records` writes it.
 
     The one record model: the scheduler freezes each finished request into it, `summarize`
@@ -50,6 +78,10 @@ class RequestRecord(_Model):
     output_tokens: int | None
     tokens_estimated: bool
     cached_input_tokens: int | None
+    # part of input_tokens: written to the prompt cache (Anthropic), of which kept 1 hour;
+    # absent in files written before they were recorded
+    cache_write_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None
     reasoning_tokens: int | None
     finish_reason: str | None
     output_valid: bool | None
@@ -164,7 +196,7 @@ class ProviderBill(_Model):
     difference_pct: float | None  # (costcli - provider) / provider x 100; None: provider 0
 
 
-class RunCost(_Model):
+class RunCost(_Unreported):
     """What a measured run cost, from the usage the server reported (`summary.cost`)."""
 
     per_request_usd: float | None
@@ -195,7 +227,7 @@ def _cost_kind(value: Any) -> str:
     return "unpriced" if isinstance(value, Unpriced) else "priced"
 
 
-class Summary(_Model):
+class Summary(_Unreported):
     requests: RequestCounts
     error_rate: float
     errors: dict[str, int]
@@ -214,6 +246,7 @@ class Summary(_Model):
     reasoning_tokens: TokenTotals | None = None
     cached_input_tokens: TokenTotals | None = None  # part of input_tokens
     cache_hit_share: float | None = None  # cached / input tokens over the run
+    cache_write_tokens: TokenTotals | None = None  # part of input_tokens (Anthropic)
     throughput: Throughput
     goodput: Goodput | None = None
     server: ServerTelemetry | None = None
@@ -416,9 +449,17 @@ def workload_figures(
 
 
 def cache_figures(ok: Sequence[RequestRecord]) -> dict[str, Any]:
+    written = [r.cache_write_tokens for r in ok if r.cache_write_tokens is not None]
+    writes = (
+        TokenTotals(
+            total=sum(written), mean=sum(written) / len(ok), estimated=len(written) < len(ok)
+        )
+        if written
+        else None
+    )
     cached = [r.cached_input_tokens for r in ok if r.cached_input_tokens is not None]
     if not cached:
-        return {"cached_input_tokens": None, "cache_hit_share": None}
+        return {"cached_input_tokens": None, "cache_hit_share": None, "cache_write_tokens": writes}
     total_in = sum(r.input_tokens or 0 for r in ok if r.cached_input_tokens is not None)
     total = sum(cached)
     return {
@@ -426,6 +467,7 @@ def cache_figures(ok: Sequence[RequestRecord]) -> dict[str, Any]:
             total=total, mean=total / len(ok), estimated=len(cached) < len(ok)
         ),
         "cache_hit_share": total / total_in if total_in else 0.0,
+        "cache_write_tokens": writes,
     }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import random
 import signal
@@ -23,9 +24,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-Dialect = Literal["openai", "groq", "llamacpp"]
+Dialect = Literal["openai", "groq", "llamacpp", "anthropic"]
+# Dialects with their own routes and stream writer, each a module: `dispatch(server,
+# request, writer)` answers every request but /health (named, not imported: no circle)
+DIALECT_ROOMS = {"anthropic": "costcli.testing.mock_anthropic:dispatch"}
 VOCABULARY = (
     *("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while"),
     *("seven", "cheap", "models", "stream", "tokens", "to", "one", "patient", "benchmark"),
@@ -274,6 +278,10 @@ class MockServer:
     async def _dispatch(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
         routes = {"/v1/chat/completions": "POST", "/v1/models": "GET", "/health": "GET"}
         path = request.path.rstrip("/")
+        if self.config.dialect in DIALECT_ROOMS and path != "/health":
+            module, _, attribute = DIALECT_ROOMS[self.config.dialect].partition(":")
+            dispatch = getattr(importlib.import_module(module), attribute)
+            return bool(await dispatch(self, request, writer))
         keep = request.keep_alive
         if path not in routes:
             body = _error_body(f"unknown path {request.path}", "invalid_request_error")
@@ -614,7 +622,7 @@ def parse_args(argv: list[str] | None = None) -> MockConfig:
     add("--itl-ms", type=float, default=defaults.itl_ms)
     add("--jitter-ms", type=float, default=defaults.jitter_ms, help="uniform +/- per delay")
     add("--seed", type=int, default=defaults.seed)
-    add("--dialect", choices=["openai", "groq", "llamacpp"], default=defaults.dialect)
+    add("--dialect", choices=list(get_args(Dialect)), default=defaults.dialect)
     add("--queue-ms", type=float, default=defaults.queue_ms, help="groq x_groq queue_time")
     add("--require-key", default=None, help="answer 401 unless 'Authorization: Bearer KEY'")
     add("--error-rate", type=float, default=0.0, help="fraction of requests answered 500")

@@ -185,3 +185,31 @@ def test_the_monthly_projection_prices_each_request_against_the_tier_not_the_mon
 def test_a_tier_without_a_cached_rate_bills_cached_input_at_the_tier_input_rate() -> None:
     tier = PriceTier(above_input_tokens=200_000, input_per_mtok=6.0, output_per_mtok=22.5)
     assert rates_for(claude(tiers=[tier]), 200_001).cached_input == 6.0
+
+
+def test_a_measured_runs_1h_cache_writes_are_priced_at_the_1h_rate() -> None:
+    """A record's cache writes and their 1h share reach the bill (load/runner.priced)."""
+    from costcli.load.measure import Measurement
+    from costcli.load.runner import priced
+    from costcli.pricing.prices import parse_prices
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    prices = parse_prices(
+        tomllib.loads(
+            '[[models]]\nprovider = "anthropic"\nmodel = "m"\ninput_per_mtok = 3\n'
+            "cached_input_per_mtok = 0.3\ncache_write_per_mtok = 3.75\n"
+            "cache_write_1h_per_mtok = 6\noutput_per_mtok = 15\n"
+            'source = "https://platform.claude.com/docs/en/about-claude/pricing"\n'
+            "as_of = 2026-12-03\n"
+        )
+    )
+    rec = Measurement(0, 0, end_ns=1)
+    rec.input_tokens, rec.output_tokens = 1000, 10
+    rec.cache_write_tokens, rec.cache_write_1h_tokens = 600, 200
+    cost = priced("anthropic", "m", False, [rec.record(0)], prices)
+    # 400 uncached x 3 + 400 5m writes x 3.75 + 200 1h writes x 6 + 10 x 15, per 1M tokens
+    assert cost.total_usd == pytest.approx((400 * 3 + 400 * 3.75 + 200 * 6 + 10 * 15) / 1e6)
