@@ -142,6 +142,7 @@ class Usage:
     output_tokens: int | None = None
     cached_input_tokens: int | None = None
     reasoning_tokens: int | None = None
+    service_tier: str | None = None  # the tier that served it (OpenAI Responses reports it)
 
 
 @dataclass(slots=True)

@@ -54,6 +54,7 @@ class Measurement:
     tokens_estimated: bool = False
     cached_input_tokens: int | None = None
     reasoning_tokens: int | None = None
+    service_tier: str | None = None
     finish_reason: str | None = None
     error: str | None = None
     error_message: str | None = None
@@ -103,6 +104,7 @@ class Measurement:
             tokens_estimated=self.tokens_estimated,
             cached_input_tokens=self.cached_input_tokens,
             reasoning_tokens=self.reasoning_tokens,
+            service_tier=self.service_tier,
             finish_reason=self.finish_reason,
             output_valid=self.output_valid,
             queue_ms=self.queue_ms,
@@ -127,6 +129,8 @@ def _apply(rec: Measurement, event: Usage | Telemetry) -> None:
             rec.cached_input_tokens = event.cached_input_tokens
         if event.reasoning_tokens is not None:
             rec.reasoning_tokens = event.reasoning_tokens
+        if event.service_tier is not None:
+            rec.service_tier = event.service_tier
         return
     rec.queue_ms = event.queue_ms if event.queue_ms is not None else rec.queue_ms
     rec.prefill_ms = event.prefill_ms if event.prefill_ms is not None else rec.prefill_ms
@@ -196,6 +200,7 @@ def _reset_attempt(rec: Measurement) -> None:
     rec.chunk_ns = []
     rec.tool_calls = {}
     rec.input_tokens = rec.output_tokens = rec.cached_input_tokens = rec.reasoning_tokens = None
+    rec.service_tier = None
     rec.tokens_estimated = False
     rec.finish_reason = rec.status = rec.error = rec.error_message = None
     rec.queue_ms = rec.prefill_ms = rec.decode_ms = None

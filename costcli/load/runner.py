@@ -306,7 +306,7 @@ def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: boo
 
 def run_cost(target: Target, records: Sequence[RequestRecord], prices: Prices | None) -> Any:
     """The summary's `cost` from the usage the server reported (None without a prices file)."""
-    return priced(target.provider, target.model, target.self_hosted, records, prices)
+    return priced(target.price_provider, target.model, target.self_hosted, records, prices)
 
 
 def priced(

@@ -63,6 +63,7 @@ class RequestRecord(_Model):
     turn: int | None = None  # 0-based turn index within its session
     tool_calls: int | None = None  # tool calls in the answer (None: none)
     correct: bool | None = None  # graded answers (`expected`); None: not graded
+    service_tier: str | None = None  # the service tier the provider reports it served
 
 
 # --- the summary document (part of the results file) ---------------------------------
