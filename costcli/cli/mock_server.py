@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from pathlib import Path
 
 import typer
@@ -21,7 +22,10 @@ class MockOptions:
     output_tokens: int = typer.Option(32, "--output-tokens", rich_help_panel="Timing and tokens")
     jitter_ms: float = typer.Option(0.0, "--jitter-ms", rich_help_panel="Timing and tokens")
     dialect: str = typer.Option(
-        "openai", "--dialect", help="openai, groq or llamacpp", rich_help_panel="Timing and tokens"
+        "openai",
+        "--dialect",
+        help="openai, groq, llamacpp or responses",
+        rich_help_panel="Timing and tokens",
     )
     error_rate: float = typer.Option(
         0.0, "--error-rate", min=0.0, max=1.0, rich_help_panel="Faults"
@@ -87,8 +91,9 @@ def mock_server_run(opts: MockOptions) -> None:
     from costcli.files.errors import BadInputError
     from costcli.testing import mock_server
 
-    if opts.dialect not in ("openai", "groq", "llamacpp"):
-        raise BadInputError(f"--dialect {opts.dialect}: use openai, groq or llamacpp")
+    dialects = typing.get_args(mock_server.Dialect)
+    if opts.dialect not in dialects:
+        raise BadInputError(f"--dialect {opts.dialect}: use one of {', '.join(dialects)}")
     if opts.reasoning_field not in ("reasoning_content", "reasoning"):
         raise BadInputError(
             f"--reasoning-field {opts.reasoning_field}: use reasoning_content or reasoning"

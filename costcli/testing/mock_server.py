@@ -23,9 +23,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-Dialect = Literal["openai", "groq", "llamacpp"]
+Dialect = Literal["openai", "groq", "llamacpp", "responses"]
 VOCABULARY = (
     *("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while"),
     *("seven", "cheap", "models", "stream", "tokens", "to", "one", "patient", "benchmark"),
@@ -273,6 +273,8 @@ class MockServer:
 
     async def _dispatch(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
         routes = {"/v1/chat/completions": "POST", "/v1/models": "GET", "/health": "GET"}
+        if self.config.dialect == "responses":
+            routes["/v1/responses"] = "POST"
         path = request.path.rstrip("/")
         keep = request.keep_alive
         if path not in routes:
@@ -291,6 +293,10 @@ class MockServer:
             model = {"id": self.config.model, "object": "model", "created": 0, "owned_by": "mock"}
             body = json.dumps({"object": "list", "data": [model]}).encode()
             return await self._respond(writer, 200, body, keep_alive=keep)
+        if path == "/v1/responses":
+            from costcli.testing.mock_responses import respond
+
+            return await respond(self, request, writer)
         return await self._chat(request, writer)
 
     # --- chat completions -------------------------------------------------------------
@@ -614,7 +620,7 @@ def parse_args(argv: list[str] | None = None) -> MockConfig:
     add("--itl-ms", type=float, default=defaults.itl_ms)
     add("--jitter-ms", type=float, default=defaults.jitter_ms, help="uniform +/- per delay")
     add("--seed", type=int, default=defaults.seed)
-    add("--dialect", choices=["openai", "groq", "llamacpp"], default=defaults.dialect)
+    add("--dialect", choices=list(get_args(Dialect)), default=defaults.dialect)
     add("--queue-ms", type=float, default=defaults.queue_ms, help="groq x_groq queue_time")
     add("--require-key", default=None, help="answer 401 unless 'Authorization: Bearer KEY'")
     add("--error-rate", type=float, default=0.0, help="fraction of requests answered 500")

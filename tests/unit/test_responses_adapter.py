@@ -273,3 +273,17 @@ def test_the_request_body_is_the_responses_shape() -> None:
 
 def test_the_registry_provides_openai_responses() -> None:
     assert "openai-responses" in available()
+
+
+def test_the_bundled_openai_responses_provider_is_priced_from_the_openai_entries() -> None:
+    from costcli.adapters.catalog import load_catalog
+    from costcli.pricing.prices import load_prices
+
+    catalog = load_catalog()
+    target = catalog.resolve("openai-responses", require_key=False)
+    assert (target.adapter, target.base_url) == ("openai-responses", "https://api.openai.com/v1")
+    assert target.api_key_env == "OPENAI_API_KEY"
+    assert target.price_provider == "openai"
+    assert catalog.providers["openai-responses"].models == catalog.providers["openai"].models
+    prices = load_prices()
+    assert prices.find_model(target.price_provider, target.model).provider == "openai"
