@@ -285,6 +285,7 @@ def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: boo
     return TargetResult(
         provider=t.provider,
         model=t.model,
+        price_provider=t.price_provider if t.price_provider != t.provider else None,
         adapter=t.adapter,
         base_url=redact_url(t.base_url),
         self_hosted=t.self_hosted,

@@ -94,6 +94,9 @@ class ClientHealth(_Model):
 class TargetResult(_Model):
     provider: str
     model: str
+    # the prices file's provider that priced it, where not `provider` (a provider file's
+    # `prices_from`: openai-responses is priced from the openai entries)
+    price_provider: str | None = None
     adapter: str
     base_url: str | None
     self_hosted: bool = False

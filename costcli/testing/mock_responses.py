@@ -11,28 +11,92 @@ as a function_call item whose arguments arrive in pieces. Faults: a 429 with ret
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from costcli.testing.mock_server import (
-    COMPACT,
-    VOCABULARY,
-    MockServer,
-    _Abort,
-    _error_body,
-    _frame,
-    _message_words,
-    _sleep_until,
-    _tool_call,
-)
+# mock_server.py imports this module to route /v1/responses, so nothing here imports it:
+# the server comes in as `Server`, and the few wire helpers below are this dialect's own.
+WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while")
+COMPACT: dict[str, Any] = {"separators": (",", ":")}
 
-if TYPE_CHECKING:
-    import asyncio
 
-    from costcli.testing.mock_server import _Request
+class Request(Protocol):
+    headers: dict[str, str]
+    body: bytes
+    keep_alive: bool
+
+
+class Server(Protocol):
+    """What this dialect uses of mock_server.MockServer."""
+
+    config: Any  # mock_server.MockConfig
+    counter: int
+    tool_calls: int
+    seen_prefixes: set[str]
+
+    def deadlines(
+        self, arrived: int, n_tokens: int, reasoning: int, rng: random.Random
+    ) -> list[int]: ...
+    def log_request(self, number: int, body: Any) -> None: ...
+    def log_send(self, request_id: str, index: int, sent_ns: int) -> None: ...
+    async def _respond(
+        self,
+        writer: asyncio.StreamWriter,
+        status: int,
+        body: bytes,
+        *,
+        keep_alive: bool = False,
+        extra: str = "",
+    ) -> bool: ...
+
+
+def _error_body(message: str, kind: str, code: str | None = None) -> bytes:
+    return json.dumps(
+        {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    ).encode()
+
+
+def _frame(payload: bytes) -> bytes:
+    """One HTTP/1.1 chunked-transfer frame."""
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
+
+
+async def _sleep_until(deadline_ns: int) -> None:
+    delay = deadline_ns - time.monotonic_ns()
+    if delay > 0:
+        await asyncio.sleep(delay / 1e9)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _tool_call(tool: Any, bad: bool, n: int) -> tuple[str, tuple[str, ...]]:
+    """A call of a Responses function tool (`{type, name, parameters}`): its required
+    arguments with plain values, in three pieces; `bad` calls alternate between arguments
+    that are not JSON and JSON that breaks the schema (as the chat dialect's do)."""
+    tool = _object(tool)
+    params = _object(tool.get("parameters"))
+    props = _object(params.get("properties"))
+    args: dict[str, Any] = {}
+    for key in params.get("required") or []:
+        prop = _object(props.get(key))
+        plain = {"integer": 1, "number": 1.5, "boolean": True}.get(str(prop.get("type")), "mock")
+        args[key] = prop["enum"][0] if prop.get("enum") else plain
+    text = json.dumps(args, **COMPACT)
+    if bad:
+        text = text[: max(1, len(text) - 2)] if n % 2 else json.dumps({"unexpected": 1})
+    third = max(1, len(text) // 3)
+    return str(tool.get("name") or "tool"), (
+        text[:third],
+        text[third : 2 * third],
+        text[2 * third :],
+    )
+
 
 HEAD = (
     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -56,27 +120,22 @@ def _input_messages(body: dict[str, Any]) -> list[Any]:
 def _parts_words(message: Any) -> int:
     """Words of a message item: string content, or its input_text/output_text parts."""
     content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        return len(content.split())
     if isinstance(content, list):
         return sum(
             len(part["text"].split())
             for part in content
             if isinstance(part, dict) and isinstance(part.get("text"), str)
         )
-    return _message_words(message)
-
-
-def _as_chat_tool(tool: Any) -> Any:
-    """Responses' flat function tool as chat's nested one, for mock_server's `_tool_call`."""
-    if isinstance(tool, dict) and tool.get("type") == "function" and "function" not in tool:
-        return {"type": "function", "function": tool}
-    return tool
+    return 0
 
 
 class ResponsesStream:
     """One streamed response: its items, usage and ending, on mock_server's schedule."""
 
     def __init__(
-        self, server: MockServer, writer: asyncio.StreamWriter, body: dict[str, Any], rid: str
+        self, server: Server, writer: asyncio.StreamWriter, body: dict[str, Any], rid: str
     ) -> None:
         self.server, self.writer, self.body, self.request_id = server, writer, body, rid
         self.id = f"resp_{uuid.uuid4().hex[:24]}"
@@ -92,7 +151,7 @@ class ResponsesStream:
             server.tool_calls += 1
             every = server.config.bad_tool_args_every
             bad = bool(every) and server.tool_calls % every == 0
-            self.call = _tool_call(_as_chat_tool(tools[0]), bad, server.tool_calls)
+            self.call = _tool_call(tools[0], bad, server.tool_calls)
 
     def _cached(self, messages: list[Any]) -> int:
         cached, words = 0, 0
@@ -132,7 +191,7 @@ class ResponsesStream:
 
     async def send(self, *events: bytes) -> int:
         if self.writer.is_closing():
-            raise _Abort
+            raise ConnectionResetError("the mock dropped the stream")
         self.writer.write(_frame(b"".join(events)))
         await self.writer.drain()
         return time.monotonic_ns()
@@ -140,7 +199,7 @@ class ResponsesStream:
     def chunk(self, index: int, reasoning: int) -> list[bytes]:
         """The events of output chunk `index`: a reasoning delta, a text delta or a piece of
         the tool call, each opened by its item where it is the item's first."""
-        word = VOCABULARY[index % len(VOCABULARY)] + " "
+        word = WORDS[index % len(WORDS)] + " "
         out: list[bytes] = []
         if index < reasoning:
             if index == 0:
@@ -149,7 +208,7 @@ class ResponsesStream:
             delta = {"item_id": "rs_mock", "output_index": 0, "summary_index": 0, "delta": word}
             return [*out, self.event("response.reasoning_summary_text.delta", **delta)]
         position, index = (1 if reasoning else 0), index - reasoning
-        word = VOCABULARY[index % len(VOCABULARY)] + " "
+        word = WORDS[index % len(WORDS)] + " "
         if self.call is not None:
             name, pieces = self.call
             if index == 0:
@@ -175,7 +234,7 @@ class ResponsesStream:
             call = {"type": "function_call", "id": "fc_mock", "call_id": "call_mock"}
             items.append({**call, "name": name, "arguments": "".join(pieces)})
         else:
-            text = "".join(VOCABULARY[i % len(VOCABULARY)] + " " for i in range(n_answer))
+            text = "".join(WORDS[i % len(WORDS)] + " " for i in range(n_answer))
             content = [{"type": "output_text", "text": text, "annotations": []}]
             message = {"type": "message", "id": "msg_mock", "role": "assistant"}
             items.append({**message, "content": content})
@@ -197,7 +256,7 @@ class ResponsesStream:
             self.server.log_send(self.request_id, index, at)
         if ending == "abort":
             self.writer.transport.abort()
-            raise _Abort
+            raise ConnectionResetError("the mock dropped the stream")
         if ending == "error":
             error = {"code": "server_error", "message": "The server had an error (mock)."}
             failed = self.response("failed", error=error)
@@ -219,7 +278,7 @@ class ResponsesStream:
         await self.writer.drain()
 
 
-async def respond(server: MockServer, request: _Request, writer: asyncio.StreamWriter) -> bool:
+async def respond(server: Server, request: Request, writer: asyncio.StreamWriter) -> bool:
     """`POST /v1/responses`: the mock's faults first, then the stream (or, unstreamed, the
     whole response at the last deadline)."""
     arrived = time.monotonic_ns()

@@ -66,10 +66,14 @@ def test_a_responses_run_reports_cached_and_reasoning_tokens_and_prices_each_req
     items = load_workload("shared-prefix").items
     inputs = [sum(len(m["content"].split()) for m in s.messages) for s in items][:6]
     script = ("--output-tokens", "6", "--reasoning-chunks", "3", "--answer-delay-ms", "30")
+    out = tmp_path / "run.json"
     with responses_mock(provider_file, *script, "--prompt-cache-min", "1024") as target:
-        doc = run_json(cli, *target, "-w", "shared-prefix", "-n", "6", "--prices", str(prices))
+        doc = run_json(
+            cli, *target, "-w", "shared-prefix", "-n", "6", "--prices", str(prices), "-o", str(out)
+        )
     (result,) = doc["targets"]
     assert (result["provider"], result["adapter"]) == ("acme-responses", "openai-responses")
+    assert result["price_provider"] == "acme"
     summary, records = result["summary"], result["records"]
     assert summary["requests"]["ok"] == 6
     assert summary["requests"]["failed"] == 0
@@ -98,6 +102,15 @@ def test_a_responses_run_reports_cached_and_reasoning_tokens_and_prices_each_req
     assert cost["total_usd"] == pytest.approx(sum(by_hand))
     assert cost["per_request_usd"] == pytest.approx(sum(by_hand) / 6)
     assert cost["price_source"] == "https://example.com/acme-pricing"
+
+    # the results file says where its prices came from: `project` prices it from there too
+    projected = cli(
+        "project", str(out), "--requests-per-month", "1e6", "--prices", str(prices), "-f", "json"
+    )
+    assert projected.exit_code == 0, projected.stderr
+    (row,) = json.loads(projected.stdout)["projections"]
+    assert (row["provider"], row["model"], row["token_basis"]) == ("acme", "m1", "measured")
+    assert row["cache_hit"] == pytest.approx(summary["cache_hit_share"])
 
 
 def test_a_tool_call_arrives_as_a_function_call_item_and_finishes_tool_calls(
