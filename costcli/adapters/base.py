@@ -147,6 +147,7 @@ class Usage:
     # of input_tokens, billed at the write rate), and the share of them kept for 1 hour
     cache_write_tokens: int | None = None
     cache_write_1h_tokens: int | None = None
+    service_tier: str | None = None  # the tier that served it (OpenAI Responses reports it)
 
 
 @dataclass(slots=True)

@@ -112,6 +112,13 @@ class ProviderFile(BaseModel):
     max_tokens_param: str = Field(
         default="max_tokens", pattern=r"^(max_tokens|max_completion_tokens)$"
     )
+    # the prices file's provider whose entries price these models (openai-responses: openai)
+    prices_from: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    # OpenAI Responses: `reasoning.effort` and `service_tier` sent with every request
+    reasoning_effort: str | None = Field(
+        default=None, pattern=r"^(none|minimal|low|medium|high|xhigh)$"
+    )
+    service_tier: str | None = Field(default=None, pattern=r"^(auto|default|flex|priority)$")
     # llama.cpp managed mode (DESIGN.md: adapters/llamacpp)
     binary: str | None = None
     model_path: str | None = None
@@ -146,6 +153,12 @@ class Target:
     @property
     def label(self) -> str:
         return f"{self.provider}:{self.model}"
+
+    @property
+    def price_provider(self) -> str:
+        """The provider the prices file lists this target's model under."""
+        found = self.settings.prices_from if self.settings else None
+        return found or self.provider
 
     def api_key(self) -> str | None:
         """The key from the environment; never stored on the target, never logged."""

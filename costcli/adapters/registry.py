@@ -17,6 +17,7 @@ from costcli.files.errors import BadInputError
 
 BUILTINS = {
     "openai": "costcli.adapters.openai:OpenAIAdapter",
+    "openai-responses": "costcli.adapters.openai_responses:OpenAIResponsesAdapter",
     "groq": "costcli.adapters.groq:GroqAdapter",
     "llamacpp": "costcli.adapters.llamacpp:LlamaCppAdapter",
     "anthropic": "costcli.adapters.anthropic:AnthropicAdapter",

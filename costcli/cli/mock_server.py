@@ -24,7 +24,7 @@ class MockOptions:
     dialect: str = typer.Option(
         "openai",
         "--dialect",
-        help="openai, groq, llamacpp or anthropic",
+        help="openai, groq, llamacpp, anthropic or responses",
         rich_help_panel="Timing and tokens",
     )
     error_rate: float = typer.Option(
@@ -93,7 +93,7 @@ def mock_server_run(opts: MockOptions) -> None:
 
     dialects = typing.get_args(mock_server.Dialect)
     if opts.dialect not in dialects:
-        raise BadInputError(f"--dialect {opts.dialect}: use {', '.join(dialects)}")
+        raise BadInputError(f"--dialect {opts.dialect}: use one of {', '.join(dialects)}")
     if opts.reasoning_field not in ("reasoning_content", "reasoning"):
         raise BadInputError(
             f"--reasoning-field {opts.reasoning_field}: use reasoning_content or reasoning"

@@ -82,7 +82,8 @@ def merge_target(
     records = sorted((r for p in parts for r in p.records or ()), key=lambda r: r.index)
     first = parts[0]
     summary = summarize(records, _slo(parts))
-    cost = priced(first.provider, first.model, first.self_hosted, records, prices)
+    provider = first.price_provider or first.provider
+    cost = priced(provider, first.model, first.self_hosted, records, prices)
     summary.cost = with_outcomes(cost, summary)  # per session, per correct answer
     waits = sum(p.client.max_concurrency_waits for p in parts if p.client)
     cap = first.client.max_concurrency if first.client else None

@@ -57,6 +57,7 @@ class Measurement:
     cache_write_1h_tokens: int | None = None
     reasoning_tokens: int | None = None
     provider_cost_usd: float | None = None  # the provider's own bill for the request
+    service_tier: str | None = None
     finish_reason: str | None = None
     error: str | None = None
     error_message: str | None = None
@@ -109,6 +110,7 @@ class Measurement:
             cache_write_1h_tokens=self.cache_write_1h_tokens,
             reasoning_tokens=self.reasoning_tokens,
             provider_cost_usd=self.provider_cost_usd,
+            service_tier=self.service_tier,
             finish_reason=self.finish_reason,
             output_valid=self.output_valid,
             queue_ms=self.queue_ms,
@@ -139,6 +141,8 @@ def _apply(rec: Measurement, event: Usage | Telemetry) -> None:
             rec.cache_write_tokens = event.cache_write_tokens
         if event.cache_write_1h_tokens is not None:
             rec.cache_write_1h_tokens = event.cache_write_1h_tokens
+        if event.service_tier is not None:
+            rec.service_tier = event.service_tier
         return
     rec.queue_ms = event.queue_ms if event.queue_ms is not None else rec.queue_ms
     rec.prefill_ms = event.prefill_ms if event.prefill_ms is not None else rec.prefill_ms
@@ -210,6 +214,7 @@ def _reset_attempt(rec: Measurement) -> None:
     rec.input_tokens = rec.output_tokens = rec.cached_input_tokens = rec.reasoning_tokens = None
     rec.provider_cost_usd = None
     rec.cache_write_tokens = rec.cache_write_1h_tokens = None
+    rec.service_tier = None
     rec.tokens_estimated = False
     rec.finish_reason = rec.status = rec.error = rec.error_message = None
     rec.queue_ms = rec.prefill_ms = rec.decode_ms = None

@@ -285,6 +285,7 @@ def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: boo
     return TargetResult(
         provider=t.provider,
         model=t.model,
+        price_provider=t.price_provider if t.price_provider != t.provider else None,
         adapter=t.adapter,
         base_url=redact_url(t.base_url),
         self_hosted=t.self_hosted,
@@ -306,7 +307,7 @@ def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: boo
 
 def run_cost(target: Target, records: Sequence[RequestRecord], prices: Prices | None) -> Any:
     """The summary's `cost` from the usage the server reported (None without a prices file)."""
-    return priced(target.provider, target.model, target.self_hosted, records, prices)
+    return priced(target.price_provider, target.model, target.self_hosted, records, prices)
 
 
 def priced(

@@ -112,8 +112,8 @@ def measured_targets(result: RunResult | None) -> list[MeasuredTarget]:
     for t in result.targets:
         ok = t.summary.requests.ok > 0
         out.append(
-            MeasuredTarget(
-                provider=t.provider,
+            MeasuredTarget(  # priced (and labelled) by the provider its prices are listed under
+                provider=t.price_provider or t.provider,
                 model=t.model,
                 self_hosted=t.self_hosted,
                 hardware=t.hardware,

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from costcli.files.errors import BadInputError
 from costcli.files.readers import capped, parse_json, read_text, validate
-from costcli.results.metrics import RequestRecord, RunCost, Summary
+from costcli.results.metrics import RequestRecord, RunCost, Summary, Unreported
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).parent / "schema" / "results.schema.json"
@@ -91,9 +91,12 @@ class ClientHealth(_Model):
     warning: str | None = None
 
 
-class TargetResult(_Model):
+class TargetResult(Unreported):
     provider: str
     model: str
+    # the prices file's provider that priced it, where not `provider` (a provider file's
+    # `prices_from`: openai-responses is priced from the openai entries)
+    price_provider: str | None = None
     adapter: str
     base_url: str | None
     self_hosted: bool = False

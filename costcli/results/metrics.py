@@ -36,10 +36,14 @@ ABSENT_WHEN_NONE = (
     "cache_write_1h_tokens",
     "provider_cost_usd",
     "provider_billed",
+    "service_tier",  # the tier a provider reports it served (OpenAI Responses)
+    "price_provider",  # a target priced from another provider's entries (prices_from)
 )
 
 
-class _Unreported(_Model):
+class Unreported(_Model):
+    """A model whose ABSENT_WHEN_NONE fields are left out of its JSON while None."""
+
     @model_serializer(mode="wrap")
     def _without_unreported(self, handler: SerializerFunctionWrapHandler) -> Any:
         data = handler(self)
@@ -50,7 +54,7 @@ class _Unreported(_Model):
         return data
 
 
-class RequestRecord(_Unreported):
+class RequestRecord(Unreported):
     """One measured request, as the scheduler produced it and as `--records` writes it.
 
     The one record model: the scheduler freezes each finished request into it, `summarize`
@@ -96,6 +100,7 @@ class RequestRecord(_Unreported):
     tool_calls: int | None = None  # tool calls in the answer (None: none)
     correct: bool | None = None  # graded answers (`expected`); None: not graded
     provider_cost_usd: float | None = None  # the provider's own bill (xAI, OpenRouter)
+    service_tier: str | None = None  # the service tier the provider reports it served
 
 
 # --- the summary document (part of the results file) ---------------------------------
@@ -196,7 +201,7 @@ class ProviderBill(_Model):
     difference_pct: float | None  # (costcli - provider) / provider x 100; None: provider 0
 
 
-class RunCost(_Unreported):
+class RunCost(Unreported):
     """What a measured run cost, from the usage the server reported (`summary.cost`)."""
 
     per_request_usd: float | None
@@ -227,7 +232,7 @@ def _cost_kind(value: Any) -> str:
     return "unpriced" if isinstance(value, Unpriced) else "priced"
 
 
-class Summary(_Unreported):
+class Summary(Unreported):
     requests: RequestCounts
     error_rate: float
     errors: dict[str, int]

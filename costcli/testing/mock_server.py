@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields
 from http import HTTPStatus
 from typing import Any, Literal, get_args
 
-Dialect = Literal["openai", "groq", "llamacpp", "anthropic"]
+Dialect = Literal["openai", "groq", "llamacpp", "anthropic", "responses"]
 # Dialects with their own routes and stream writer, each a module: `dispatch(server,
 # request, writer)` answers every request but /health (named, not imported: no circle)
 DIALECT_ROOMS = {"anthropic": "costcli.testing.mock_anthropic:dispatch"}
@@ -277,6 +277,8 @@ class MockServer:
 
     async def _dispatch(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
         routes = {"/v1/chat/completions": "POST", "/v1/models": "GET", "/health": "GET"}
+        if self.config.dialect == "responses":
+            routes["/v1/responses"] = "POST"
         path = request.path.rstrip("/")
         if self.config.dialect in DIALECT_ROOMS and path != "/health":
             module, _, attribute = DIALECT_ROOMS[self.config.dialect].partition(":")
@@ -299,6 +301,10 @@ class MockServer:
             model = {"id": self.config.model, "object": "model", "created": 0, "owned_by": "mock"}
             body = json.dumps({"object": "list", "data": [model]}).encode()
             return await self._respond(writer, 200, body, keep_alive=keep)
+        if path == "/v1/responses":
+            from costcli.testing.mock_responses import respond
+
+            return await respond(self, request, writer)
         return await self._chat(request, writer)
 
     # --- chat completions -------------------------------------------------------------

@@ -1,7 +1,9 @@
 """A results document does not change when the code is rearranged: the same plan, seed and
 fake clock give, byte for byte, the document that costcli wrote before the packages were
 drawn (tests/fixtures/golden-clockwork.json, written by commit 4583cf9 with the same fake
-adapter, clock and host). Only the folder of the prices file differs between checkouts."""
+adapter, clock and host), plus the fields added since, null in this run (a target's
+`price_provider`, a record's `service_tier`). Only the folder of the prices file differs
+between checkouts."""
 
 from __future__ import annotations
 
