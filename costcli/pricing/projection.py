@@ -521,9 +521,9 @@ class Answer:
 
 def answer(report: ProjectionReport) -> Answer:
     by_cost = sorted(report.projections, key=lambda p: p.monthly_cost_usd)
-    crossings = sorted(
+    crossings = sorted(  # lowest volume first; a tie (two APIs at one price) by name
         (b for b in report.break_even if b.requests_per_month is not None),
-        key=lambda b: b.requests_per_month or 0.0,
+        key=lambda b: (b.requests_per_month or 0.0, b.hardware, b.api),
     )
     never = tuple(dict.fromkeys(b.api for b in report.break_even if b.requests_per_month is None))
     return Answer(
