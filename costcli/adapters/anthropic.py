@@ -251,10 +251,14 @@ class MessageStream:
         return []  # signature_delta, an empty piece, a delta type not known yet
 
 
+SYSTEM_ROLES = ("system", "developer")
+
+
 class AnthropicAdapter(OpenAIAdapter):
     """Anthropic Messages, streamed: the shared transport, Anthropic's body and events."""
 
     name = "anthropic"
+    dialect = "Anthropic Messages"
     path = "/messages"
     terminator = "message_stop"
 
@@ -281,8 +285,9 @@ class AnthropicAdapter(OpenAIAdapter):
         return {**super().describe(), "unknown_events": self.unknown_events}
 
     def request_body(self, spec: RequestSpec) -> dict[str, Any]:
-        system = [m for m in spec.messages if m.get("role") == "system"]
-        messages = [dict(m) for m in spec.messages if m.get("role") != "system"]
+        # a `developer` message is OpenAI's name for the system prompt; Anthropic has one
+        system = [m for m in spec.messages if m.get("role") in SYSTEM_ROLES]
+        messages = [dict(m) for m in spec.messages if m.get("role") not in SYSTEM_ROLES]
         system_text = "\n\n".join(_text(m.get("content")) for m in system)
         max_tokens = spec.max_tokens or DEFAULT_MAX_TOKENS
         body: dict[str, Any] = {"model": self.target.model, "messages": messages}

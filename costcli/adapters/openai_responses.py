@@ -17,6 +17,7 @@ response's `output`). Event types this reader does not know are counted in `desc
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from costcli.adapters.base import (
@@ -143,9 +144,9 @@ def _count(value: Any, where: str) -> int | None:
     raise StreamAbortedError(f"not a Responses event: {where} is {value!r:.40}, not a count")
 
 
-DELTAS = frozenset(
-    {"response.output_text.delta", "response.function_call_arguments.delta", *REASONING_DELTAS}
-)
+# a refusal's text is the answer (the model's own words), read like output text
+ANSWER_DELTAS = ("response.output_text.delta", "response.refusal.delta")
+DELTAS = frozenset({*ANSWER_DELTAS, "response.function_call_arguments.delta", *REASONING_DELTAS})
 
 
 def delta_events(kind: str, event: dict[str, Any], t_ns: int) -> list[StreamEvent | StreamDone]:
@@ -155,24 +156,26 @@ def delta_events(kind: str, event: dict[str, Any], t_ns: int) -> list[StreamEven
         return []
     if kind == "response.function_call_arguments.delta":
         return [ToolCallDelta(t_ns, int(event["output_index"]), delta)]
-    return [TextDelta(t_ns, delta, reasoning=kind != "response.output_text.delta")]
+    return [TextDelta(t_ns, delta, reasoning=kind not in ANSWER_DELTAS)]
 
 
-def response_error(err: Any, where: str) -> ProviderError:
-    """An error object (`response.error`, or the `error` event itself) as its error class."""
+def response_error(err: Any, where: str, redact: Callable[[str], str] = str) -> ProviderError:
+    """An error object (`response.error`, or the `error` event itself) as its error class;
+    the server's text redacted of the target's secrets, then cut."""
     err = err if isinstance(err, dict) else {}
     code = err.get("code")
     status = ERROR_STATUS.get(str(code), 500)
     if isinstance(code, int) and 400 <= code < 600:
         status = code
     message = str(err.get("message") or code or "no message")
-    return error_for_status(status, f"{where}: {code}: {message}")
+    return error_for_status(status, redact(f"{where}: {code}: {message}")[:300])
 
 
 class OpenAIResponsesAdapter(OpenAIAdapter):
     """The Responses API, streamed: same transport as chat completions, another wire."""
 
     name = "openai-responses"
+    dialect = "OpenAI Responses"
     path = "/responses"
     terminator = "response.completed"
 
@@ -243,9 +246,9 @@ class OpenAIResponsesAdapter(OpenAIAdapter):
             return self._end(kind, event.get("response") or {}, t_ns)
         if kind == "response.failed":
             response = event.get("response") or {}
-            raise response_error(response.get("error"), "response.failed")
+            raise response_error(response.get("error"), "response.failed", self.redact)
         if kind == "error":
-            raise response_error(event, "error event")
+            raise response_error(event, "error event", self.redact)
         if kind not in IGNORED:
             self.unknown_events[str(kind)] += 1
         return []

@@ -341,7 +341,7 @@ def priced(
     return cost.model_copy(update={"provider_billed": bill})
 
 
-def _usages(records: Sequence[RequestRecord]) -> list[tuple[int, int, int, int, int, int]]:
+def _usages(records: Sequence[RequestRecord]) -> list[tuple[int, int, int, int, int, int, str]]:
     return [
         (
             r.input_tokens or 0,
@@ -350,6 +350,7 @@ def _usages(records: Sequence[RequestRecord]) -> list[tuple[int, int, int, int, 
             r.reasoning_tokens or 0,
             r.cache_write_tokens or 0,
             min(r.cache_write_1h_tokens or 0, r.cache_write_tokens or 0),
+            r.service_tier or "default",
         )
         for r in records
     ]

@@ -24,6 +24,7 @@ from costcli.files.errors import BadInputError
 from costcli.pricing.prices import (
     DEFAULT_HARDWARE_MAX_AGE_DAYS,
     DEFAULT_MAX_AGE_DAYS,
+    SERVICE_TIERS,
     HardwarePricing,
     HardwareProfile,
     ModelPrice,
@@ -42,11 +43,13 @@ BREAK_EVEN_CEILING = 1e12
 EXCEEDS_HIGHEST_TIER = "exceeds the highest tier"
 
 # (input_tokens, output_tokens, cached_input_tokens, reasoning_tokens[, cache_write_tokens])
-# (input, output, cached input, reasoning[, cache writes[, of them with the 1h TTL]])
+# (input, output, cached input, reasoning[, cache writes[, of them with the 1h TTL[, the
+# service tier that served it]]])
 Usage = (
     tuple[float, float, float, float]
     | tuple[float, float, float, float, float]
     | tuple[float, float, float, float, float, float]
+    | tuple[float, float, float, float, float, float, str]
 )
 
 
@@ -211,7 +214,12 @@ def run_cost(
         input_t, output_t, cached_t, reasoning_t = usage[:4]
         written = usage[4] if len(usage) > 4 else 0
         written_1h = usage[5] if len(usage) > 5 else 0
-        billing = Billing(cache_write_tokens=written, cache_write_1h_tokens=written_1h)
+        served = usage[6] if len(usage) > 6 else "default"
+        # the tier the provider says served it (Responses: flex, priority); else default
+        tier: ServiceTier = next((t for t in SERVICE_TIERS if t == served), "default")
+        billing = Billing(
+            service_tier=tier, cache_write_tokens=written, cache_write_1h_tokens=written_1h
+        )
         total += request_cost(price, input_t, output_t, cached_t, reasoning_t, billing=billing)
         requests += 1
         output_tokens += output_t

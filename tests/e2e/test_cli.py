@@ -241,5 +241,7 @@ def test_providers_list_and_show_name_each_providers_dialect(cli: Callable[..., 
     assert dialects["openai"] == "chat completions"
     assert dialects["groq"] == "chat completions + x_groq"
     assert dialects["llamacpp"] == "chat completions + timings"
+    assert dialects["anthropic"] == "Anthropic Messages"
+    assert dialects["openai-responses"] == "OpenAI Responses"
     shown = json.loads(cli("providers", "show", "groq").stdout)
     assert shown["dialect"] == "chat completions + x_groq"

@@ -315,3 +315,12 @@ def test_the_shared_prefix_workload_marks_its_system_prompt_for_the_cache() -> N
         }
     ]
     assert all(m["role"] != "system" for m in body["messages"])
+
+
+def test_a_developer_message_is_the_system_prompt() -> None:
+    spec = RequestSpec(
+        0, ({"role": "developer", "content": "Be terse."}, {"role": "user", "content": "hi"})
+    )
+    body = adapter().request_body(spec)
+    assert body["system"] == "Be terse."
+    assert [m["role"] for m in body["messages"]] == ["user"]

@@ -213,3 +213,30 @@ def test_a_measured_runs_1h_cache_writes_are_priced_at_the_1h_rate() -> None:
     cost = priced("anthropic", "m", False, [rec.record(0)], prices)
     # 400 uncached x 3 + 400 5m writes x 3.75 + 200 1h writes x 6 + 10 x 15, per 1M tokens
     assert cost.total_usd == pytest.approx((400 * 3 + 400 * 3.75 + 200 * 6 + 10 * 15) / 1e6)
+
+
+def test_a_measured_request_served_on_flex_is_priced_at_the_flex_rates() -> None:
+    """The tier a Responses stream reports it was served on reaches the bill."""
+    from costcli.load.measure import Measurement
+    from costcli.load.runner import priced
+    from costcli.pricing.prices import parse_prices
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    prices = parse_prices(tomllib.loads(
+        '[[models]]\nprovider = "openai"\nmodel = "m"\ninput_per_mtok = 0.05\n'
+        "output_per_mtok = 0.4\nflex_input_per_mtok = 0.025\nflex_output_per_mtok = 0.2\n"
+        'source = "https://platform.openai.com/docs/pricing"\nas_of = 2026-12-03\n'
+    ))  # fmt: skip
+    records = []
+    for tier in ("flex", "default", "scale"):  # an unpriced tier bills the default rates
+        rec = Measurement(0, 0, end_ns=1)
+        rec.input_tokens, rec.output_tokens, rec.service_tier = 1000, 100, tier
+        records.append(rec.record(0))
+    cost = priced("openai", "m", False, records, prices)
+    flex = 1000 * 0.025 + 100 * 0.2
+    default = 1000 * 0.05 + 100 * 0.4
+    assert cost.total_usd == pytest.approx((flex + 2 * default) / 1e6)

@@ -14,6 +14,7 @@ from costcli.adapters.base import (
     ClientError,
     Finish,
     FirstByte,
+    ProviderError,
     RateLimitedError,
     ServerError,
     StreamAbortedError,
@@ -287,3 +288,29 @@ def test_the_bundled_openai_responses_provider_is_priced_from_the_openai_entries
     assert catalog.providers["openai-responses"].models == catalog.providers["openai"].models
     prices = load_prices()
     assert prices.find_model(target.price_provider, target.model).provider == "openai"
+
+
+def test_a_refusal_is_the_answer_not_a_stream_without_output() -> None:
+    item = {"type": "message", "id": "msg_1", "role": "assistant", "content": []}
+    reads = [
+        sse("response.created", 0, response=response("in_progress")),
+        sse("response.output_item.added", 1, output_index=0, item=item),
+        sse("response.refusal.delta", 2, output_index=0, item_id="msg_1", delta="I can't"),
+        sse("response.refusal.done", 3, output_index=0, refusal="I can't"),
+        sse("response.completed", 4, response=response(usage=USAGE, output=[item])),
+    ]
+    texts = [e for e in events(reads) if isinstance(e, TextDelta)]
+    assert [(t.text, t.reasoning) for t in texts] == [("I can't", False)]
+
+
+def test_an_in_stream_error_is_redacted_and_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESP_KEY", "sk-resp-secret-123456")
+    prov = adapter()
+    target = Target(**{**prov.target.__dict__, "api_key_env": "RESP_KEY"})
+    a = OpenAIResponsesAdapter(target, TransportOptions())
+    echoed = "bad key sk-resp-secret-123456 " + "x" * 500
+    reads = [sse("error", 0, code="server_error", message=echoed)]
+    with pytest.raises(ProviderError) as caught:
+        events(reads, a)
+    assert "sk-resp-secret-123456" not in str(caught.value)
+    assert len(str(caught.value)) <= 300
