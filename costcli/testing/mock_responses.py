@@ -16,42 +16,14 @@ import json
 import random
 import time
 import uuid
-from typing import Any, Protocol
+from typing import Any
 
-# mock_server.py imports this module to route /v1/responses, so nothing here imports it:
-# the server comes in as `Server`, and the few wire helpers below are this dialect's own.
-WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while")
-COMPACT: dict[str, Any] = {"separators": (",", ":")}
+from costcli.testing.mock_server import COMPACT, VOCABULARY, _frame, _object, _sleep_until
+from costcli.testing.mock_server import MockServer as Server
+from costcli.testing.mock_server import _Request as Request
+from costcli.testing.mock_server import _tool_call as _chat_tool_call
 
-
-class Request(Protocol):
-    headers: dict[str, str]
-    body: bytes
-    keep_alive: bool
-
-
-class Server(Protocol):
-    """What this dialect uses of mock_server.MockServer."""
-
-    config: Any  # mock_server.MockConfig
-    counter: int
-    tool_calls: int
-    seen_prefixes: set[str]
-
-    def deadlines(
-        self, arrived: int, n_tokens: int, reasoning: int, rng: random.Random
-    ) -> list[int]: ...
-    def log_request(self, number: int, body: Any) -> None: ...
-    def log_send(self, request_id: str, index: int, sent_ns: int) -> None: ...
-    async def _respond(
-        self,
-        writer: asyncio.StreamWriter,
-        status: int,
-        body: bytes,
-        *,
-        keep_alive: bool = False,
-        extra: str = "",
-    ) -> bool: ...
+WORDS = VOCABULARY[:10]
 
 
 def _error_body(message: str, kind: str, code: str | None = None) -> bytes:
@@ -60,42 +32,10 @@ def _error_body(message: str, kind: str, code: str | None = None) -> bytes:
     ).encode()
 
 
-def _frame(payload: bytes) -> bytes:
-    """One HTTP/1.1 chunked-transfer frame."""
-    return b"%x\r\n%s\r\n" % (len(payload), payload)
-
-
-async def _sleep_until(deadline_ns: int) -> None:
-    delay = deadline_ns - time.monotonic_ns()
-    if delay > 0:
-        await asyncio.sleep(delay / 1e9)
-
-
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _tool_call(tool: Any, bad: bool, n: int) -> tuple[str, tuple[str, ...]]:
-    """A call of a Responses function tool (`{type, name, parameters}`): its required
-    arguments with plain values, in three pieces; `bad` calls alternate between arguments
-    that are not JSON and JSON that breaks the schema (as the chat dialect's do)."""
-    tool = _object(tool)
-    params = _object(tool.get("parameters"))
-    props = _object(params.get("properties"))
-    args: dict[str, Any] = {}
-    for key in params.get("required") or []:
-        prop = _object(props.get(key))
-        plain = {"integer": 1, "number": 1.5, "boolean": True}.get(str(prop.get("type")), "mock")
-        args[key] = prop["enum"][0] if prop.get("enum") else plain
-    text = json.dumps(args, **COMPACT)
-    if bad:
-        text = text[: max(1, len(text) - 2)] if n % 2 else json.dumps({"unexpected": 1})
-    third = max(1, len(text) // 3)
-    return str(tool.get("name") or "tool"), (
-        text[:third],
-        text[third : 2 * third],
-        text[2 * third :],
-    )
+    """A call of a Responses function tool (`{type, name, parameters}`), scripted as the
+    chat dialect's calls are (its tools nest the same fields under `function`)."""
+    return _chat_tool_call({"function": _object(tool)}, bad, n)
 
 
 HEAD = (

@@ -281,9 +281,7 @@ class MockServer:
             routes["/v1/responses"] = "POST"
         path = request.path.rstrip("/")
         if self.config.dialect in DIALECT_ROOMS and path != "/health":
-            module, _, attribute = DIALECT_ROOMS[self.config.dialect].partition(":")
-            dispatch = getattr(importlib.import_module(module), attribute)
-            return bool(await dispatch(self, request, writer))
+            return bool(await _room(DIALECT_ROOMS[self.config.dialect])(self, request, writer))
         keep = request.keep_alive
         if path not in routes:
             body = _error_body(f"unknown path {request.path}", "invalid_request_error")
@@ -302,9 +300,9 @@ class MockServer:
             body = json.dumps({"object": "list", "data": [model]}).encode()
             return await self._respond(writer, 200, body, keep_alive=keep)
         if path == "/v1/responses":
-            from costcli.testing.mock_responses import respond
-
-            return await respond(self, request, writer)
+            return bool(
+                await _room("costcli.testing.mock_responses:respond")(self, request, writer)
+            )
         return await self._chat(request, writer)
 
     # --- chat completions -------------------------------------------------------------
@@ -411,6 +409,13 @@ class MockServer:
                 setattr(self, name, [])
                 with open(path, "a", encoding="utf-8") as handle:
                     handle.writelines(lines)
+
+
+def _room(reference: str) -> Any:
+    """A dialect room's handler by "module:attribute": named, not imported, since each room
+    imports this module's wire helpers (no circle)."""
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 async def _sleep_until(deadline_ns: int) -> None:

@@ -29,7 +29,7 @@ DIALECTS = {
 }
 RATES = {"input": 3.0, "cached_input": 0.3, "cache_write": 3.75, "output": 15.0}
 MOCK = ("--ttft-ms", "5", "--itl-ms", "1", "--output-tokens", "8", "--reasoning-chunks", "2",
-        "--prompt-cache-min", "100")  # fmt: skip
+        "--prompt-cache-min", "100", "--answer-delay-ms", "20")  # fmt: skip
 
 
 def _prices() -> str:
