@@ -11,7 +11,7 @@ import asyncio
 import math
 import sys
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from costcli.adapters.base import (
@@ -124,25 +124,17 @@ class Measurement:
         )
 
 
+# what a Usage event reports, each a Measurement field of the same name
+USAGE_FIELDS = tuple(f.name for f in fields(Usage) if f.name != "t_ns")
+
+
 def _apply(rec: Measurement, event: Usage | Telemetry) -> None:
     """Fold a usage or telemetry event into the measurement (later figures win)."""
     if isinstance(event, Usage):
-        if event.input_tokens is not None:
-            rec.input_tokens = event.input_tokens
-        if event.output_tokens is not None:
-            rec.output_tokens = event.output_tokens
-        if event.cached_input_tokens is not None:
-            rec.cached_input_tokens = event.cached_input_tokens
-        if event.reasoning_tokens is not None:
-            rec.reasoning_tokens = event.reasoning_tokens
-        if event.provider_cost_usd is not None:
-            rec.provider_cost_usd = event.provider_cost_usd
-        if event.cache_write_tokens is not None:
-            rec.cache_write_tokens = event.cache_write_tokens
-        if event.cache_write_1h_tokens is not None:
-            rec.cache_write_1h_tokens = event.cache_write_1h_tokens
-        if event.service_tier is not None:
-            rec.service_tier = event.service_tier
+        for name in USAGE_FIELDS:
+            value = getattr(event, name)
+            if value is not None:
+                setattr(rec, name, value)
         return
     rec.queue_ms = event.queue_ms if event.queue_ms is not None else rec.queue_ms
     rec.prefill_ms = event.prefill_ms if event.prefill_ms is not None else rec.prefill_ms
@@ -211,10 +203,8 @@ def _reset_attempt(rec: Measurement) -> None:
     rec.first_byte_ns = rec.first_token_ns = rec.first_output_ns = None
     rec.chunk_ns = []
     rec.tool_calls = {}
-    rec.input_tokens = rec.output_tokens = rec.cached_input_tokens = rec.reasoning_tokens = None
-    rec.provider_cost_usd = None
-    rec.cache_write_tokens = rec.cache_write_1h_tokens = None
-    rec.service_tier = None
+    for name in USAGE_FIELDS:
+        setattr(rec, name, None)
     rec.tokens_estimated = False
     rec.finish_reason = rec.status = rec.error = rec.error_message = None
     rec.queue_ms = rec.prefill_ms = rec.decode_ms = None
