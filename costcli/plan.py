@@ -18,6 +18,7 @@ from costcli.adapters.catalog import load_catalog
 from costcli.files.errors import BadInputError
 from costcli.load.runner import RunSetup
 from costcli.load.schedule import WHOLE, LoadSettings, Shard
+from costcli.load.spend import check_cap
 from costcli.load.sweep import SweepSpec
 from costcli.pricing.prices import load_prices
 from costcli.pricing.projection import ProjectionPlan
@@ -62,6 +63,9 @@ class RunPlan(BaseModel):
     engine: str = Field("local", min_length=1)
     workers: int | None = Field(None, ge=1, le=4096)
     ray_address: str | None = None  # a running cluster (ray://host:10001, auto); else local
+    # no request is sent that could carry the run's spend past this (costcli/load/spend.py);
+    # a split run's parts hold an equal share each
+    max_spend_usd: float | None = Field(None, gt=0, allow_inf_nan=False)
 
     @property
     def distributed(self) -> bool:
@@ -232,6 +236,8 @@ def resolve(plan: RunPlan, *, keys_here: bool = True) -> RunSetup:
         dataset=DatasetOptions(max_turns=plan.max_turns, sample=plan.sample),
     )
     check_workload_options(plan, workload)
+    prices = load_prices(plan.prices)
+    check_cap(targets, workload, prices, plan.max_spend_usd, plan.parts)
     return RunSetup(
         targets=targets,
         workload=workload,
@@ -239,7 +245,8 @@ def resolve(plan: RunPlan, *, keys_here: bool = True) -> RunSetup:
         sweep=plan.sweep,
         slo=plan.slo,
         with_records=plan.records or plan.shard is not None,  # a shard's records are its result
-        prices=load_prices(plan.prices),
+        prices=prices,
         shard=plan.shard or WHOLE,
         processes=plan.processes,
+        max_spend_usd=plan.max_spend_usd,
     )

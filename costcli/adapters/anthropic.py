@@ -61,6 +61,18 @@ from costcli.workloads.spec import RequestSpec
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
+
+
+def max_tokens_sent(max_tokens: int | None, thinking_budget: int | None) -> int:
+    """The `max_tokens` a request is sent with (DEFAULT_MAX_TOKENS where it gives none): the
+    thinking budget must stay below it, so a cap at or under the budget is raised to budget
+    + cap (the spend cap bills that much output at worst)."""
+    cap = max_tokens or DEFAULT_MAX_TOKENS
+    if thinking_budget and cap <= thinking_budget:
+        return thinking_budget + cap
+    return cap
+
+
 EPHEMERAL = {"type": "ephemeral"}
 # Anthropic's error types -> the HTTP status each stands for (docs: "Errors").
 ERROR_STATUS = {
@@ -289,16 +301,14 @@ class AnthropicAdapter(OpenAIAdapter):
         system = [m for m in spec.messages if m.get("role") in SYSTEM_ROLES]
         messages = [dict(m) for m in spec.messages if m.get("role") not in SYSTEM_ROLES]
         system_text = "\n\n".join(_text(m.get("content")) for m in system)
-        max_tokens = spec.max_tokens or DEFAULT_MAX_TOKENS
+        max_tokens = max_tokens_sent(spec.max_tokens, self.thinking_budget)
         body: dict[str, Any] = {"model": self.target.model, "messages": messages}
         if system_text:
             body["system"] = _cached(system_text) if spec.cache_prompt else system_text
         elif spec.cache_prompt and messages:
             messages[-1]["content"] = _cached(messages[-1].get("content"))
         if self.thinking_budget:
-            budget = self.thinking_budget
-            body["thinking"] = {"type": "enabled", "budget_tokens": budget}
-            max_tokens = max_tokens if max_tokens > budget else budget + max_tokens
+            body["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
         body["max_tokens"] = max_tokens
         body["stream"] = True
         if spec.tools:

@@ -17,6 +17,7 @@ from costcli.cli.options import (
     plan_values,
     stderr_console,
 )
+from costcli.cli.spend import spend_cap_message, spend_preflight
 from costcli.files.errors import BadInputError, CheckFailedError, UnreachableError
 from costcli.render import FORMATS
 
@@ -265,6 +266,20 @@ class RunOptions:
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="Only the final output.", rich_help_panel="Output"
     )
+    max_spend_usd: float | None = typer.Option(
+        None,
+        "--max-spend-usd",
+        min=0.000001,
+        help="Send no request that could carry the run's spend past USD (each request's worst case: its prompt and max_tokens at list price); in-flight ones finish, exit 1. Split runs: each part holds USD/N.",
+        rich_help_panel="Load",
+    )
+    yes: bool = typer.Option(
+        False,
+        "--yes",
+        "-y",
+        help="Run even though the worst-case spend is over $50 and no --max-spend-usd is given.",
+        rich_help_panel="Load",
+    )
 
     def plan_options(self) -> dict[str, Any]:
         """The RunPlan options these flags give: a field named as a plan or load field goes
@@ -291,7 +306,7 @@ class RunOptions:
 # flags spelled otherwise than their plan field; how a flag's text becomes the field's value
 PLAN_NAMES = {"target": "targets", "duration": "duration_s", "timeout": "timeout_s"}
 PRESENTATION = frozenset(
-    {"output", "fmt", "no_progress", "quiet", "hardware", "requests_per_month"}
+    {"output", "fmt", "no_progress", "quiet", "hardware", "requests_per_month", "yes"}
 )
 
 
@@ -331,6 +346,7 @@ def run(opts: RunOptions) -> None:
     plan = RunPlan.parse(**opts.plan_options())
     if opts.output is not None:
         check_writable(opts.output, "--output")
+    spend_preflight(plan, opts.yes, opts.quiet)
     observer = _observer(opts.quiet, opts.no_progress)
     with interrupt_signals() as guard:
         try:
@@ -445,6 +461,8 @@ def exit_status(result: RunResult) -> None:
             raise CheckFailedError(
                 f"{t.label}: error rate {t.summary.error_rate:.0%} passed --max-error-rate; stopped"
             )
+        if t.stopped == "spend_cap":
+            raise CheckFailedError(spend_cap_message(t))
     for t in result.targets:
         s = t.summary
         if not s.requests.total or s.requests.ok or s.errors.get("invalid_output"):

@@ -13,7 +13,7 @@ from costcli.adapters.base import (
 )
 from costcli.load import clock
 from costcli.load.measure import Measurement, measure
-from costcli.load.schedule import OPEN_LOOP_LEAD_NS, PointJob, arrivals
+from costcli.load.schedule import OPEN_LOOP_LEAD_NS, UNCAPPED, PointJob, arrivals
 from costcli.workloads.spec import RequestSpec
 
 
@@ -37,6 +37,7 @@ class RequestPhase:
         self.stop = False
         self.start_ns = 0
         self.capped = 0
+        self.spend = job.spend or UNCAPPED  # --max-spend-usd: costcli/load/spend.py
 
     def _more(self, offset_ns: int) -> bool:
         if self.stop or (self.limit is not None and self.sent >= self.limit):
@@ -53,7 +54,12 @@ class RequestPhase:
         async def worker() -> None:
             while self._more(clock.perf_ns() - self.start_ns):
                 spec = self._spec(next(numbers))
-                self.on_record(await measure(self.adapter, spec, clock.perf_ns(), self.settings))
+                if (held := self.spend.admit(spec)) is None:
+                    self.stop = True  # it could pass the spend cap: none is sent after it
+                    return
+                done = await measure(self.adapter, spec, clock.perf_ns(), self.settings)
+                self.spend.settle(held, done)
+                self.on_record(done)
 
         workers = max(1, self.shard.workers(self.settings.concurrency))
         await asyncio.gather(*(worker() for _ in range(workers)))
@@ -64,11 +70,13 @@ class RequestPhase:
         cap = asyncio.Semaphore(max(1, self.shard.workers(limit)) if limit else 1_000_000)
         tasks: set[asyncio.Task[None]] = set()
 
-        async def one(spec: RequestSpec, at_ns: int) -> None:
+        async def one(spec: RequestSpec, at_ns: int, held: float) -> None:
             if cap.locked():
                 self.capped += 1
             async with cap:  # the wait is the client's: it lands in client_delay
-                self.on_record(await measure(self.adapter, spec, at_ns, self.settings))
+                done = await measure(self.adapter, spec, at_ns, self.settings)
+            self.spend.settle(held, done)
+            self.on_record(done)
 
         for k, offset_ns in arrivals(self.settings, self.shard):
             if not self._more(offset_ns):
@@ -77,7 +85,11 @@ class RequestPhase:
             delay = (due - clock.perf_ns()) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)
-            task = asyncio.create_task(one(self._spec(k), due))
+            spec = self._spec(k)
+            if (held := self.spend.admit(spec)) is None:
+                self.stop = True  # it could pass the spend cap: none is sent after it
+                break
+            task = asyncio.create_task(one(spec, due, held))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         if tasks:

@@ -26,6 +26,7 @@ from costcli.files.redact import Redactor
 from costcli.load import signals
 from costcli.load.phase import ProgressObserver, TargetRun
 from costcli.load.schedule import WHOLE, LoadSettings, PointJob, Shard, StartGate
+from costcli.load.spend import SpendBudget
 from costcli.load.sweep import LoadPoint, SweepSpec, capacity_index, load_points
 from costcli.load.target import run_target
 from costcli.results.document import (
@@ -40,6 +41,7 @@ from costcli.results.metrics import SLO, RequestRecord, meets, percentile, summa
 from costcli.workloads.spec import Workload
 
 if TYPE_CHECKING:
+    from costcli.pricing.cost import Usage
     from costcli.pricing.prices import Prices
 
 
@@ -92,6 +94,8 @@ class RunSetup:
     # awaited once, before the first measured phase (the parent of --processes starts
     # every worker's schedule at the same instant through it)
     start_gate: StartGate | None = None
+    # the whole run's --max-spend-usd; each of the shard's `count` parts holds cap / count
+    max_spend_usd: float | None = None
 
     @property
     def points(self) -> tuple[LoadPoint, ...]:
@@ -217,10 +221,15 @@ def _widest(points: Sequence[LoadPoint]) -> LoadSettings:
 
 
 async def measure_target(
-    setup: RunSetup, target: Target, progress: TargetProgress, observer: ProgressObserver
+    setup: RunSetup,
+    target: Target,
+    progress: TargetProgress,
+    observer: ProgressObserver,
+    budget: SpendBudget | None = None,
 ) -> None:
     """Every load point of one target through one adapter; stops at a point that stopped."""
     adapter = create_adapter(target, _widest(setup.points), setup.workload, setup.shard)
+    meter = budget.meter(target, setup.prices) if budget is not None else None
     try:
         await start(adapter, target)
         await adapter.refresh_facts()
@@ -229,7 +238,9 @@ async def measure_target(
             run = TargetRun()
             progress.runs.append((point, run))
             label = f"{target.label} @ {point.label}" if point.label else target.label
-            job = PointJob(setup.workload, point.settings, label, setup.shard, setup.start_gate)
+            job = PointJob(
+                setup.workload, point.settings, label, setup.shard, setup.start_gate, meter
+            )
             await run_target(adapter, job, observer, run)
             if run.stopped:
                 break
@@ -240,9 +251,10 @@ async def measure_target(
 
 
 async def run_all(setup: RunSetup, state: RunState, observer: ProgressObserver) -> None:
+    budget = SpendBudget.of_part(setup.max_spend_usd, setup.shard)  # every target's, at once
     for target in setup.targets:
         state.current = progress = TargetProgress(target)
-        await measure_target(setup, target, progress, observer)
+        await measure_target(setup, target, progress, observer, budget)
         result = target_result(setup, progress, interrupted=False)
         state.finished.append(result)
         state.current = None
@@ -320,11 +332,11 @@ def priced(
     """`run_cost` by the target's names (what a results file keeps of it: costcli merge)."""
     if prices is None:
         return None
-    from costcli.pricing.cost import cost_summary
+    from costcli.pricing.cost import billed_usage, cost_summary
     from costcli.results.metrics import ProviderBill, RunCost
 
     # every answer the server reported usage for is billed, an invalid_output one too
-    billed = [r for r in records if r.output_tokens is not None and not r.tokens_estimated]
+    billed = [r for r in records if billed_usage(r) is not None]
     cost = cost_summary(provider, model, _usages(billed), prices, self_hosted=self_hosted)
     bills = [r for r in billed if r.provider_cost_usd is not None]
     if not bills or not isinstance(cost, RunCost):
@@ -341,19 +353,10 @@ def priced(
     return cost.model_copy(update={"provider_billed": bill})
 
 
-def _usages(records: Sequence[RequestRecord]) -> list[tuple[int, int, int, int, int, int, str]]:
-    return [
-        (
-            r.input_tokens or 0,
-            r.output_tokens or 0,
-            r.cached_input_tokens or 0,
-            r.reasoning_tokens or 0,
-            r.cache_write_tokens or 0,
-            min(r.cache_write_1h_tokens or 0, r.cache_write_tokens or 0),
-            r.service_tier or "default",
-        )
-        for r in records
-    ]
+def _usages(records: Sequence[RequestRecord]) -> list[Usage]:
+    from costcli.pricing.cost import billed_usage
+
+    return [u for r in records if (u := billed_usage(r)) is not None]
 
 
 def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResult:

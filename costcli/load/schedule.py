@@ -10,11 +10,11 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from costcli.workloads.spec import Workload
+from costcli.workloads.spec import RequestSpec, Workload
 
 ARRIVALS = ("constant", "poisson", "gamma")
 DEFAULT_REQUESTS = 16  # measured requests when neither a count nor a duration is given
@@ -115,6 +115,33 @@ def arrivals(settings: LoadSettings, shard: Shard = WHOLE) -> Iterator[tuple[int
 StartGate = Callable[[], Awaitable[int | None]]
 
 
+class SpendGuard(Protocol):
+    """What a phase asks before it sends each request and tells after it ends, under
+    --max-spend-usd (costcli/load/spend.py: `SpendMeter`)."""
+
+    @property
+    def refused(self) -> bool: ...  # a request was held back: the phase stopped for the cap
+
+    def admit(self, spec: RequestSpec) -> float | None: ...  # its hold; None: do not send
+
+    def settle(self, held: float, usage: Any) -> None: ...  # its hold released, usage priced
+
+
+class Uncapped:
+    """No --max-spend-usd: every request may be sent."""
+
+    refused = False
+
+    def admit(self, spec: RequestSpec) -> float | None:
+        return 0.0
+
+    def settle(self, held: float, usage: Any) -> None:
+        pass
+
+
+UNCAPPED: SpendGuard = Uncapped()
+
+
 @dataclass(frozen=True)
 class PointJob:
     """One load point of one target, as `run_target` runs it: a plain, serialisable unit
@@ -129,3 +156,4 @@ class PointJob:
     label: str
     shard: Shard = WHOLE
     start_gate: StartGate | None = None
+    spend: SpendGuard | None = None  # --max-spend-usd: asked before each request is sent

@@ -24,7 +24,7 @@ from costcli.adapters.base import Adapter
 from costcli.load import clock
 from costcli.load.measure import Measurement, measure
 from costcli.load.phase import ProgressObserver, TargetRun, measured_phase, recorder
-from costcli.load.schedule import LoadSettings, interarrival_s
+from costcli.load.schedule import UNCAPPED, LoadSettings, SpendGuard, interarrival_s
 from costcli.workloads.spec import RequestSpec, Workload
 
 
@@ -51,6 +51,7 @@ class SessionPhase:
         self.started = 0  # sessions begun
         self.first_session = 0  # where this phase starts in the workload's sessions
         self.next_index = 0  # request indices: unique across the phase
+        self.spend: SpendGuard = UNCAPPED  # --max-spend-usd: costcli/load/spend.py
 
     # --- limits ---------------------------------------------------------------------------
 
@@ -102,9 +103,13 @@ class SessionPhase:
                 session=self.session_name(k, turn),
                 turn=n,
             )
+            if (held := self.spend.admit(spec)) is None:
+                self.stop = True  # it could pass the spend cap: no turn is sent after it
+                return
             rec = await measure(
                 self.adapter, spec, first_at if n == 0 else clock.perf_ns(), self.settings
             )
+            self.spend.settle(held, rec)
             self.on_record(rec)
             if rec.error is not None and rec.error != "invalid_output":
                 return
@@ -161,16 +166,18 @@ async def run_conversations(
     settings: LoadSettings,
     progress: tuple[str, ProgressObserver],
     run: TargetRun,
+    spend: SpendGuard = UNCAPPED,
 ) -> TargetRun:
     """Warm up on `warmup` requests of whole sessions, then measure the sessions after them."""
     warm = SessionPhase(adapter, workload, settings, lambda r: None, (settings.warmup, None))
+    warm.spend = spend
     if settings.warmup:
         await warm.run()
     label, observer = progress
     phase = SessionPhase(
         adapter, workload, settings, lambda r: None, (settings.requests, settings.sessions)
     )
-    phase.first_session = warm.started
+    phase.first_session, phase.spend = warm.started, spend
     phase.on_record = recorder(run, settings, progress, phase)
     observer.target_started(label, phase.planned_requests())
     run.epoch_ns = clock.perf_ns()

@@ -8,7 +8,7 @@ from costcli.adapters.base import (
 from costcli.load import clock
 from costcli.load.phase import ProgressObserver, TargetRun, note_error_stop, quiet_gc, recorder
 from costcli.load.requests import RequestPhase
-from costcli.load.schedule import OPEN_LOOP_LEAD_NS, PointJob
+from costcli.load.schedule import OPEN_LOOP_LEAD_NS, UNCAPPED, PointJob, SpendGuard
 from costcli.load.sessions import run_conversations
 
 
@@ -17,8 +17,10 @@ async def run_target(
 ) -> TargetRun:
     """Warm up, then measure. Records land in `run.records` as they complete."""
     settings, label = job.settings, job.label
+    spend = job.spend or UNCAPPED
     if job.workload.sessions:  # conversations: costcli/sessions.py drives the turns
-        return await run_conversations(adapter, job.workload, settings, (label, observer), run)
+        await run_conversations(adapter, job.workload, settings, (label, observer), run, spend)
+        return note_spend_stop(run, spend)
     if settings.warmup:
         await RequestPhase(adapter, job, lambda r: None, warmup=True).run()
     observer.target_started(
@@ -36,4 +38,11 @@ async def run_target(
         run.capped += phase.capped
         observer.target_finished(label)
     note_error_stop(run, settings)
+    return note_spend_stop(run, spend)
+
+
+def note_spend_stop(run: TargetRun, spend: SpendGuard) -> TargetRun:
+    """A phase that held a request back for --max-spend-usd is marked stopped for it."""
+    if spend.refused and run.stopped is None:
+        run.stopped = "spend_cap"
     return run

@@ -200,6 +200,60 @@ def request_cost(
     return tokens_usd + price.per_request_usd
 
 
+def usage_cost(price: ModelPrice, usage: Usage) -> float:
+    """USD for one request's reported usage, as `run_cost` adds it up (the spend cap prices
+    each finished request with it, so its running total is the run's cost)."""
+    input_t, output_t, cached_t, reasoning_t = usage[:4]
+    written = usage[4] if len(usage) > 4 else 0
+    written_1h = usage[5] if len(usage) > 5 else 0
+    served = usage[6] if len(usage) > 6 else "default"
+    # the tier the provider says served it (Responses: flex, priority); else default
+    tier: ServiceTier = next((t for t in SERVICE_TIERS if t == served), "default")
+    billing = Billing(
+        service_tier=tier, cache_write_tokens=written, cache_write_1h_tokens=written_1h
+    )
+    return request_cost(price, input_t, output_t, cached_t, reasoning_t, billing=billing)
+
+
+class ReportedUsage(Protocol):
+    """What a request reported of its usage (a `RequestRecord`, or a `Measurement` in
+    flight: the same fields)."""
+
+    @property
+    def input_tokens(self) -> int | None: ...
+    @property
+    def output_tokens(self) -> int | None: ...
+    @property
+    def tokens_estimated(self) -> bool: ...
+    @property
+    def cached_input_tokens(self) -> int | None: ...
+    @property
+    def reasoning_tokens(self) -> int | None: ...
+    @property
+    def cache_write_tokens(self) -> int | None: ...
+    @property
+    def cache_write_1h_tokens(self) -> int | None: ...
+    @property
+    def service_tier(self) -> str | None: ...
+
+
+def billed_usage(r: ReportedUsage) -> Usage | None:
+    """A request's usage as the run's cost bills it; None where the server reported no
+    usage (costcli counted chunks instead): every answer with reported usage is billed, an
+    invalid_output one too."""
+    if r.output_tokens is None or r.tokens_estimated:
+        return None
+    return (
+        r.input_tokens or 0,
+        r.output_tokens or 0,
+        r.cached_input_tokens or 0,
+        r.reasoning_tokens or 0,
+        r.cache_write_tokens or 0,
+        min(r.cache_write_1h_tokens or 0, r.cache_write_tokens or 0),
+        r.service_tier or "default",
+    )
+
+
 def run_cost(
     price: ModelPrice,
     usages: Iterable[Usage],
@@ -211,18 +265,9 @@ def run_cost(
     requests = 0
     output_tokens = 0.0
     for usage in usages:
-        input_t, output_t, cached_t, reasoning_t = usage[:4]
-        written = usage[4] if len(usage) > 4 else 0
-        written_1h = usage[5] if len(usage) > 5 else 0
-        served = usage[6] if len(usage) > 6 else "default"
-        # the tier the provider says served it (Responses: flex, priority); else default
-        tier: ServiceTier = next((t for t in SERVICE_TIERS if t == served), "default")
-        billing = Billing(
-            service_tier=tier, cache_write_tokens=written, cache_write_1h_tokens=written_1h
-        )
-        total += request_cost(price, input_t, output_t, cached_t, reasoning_t, billing=billing)
+        total += usage_cost(price, usage)
         requests += 1
-        output_tokens += output_t
+        output_tokens += usage[1]
     per_request = total / requests if requests else None
     return RunCost(
         per_request_usd=per_request,

@@ -22,7 +22,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from http import HTTPStatus
 from typing import Any, Literal, get_args
 
@@ -200,6 +200,21 @@ def _tool_call(tool: Any, bad: bool, n: int) -> tuple[str, tuple[str, ...]]:
     return name, (text[:third], text[third : 2 * third], text[2 * third :])
 
 
+@dataclass
+class Served:
+    """What the server itself served, for `GET /stats` (chat completions): the requests it
+    received, those it answered (a stream or a completion begun) and their prompt tokens,
+    and every output token it sent (an aborted stream's too)."""
+
+    requests: int = 0
+    answered: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def body(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+
 class MockServer:
     """The connection handler and request counter behind `serve()`."""
 
@@ -212,6 +227,7 @@ class MockServer:
         self.request_lines: list[str] = []
         self.late_lines: list[str] = []
         self.tool_calls = 0
+        self.served = Served()
 
     # --- HTTP/1.1 -------------------------------------------------------------------
 
@@ -277,10 +293,11 @@ class MockServer:
 
     async def _dispatch(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
         routes = {"/v1/chat/completions": "POST", "/v1/models": "GET", "/health": "GET"}
+        routes["/stats"] = "GET"
         if self.config.dialect == "responses":
             routes["/v1/responses"] = "POST"
         path = request.path.rstrip("/")
-        if self.config.dialect in DIALECT_ROOMS and path != "/health":
+        if self.config.dialect in DIALECT_ROOMS and path not in ("/health", "/stats"):
             return bool(await _room(DIALECT_ROOMS[self.config.dialect])(self, request, writer))
         keep = request.keep_alive
         if path not in routes:
@@ -291,6 +308,8 @@ class MockServer:
             return await self._respond(writer, 405, body, keep_alive=keep)
         if path == "/health":
             return await self._respond(writer, 200, b'{"status":"ok"}', keep_alive=keep)
+        if path == "/stats":
+            return await self._respond(writer, 200, self.served.body(), keep_alive=keep)
         key = self.config.require_key
         if key is not None and request.headers.get("authorization") != f"Bearer {key}":
             body = _error_body("Incorrect API key provided.", "invalid_request_error")
@@ -310,6 +329,7 @@ class MockServer:
     async def _chat(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
         arrived = time.monotonic_ns()
         self.counter += 1
+        self.served.requests += 1
         number, cfg, keep = self.counter, self.config, request.keep_alive
         try:
             body = json.loads(request.body or b"{}")
@@ -345,8 +365,11 @@ class MockServer:
             deadlines=deadlines,
             script=script,
         )
+        self.served.answered += 1
+        self.served.prompt_tokens += stream.prompt_tokens
         if not body.get("stream"):
             await _sleep_until(deadlines[-1])
+            self.served.completion_tokens += len(deadlines)
             payload = json.dumps(stream.completion()).encode()
             return await self._respond(writer, 200, payload, keep_alive=keep)
         options = body.get("stream_options")
@@ -542,6 +565,7 @@ class Stream:
                 choice = {"index": 0, "delta": script.delta(index), "finish_reason": None}
                 data = _sse(self._chunk([{**choice, "logprobs": None}]))
             self.last_sent = await self._send(data)
+            self.server.served.completion_tokens += 1
             if not self.first_sent and self.server.config.late_log:
                 late = self.last_sent - self.deadlines[index]
                 self.server.late_lines.append(f"{self.request_id} {late}\n")
