@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from costcli.files.errors import BadInputError
 from costcli.load.schedule import Shard
 from costcli.results.document import RunResult, TargetResult
-from costcli.results.metrics import SLO, summarize
+from costcli.results.metrics import SLO, Digest
 
 if TYPE_CHECKING:
     from costcli.pricing.prices import Prices
@@ -81,16 +81,17 @@ def merge_target(
         )
     records = sorted((r for p in parts for r in p.records or ()), key=lambda r: r.index)
     first = parts[0]
-    summary = summarize(records, _slo(parts))
+    digest = Digest(_slo(parts)).extend(records)
+    summary = digest.summary()
     provider = first.price_provider or first.provider
-    cost = priced(provider, first.model, first.self_hosted, records, prices)
+    cost = priced(provider, first.model, first.self_hosted, digest, prices)
     summary.cost = with_outcomes(cost, summary)  # per session, per correct answer
     waits = sum(p.client.max_concurrency_waits for p in parts if p.client)
     cap = first.client.max_concurrency if first.client else None
     return first.model_copy(
         update={
             "summary": summary,
-            "client": client_health(records, waits, cap),
+            "client": client_health(digest, waits, cap),
             "stopped": next((p.stopped for p in parts if p.stopped), None),
             "records": records if with_records else None,
         }

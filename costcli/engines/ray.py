@@ -476,7 +476,9 @@ class Driver:
         from costcli.load import runner
 
         setup = self.shard_setup(worker.shard)
-        run = TargetRun(stopped="worker_died" if worker.state.state == "died" else None)
+        run = TargetRun(
+            stopped="worker_died" if worker.state.state == "died" else None, slo=setup.slo
+        )
         for record in sorted(worker.records, key=lambda r: r.index):
             run.add(record)
         progress = runner.TargetProgress(setup.targets[0], runs=[(setup.points[0], run)])

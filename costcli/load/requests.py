@@ -30,9 +30,14 @@ class RequestPhase:
         settings = job.settings
         self.first = 0 if warmup else settings.warmup  # request numbers count from here
         total = settings.warmup if warmup else settings.requests
-        self.limit = None if total is None else job.shard.share(total)
+        # a resumed point skips the requests its journal holds (their records count)
+        self.done = job.resumed.requests if job.resumed is not None and not warmup else None
+        held = self.done.owned(job.shard, self.first) if self.done is not None else 0
+        self.limit = None if total is None else max(0, job.shard.share(total) - held)
         duration_s = None if warmup else settings.duration_s
         self.duration_ns = int(duration_s * 1e9) if duration_s else None
+        # a closed loop's time already spent before the resume (an open loop keeps its plan)
+        self.spent_ns = int(job.resumed.end_ms * 1e6) if job.resumed and not warmup else 0
         self.sent = 0
         self.stop = False
         self.start_ns = 0
@@ -47,11 +52,14 @@ class RequestPhase:
         self.sent += 1
         return self.workload.request(self.first + k)
 
+    def _skipped(self, k: int) -> bool:
+        return self.done is not None and self.first + k in self.done
+
     async def closed_loop(self) -> None:
-        numbers = (k for k in itertools.count() if self.shard.owns(k))
+        numbers = (k for k in itertools.count() if self.shard.owns(k) and not self._skipped(k))
 
         async def worker() -> None:
-            while self._more(clock.perf_ns() - self.start_ns):
+            while self._more(clock.perf_ns() - self.start_ns + self.spent_ns):
                 spec = self._spec(next(numbers))
                 self.on_record(await measure(self.adapter, spec, clock.perf_ns(), self.settings))
 
@@ -70,10 +78,15 @@ class RequestPhase:
             async with cap:  # the wait is the client's: it lands in client_delay
                 self.on_record(await measure(self.adapter, spec, at_ns, self.settings))
 
+        shift_ns = None  # a resumed schedule starts at its first request not yet measured
         for k, offset_ns in arrivals(self.settings, self.shard):
             if not self._more(offset_ns):
                 break
-            due = self.start_ns + offset_ns
+            if self._skipped(k):
+                continue
+            if shift_ns is None:
+                shift_ns = offset_ns if self.done is not None else 0
+            due = self.start_ns + offset_ns - shift_ns
             delay = (due - clock.perf_ns()) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)

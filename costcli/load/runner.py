@@ -8,6 +8,7 @@ assembles the RunResult. An interrupted run keeps what was measured (`complete: 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import platform
@@ -25,7 +26,8 @@ from costcli.files.errors import UnreachableError
 from costcli.files.redact import Redactor
 from costcli.load import signals
 from costcli.load.phase import ProgressObserver, TargetRun
-from costcli.load.schedule import WHOLE, LoadSettings, PointJob, Shard, StartGate
+from costcli.load.resume import Resume
+from costcli.load.schedule import WHOLE, LoadSettings, PointDone, PointJob, Shard, StartGate
 from costcli.load.sweep import LoadPoint, SweepSpec, capacity_index, load_points
 from costcli.load.target import run_target
 from costcli.results.document import (
@@ -36,7 +38,8 @@ from costcli.results.document import (
     TargetResult,
     WorkloadInfo,
 )
-from costcli.results.metrics import SLO, RequestRecord, meets, percentile, summarize
+from costcli.results.journal import JournalWriter
+from costcli.results.metrics import SLO, Digest, RequestRecord, meets, percentiles
 from costcli.workloads.spec import Workload
 
 if TYPE_CHECKING:
@@ -92,6 +95,8 @@ class RunSetup:
     # awaited once, before the first measured phase (the parent of --processes starts
     # every worker's schedule at the same instant through it)
     start_gate: StartGate | None = None
+    journal: JournalWriter | None = None  # every record, as it completes (results/journal.py)
+    resume: Resume | None = None  # a journal being continued: what it holds is skipped
 
     @property
     def points(self) -> tuple[LoadPoint, ...]:
@@ -159,20 +164,19 @@ def transport_for(settings: LoadSettings, shard: Shard = WHOLE) -> TransportOpti
     return TransportOptions(concurrency=streams, timeout_s=timeout, max_streams=cap)
 
 
-def client_health(
-    records: Sequence[RequestRecord], waits: int, max_concurrency: int | None
-) -> ClientHealth | None:
+def client_health(digest: Digest, waits: int, max_concurrency: int | None) -> ClientHealth | None:
     """Did the client send every request on time? Late: client_delay over LATE_MS."""
-    if not records:
+    delays = digest.client_delay_ms
+    if not delays.count:
         return None
-    delays = sorted(r.client_delay_ms for r in records)
     late = sum(1 for d in delays if d > LATE_MS)
-    p99 = percentile(delays, 99)
-    kept = late <= max(1, LATE_SHARE * len(delays))  # one late request is not a trend
+    figures = percentiles(delays)
+    p99 = figures.p99 if figures is not None else 0.0
+    kept = late <= max(1, LATE_SHARE * delays.count)  # one late request is not a trend
     notes = []
     if not kept:
         notes.append(
-            f"the client could not keep its schedule: {late} of {len(delays)} requests left "
+            f"the client could not keep its schedule: {late} of {delays.count} requests left "
             f"more than {LATE_MS:g} ms late (client_delay p99 {p99:.1f} ms); the latencies "
             "include that delay: lower the load or add --processes"
         )
@@ -185,7 +189,7 @@ def client_health(
         schedule_kept=kept,
         late_ms=LATE_MS,
         late_requests=late,
-        requests=len(delays),
+        requests=delays.count,
         client_delay_p99_ms=p99,
         max_concurrency=max_concurrency,
         max_concurrency_waits=waits,
@@ -220,23 +224,56 @@ async def measure_target(
     setup: RunSetup, target: Target, progress: TargetProgress, observer: ProgressObserver
 ) -> None:
     """Every load point of one target through one adapter; stops at a point that stopped."""
+    t = setup.targets.index(target)
+    journal = setup.journal
+    if journal is not None:
+        journal.event({"k": "target", "t": t, "label": target.label}, sync=True)
     adapter = create_adapter(target, _widest(setup.points), setup.workload, setup.shard)
     try:
         await start(adapter, target)
         await adapter.refresh_facts()
         progress.info.update(adapter.describe())
-        for point in setup.points:
-            run = TargetRun()
+        for p, point in enumerate(setup.points):
+            run = TargetRun(slo=setup.slo, keep=setup.with_records)
             progress.runs.append((point, run))
+            resumed = _open_point(setup, run, t, p, point.label or "")
             label = f"{target.label} @ {point.label}" if point.label else target.label
-            job = PointJob(setup.workload, point.settings, label, setup.shard, setup.start_gate)
-            await run_target(adapter, job, observer, run)
+            job = PointJob(
+                setup.workload, point.settings, label, setup.shard, setup.start_gate, resumed
+            )
+            try:
+                await run_target(adapter, job, observer, run)
+            finally:
+                _close_point(setup, run, t, p)
             if run.stopped:
                 break
         await adapter.refresh_facts()
         progress.info.update(adapter.describe())
     finally:
+        if journal is not None:
+            journal.event({"k": "info", "t": t, "info": progress.info})
         await adapter.close()
+
+
+def _open_point(setup: RunSetup, run: TargetRun, t: int, p: int, load: str) -> PointDone | None:
+    """A load point's journal line; a resumed point's journaled records folded back in."""
+    journal = setup.journal
+    if journal is not None:
+        journal.event({"k": "point", "t": t, "p": p, "load": load}, sync=True)
+        run.sink = functools.partial(journal.record, t, p)
+    if setup.resume is None:
+        return None
+    done = setup.resume.feed(t, p, run, journal)
+    run.offset_ms = done.end_ms
+    return done
+
+
+def _close_point(setup: RunSetup, run: TargetRun, t: int, p: int) -> None:
+    if setup.journal is None:
+        return
+    if run.stopped:
+        setup.journal.event({"k": "stop", "t": t, "p": p, "why": run.stopped})
+    setup.journal.flush(sync=True)
 
 
 async def run_all(setup: RunSetup, state: RunState, observer: ProgressObserver) -> None:
@@ -266,19 +303,19 @@ def _records(
 def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: bool) -> TargetResult:
     """The target's entry in the results: a sweep's summary, cost and records are its
     capacity point's (else the last point's); a plain run's are its one point's."""
-    runs = [(p, r) for p, r in progress.runs if r.records]
-    summaries = [summarize(r.records, setup.slo) for _, r in runs]
+    runs = [(p, r) for p, r in progress.runs if r.measured]
+    summaries = [r.digest.summary() for _, r in runs]
     points = [
         SweepPoint(load=p.label or "", summary=s, meets_slo=meets(s, setup.slo))
         for (p, _), s in zip(runs, summaries, strict=True)
     ]
     best = capacity_index([p.meets_slo for p in points]) if setup.sweep else None
     chosen = best if best is not None else len(runs) - 1
-    records = runs[chosen][1].records if runs else []
-    summary = summaries[chosen] if runs else summarize([], setup.slo)
+    run = runs[chosen][1] if runs else TargetRun(slo=setup.slo)
+    summary = summaries[chosen] if runs else run.digest.summary()
     from costcli.pricing.cost import with_outcomes
 
-    summary.cost = with_outcomes(run_cost(progress.target, records, setup.prices), summary)
+    summary.cost = with_outcomes(run_cost(progress.target, run.digest, setup.prices), summary)
     stopped = next((r.stopped for _, r in progress.runs if r.stopped), None)
     t = progress.target
     redact = for_target(t)
@@ -296,25 +333,23 @@ def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: boo
         capacity_load=points[best].load if best is not None else None,
         sweep=points if setup.sweep else None,
         stopped=stopped or ("interrupted" if interrupted else None),
-        client=client_health(
-            records, runs[chosen][1].capped, runs[chosen][0].settings.max_concurrency
-        )
+        client=client_health(run.digest, run.capped, runs[chosen][0].settings.max_concurrency)
         if runs
         else None,
-        records=_records(records, setup.with_records, redact),
+        records=_records(run.records, setup.with_records, redact),
     )
 
 
-def run_cost(target: Target, records: Sequence[RequestRecord], prices: Prices | None) -> Any:
+def run_cost(target: Target, digest: Digest, prices: Prices | None) -> Any:
     """The summary's `cost` from the usage the server reported (None without a prices file)."""
-    return priced(target.price_provider, target.model, target.self_hosted, records, prices)
+    return priced(target.price_provider, target.model, target.self_hosted, digest, prices)
 
 
 def priced(
     provider: str,
     model: str,
     self_hosted: bool,
-    records: Sequence[RequestRecord],
+    digest: Digest,
     prices: Prices | None,
 ) -> Any:
     """`run_cost` by the target's names (what a results file keeps of it: costcli merge)."""
@@ -324,16 +359,14 @@ def priced(
     from costcli.results.metrics import ProviderBill, RunCost
 
     # every answer the server reported usage for is billed, an invalid_output one too
-    billed = [r for r in records if r.output_tokens is not None and not r.tokens_estimated]
-    cost = cost_summary(provider, model, _usages(billed), prices, self_hosted=self_hosted)
-    bills = [r for r in billed if r.provider_cost_usd is not None]
-    if not bills or not isinstance(cost, RunCost):
+    cost = cost_summary(provider, model, digest.billed, prices, self_hosted=self_hosted)
+    if not digest.bills.requests or not isinstance(cost, RunCost):
         return cost
-    ours = cost_summary(provider, model, _usages(bills), prices, self_hosted=self_hosted)
-    theirs = sum(r.provider_cost_usd or 0.0 for r in bills)
+    ours = cost_summary(provider, model, digest.bills, prices, self_hosted=self_hosted)
+    theirs = digest.provider_usd
     mine = ours.total_usd if isinstance(ours, RunCost) else 0.0
     bill = ProviderBill(
-        requests=len(bills),
+        requests=digest.bills.requests,
         provider_usd=theirs,
         costcli_usd=mine,
         difference_pct=(mine - theirs) / theirs * 100 if theirs > 0 else None,
@@ -341,25 +374,10 @@ def priced(
     return cost.model_copy(update={"provider_billed": bill})
 
 
-def _usages(records: Sequence[RequestRecord]) -> list[tuple[int, int, int, int, int, int, str]]:
-    return [
-        (
-            r.input_tokens or 0,
-            r.output_tokens or 0,
-            r.cached_input_tokens or 0,
-            r.reasoning_tokens or 0,
-            r.cache_write_tokens or 0,
-            min(r.cache_write_1h_tokens or 0, r.cache_write_tokens or 0),
-            r.service_tier or "default",
-        )
-        for r in records
-    ]
-
-
 def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResult:
     targets = list(state.finished)
     live = state.current
-    if live is not None and any(r.records for _, r in live.runs):
+    if live is not None and any(r.measured for _, r in live.runs):
         targets.append(target_result(setup, live, interrupted=True))
     load = setup.load.describe()
     if setup.sweep is not None:

@@ -15,11 +15,21 @@ from costcli.load.sessions import run_conversations
 async def run_target(
     adapter: Adapter, job: PointJob, observer: ProgressObserver, run: TargetRun
 ) -> TargetRun:
-    """Warm up, then measure. Records land in `run.records` as they complete."""
+    """Warm up, then measure. Records land in `run` as they complete."""
     settings, label = job.settings, job.label
     if job.workload.sessions:  # conversations: costcli/sessions.py drives the turns
-        return await run_conversations(adapter, job.workload, settings, (label, observer), run)
-    if settings.warmup:
+        return await run_conversations(
+            adapter, job.workload, settings, (label, observer), run, job.resumed
+        )
+    left = (
+        job.resumed is None
+        or settings.requests is None
+        or (
+            job.resumed.requests.owned(job.shard, settings.warmup)
+            < job.shard.share(settings.requests)
+        )
+    )
+    if settings.warmup and left:  # a resumed point with nothing left is not warmed up
         await RequestPhase(adapter, job, lambda r: None, warmup=True).run()
     observer.target_started(
         label, job.shard.share(settings.requests) if settings.requests else None
