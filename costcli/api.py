@@ -26,6 +26,7 @@ from costcli.pricing.projection import ProjectionPlan
 from costcli.pricing.projection import project as _project
 from costcli.results.document import RunResult, dumps, write_atomic
 from costcli.results.document import read_result as _read_result
+from costcli.results.journal import with_journal_records
 from costcli.results.regress import (
     Bootstrap,
     Budget,
@@ -85,9 +86,12 @@ def check(
     return _check(result, baseline, parsed_budgets, parsed_limits, names=names, bootstrap=bootstrap)
 
 
-def read_result(path: Path | str) -> RunResult:
-    """A results file, validated (BadInputError naming the file and key)."""
-    return _read_result(Path(path))
+def read_result(path: Path | str, *, journal: bool = True) -> RunResult:
+    """A results file, validated (BadInputError naming the file and key). `journal`: a
+    file written without --records takes its records from its journal (`meta.journal`),
+    all of them or a seeded sample of `JOURNAL_SAMPLE` past that (bounded memory)."""
+    result = _read_result(Path(path))
+    return with_journal_records(result) if journal else result
 
 
 def write_result(result: RunResult, path: Path | str) -> None:

@@ -62,6 +62,11 @@ class RunPlan(BaseModel):
     engine: str = Field("local", min_length=1)
     workers: int | None = Field(None, ge=1, le=4096)
     ray_address: str | None = None  # a running cluster (ray://host:10001, auto); else local
+    # every record, as it completes, to this append-only JSONL journal (results/journal.py):
+    # `costcli recover` reads it back, `resume` continues it. None: no journal (the CLI
+    # always gives one: beside --output, or in the user's cache folder)
+    journal: Path | None = None
+    resume: bool = False  # continue `journal`'s run, skipping the requests it holds
 
     @property
     def distributed(self) -> bool:
@@ -85,6 +90,17 @@ class RunPlan(BaseModel):
     def split(self) -> bool:
         """Whether the run goes through shards (`--engine ray` does, even with one)."""
         return self.parts > 1 or self.distributed
+
+    @model_validator(mode="after")
+    def _journal_fits(self) -> RunPlan:
+        if self.resume and self.journal is None:
+            raise ValueError("--resume needs the journal to continue: --resume JOURNAL")
+        if self.journal is not None and self.distributed:
+            raise ValueError(
+                f"--engine {self.engine} does not journal yet (its tasks may run on other "
+                "machines); run with --processes to journal each part, or without a journal"
+            )
+        return self
 
     @model_validator(mode="after")
     def _engine_fits(self) -> RunPlan:
@@ -238,7 +254,8 @@ def resolve(plan: RunPlan, *, keys_here: bool = True) -> RunSetup:
         load=plan.load,
         sweep=plan.sweep,
         slo=plan.slo,
-        with_records=plan.records or plan.shard is not None,  # a shard's records are its result
+        # a shard's records are its result: inline, unless its journal holds them
+        with_records=plan.records or (plan.shard is not None and plan.journal is None),
         prices=load_prices(plan.prices),
         shard=plan.shard or WHOLE,
         processes=plan.processes,

@@ -86,6 +86,7 @@ def _register() -> None:
         prices,
         project,
         providers,
+        recover,
         report,
         run,
         workloads,
@@ -94,6 +95,7 @@ def _register() -> None:
 
     app.command("run", cls=PanelledCommand)(handled(run.run_command))
     app.command("merge", cls=PanelledCommand)(handled(merge.merge_command))
+    app.command("recover", cls=PanelledCommand)(handled(recover.recover_command))
     app.add_typer(_wrap_all(workloads.app), name="workloads")
     app.add_typer(_wrap_all(providers.app), name="providers")
     app.command("mock-server", cls=PanelledCommand)(handled(mock_server.mock_server_command))

@@ -207,7 +207,7 @@ def project_run(opts: ProjectOptions) -> None:
     from costcli.render.projection import RENDERERS
 
     plan = parse_options(ProjectionPlan, **opts.plan_options())
-    report = project(read_result(opts.results) if opts.results else None, plan)
+    report = project(read_result(opts.results, journal=False) if opts.results else None, plan)
     typer.echo(RENDERERS[opts.fmt.value](report), nl=False)
 
 

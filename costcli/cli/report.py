@@ -39,9 +39,10 @@ def report_command(
     ),
 ) -> None:
     """Compare runs and targets: a table, and with --html a page of charts that opens offline."""
+    from costcli.api import read_result
     from costcli.pricing.projection import read_projection
     from costcli.render.report import render_csv, render_markdown
-    from costcli.results.document import check_writable, read_result, write_or_refuse
+    from costcli.results.document import check_writable, write_or_refuse
 
     if fmt_ not in REPORT_FORMATS:
         raise BadInputError(f"--format {fmt_}: use one of {', '.join(REPORT_FORMATS)}")

@@ -197,8 +197,24 @@ class RunOptions:
     records: bool = typer.Option(
         False,
         "--records",
-        help="Keep every request's record in the results.",
+        help="Keep every request's record inline in the results document (for small runs: "
+        "they are held in memory; the journal holds them for every run).",
         rich_help_panel="Output",
+    )
+    journal: Path | None = typer.Option(
+        None,
+        "--journal",
+        help="Write every record as it completes to this JSONL journal (default: beside "
+        "--output as NAME.journal.jsonl, else in the user's cache folder); a killed run is "
+        "read back with costcli recover.",
+        rich_help_panel="Journal",
+    )
+    resume: Path | None = typer.Option(
+        None,
+        "--resume",
+        help="Continue the run of this journal: its plan and seeded schedule, skipping the "
+        "requests it holds, appending to it.",
+        rich_help_panel="Journal",
     )
     providers: list[Path] = typer.Option(
         [],
@@ -289,9 +305,14 @@ class RunOptions:
 
 
 # flags spelled otherwise than their plan field; how a flag's text becomes the field's value
-PLAN_NAMES = {"target": "targets", "duration": "duration_s", "timeout": "timeout_s"}
+PLAN_NAMES = {
+    "target": "targets",
+    "duration": "duration_s",
+    "timeout": "timeout_s",
+    "resume": "resume_from",  # the plan comes from the journal (journal_plan)
+}
 PRESENTATION = frozenset(
-    {"output", "fmt", "no_progress", "quiet", "hardware", "requests_per_month"}
+    {"output", "fmt", "no_progress", "quiet", "hardware", "requests_per_month", "resume"}
 )
 
 
@@ -328,7 +349,7 @@ def run(opts: RunOptions) -> None:
 
     if opts.fmt not in FORMATS:
         raise BadInputError(f"--format {opts.fmt}: use one of {', '.join(FORMATS)}")
-    plan = RunPlan.parse(**opts.plan_options())
+    plan = journal_plan(opts, RunPlan.parse(**opts.plan_options()))
     if opts.output is not None:
         check_writable(opts.output, "--output")
     observer = _observer(opts.quiet, opts.no_progress)
@@ -350,6 +371,37 @@ def run(opts: RunOptions) -> None:
 
 
 run_command = command_of(RunOptions, run)
+
+
+def journal_plan(opts: RunOptions, plan: RunPlan) -> RunPlan:
+    """The plan with its journal: beside --output, --journal, or the cache folder (said on
+    stderr); with --resume, the journal's own plan (an option that changes it refused)."""
+    from costcli.engines.journaled import resumed_plan
+    from costcli.files.locations import user_cache_dir
+    from costcli.plan import RunPlan
+    from costcli.results.journal import journal_beside
+
+    if opts.resume is not None:
+        if opts.journal is not None:
+            raise BadInputError(
+                "--journal and --resume: give one (a resume appends to its journal)"
+            )
+        defaults: dict[str, Any] = {
+            f.name: getattr(f.default, "default", None) for f in dataclasses.fields(opts)
+        }
+        bare = dataclasses.replace(opts, **defaults)
+        return resumed_plan(opts.resume, plan, RunPlan.parse(**bare.plan_options()))
+    if plan.distributed:
+        return plan  # its tasks may be on other machines: no journal (RunPlan says so)
+    journal = opts.journal or (journal_beside(opts.output) if opts.output else None)
+    if journal is None:
+        from datetime import datetime, timezone
+
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        journal = user_cache_dir() / "journals" / f"run-{stamp}-{os.getpid()}.journal.jsonl"
+        if not opts.quiet:
+            stderr_console().print(f"costcli: journal: {journal}", highlight=False)
+    return plan.model_copy(update={"journal": journal.resolve()})
 
 
 def _emit(result: RunResult, output: Path | None, text: str, quiet: bool, warn: bool) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from costcli.load.clock import now_iso
 from costcli.load.phase import TargetRun
 from costcli.load.schedule import PointDone
 from costcli.results.journal import Event, JournalRead, JournalWriter, events, record_of
@@ -20,12 +21,14 @@ from costcli.results.metrics import RequestRecord
 
 
 def _session_states(
-    path: Path, turns_of: dict[str, int], read: JournalRead
+    path: Path, turns_of: dict[str, int], read: JournalRead, times: list[str]
 ) -> dict[tuple[int, int], PointDone]:
     points: dict[tuple[int, int], PointDone] = {}
     seen: dict[tuple[int, int, str], list[RequestRecord]] = {}
     for event in events(path, read):
         key = (event.target, event.point)
+        if event.kind == "resumed":
+            times.append(str(event.data.get("at")))
         if event.kind == "restart":
             name = str(event.data["session"])
             points.setdefault(key, PointDone()).restarted_at[name] = event.line
@@ -61,7 +64,9 @@ class Resume:
     def __init__(self, path: Path, turns_of: dict[str, int]) -> None:
         self.path = path
         self.read = JournalRead()
-        self.points = _session_states(path, turns_of, self.read)
+        self.times: list[str] = []  # when each resume began, this one last
+        self.points = _session_states(path, turns_of, self.read, self.times)
+        self.times.append(now_iso())
 
     def point(self, target: int, point: int) -> PointDone:
         return self.points.get((target, point), PointDone())

@@ -15,7 +15,6 @@ import platform
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from costcli import __version__
@@ -25,6 +24,7 @@ from costcli.adapters.catalog import Target, for_target
 from costcli.files.errors import UnreachableError
 from costcli.files.redact import Redactor
 from costcli.load import signals
+from costcli.load.clock import now_iso
 from costcli.load.phase import ProgressObserver, TargetRun
 from costcli.load.resume import Resume
 from costcli.load.schedule import WHOLE, LoadSettings, PointDone, PointJob, Shard, StartGate
@@ -64,10 +64,6 @@ def _redacted(value: Any, redact: Redactor) -> Any:
     if isinstance(value, list | tuple):
         return [_redacted(v, redact) for v in value]
     return value
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def host_info() -> dict[str, Any]:
@@ -116,7 +112,7 @@ class TargetProgress:
 class RunState:
     """Live state of a run; what it holds is summarised even after Ctrl-C."""
 
-    started_at: str = ""
+    started_at: str = ""  # a resumed run's: the journal's (its first start)
     finished: list[TargetResult] = field(default_factory=list)
     current: TargetProgress | None = None
 
@@ -400,6 +396,8 @@ def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResu
         stopped=next((t.stopped for t in targets if t.stopped), None),
         shard=setup.shard.label if setup.shard.count > 1 else None,
         processes=setup.processes,
+        journal=str(setup.journal.path) if setup.journal is not None else None,
+        resumed=setup.resume.times if setup.resume is not None else None,
     )
     return RunResult(complete=complete, meta=meta, targets=targets)
 

@@ -57,7 +57,7 @@ class WorkerState(_Model):
     error: str | None = None
 
 
-class Meta(_Model):
+class Meta(Unreported):
     costcli_version: str
     started_at: str
     ended_at: str
@@ -69,6 +69,8 @@ class Meta(_Model):
     processes: int = 1  # worker processes the run's schedule was split across
     engine: str = "local"  # the registry name (costcli/engines/registry.py)
     workers: list[WorkerState] | None = None  # --engine ray: each worker's end
+    journal: str | None = None  # the run's journal: every record, one a line
+    resumed: list[str] | None = None  # when each resume of the run from its journal began
 
 
 class SweepPoint(_Model):

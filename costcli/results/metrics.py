@@ -40,6 +40,8 @@ ABSENT_WHEN_NONE = (
     "provider_billed",
     "service_tier",  # the tier a provider reports it served (OpenAI Responses)
     "price_provider",  # a target priced from another provider's entries (prices_from)
+    "journal",  # where the run's records are, one a line (results/journal.py)
+    "resumed",  # when each resume of the run began
 )
 
 

@@ -62,7 +62,7 @@ def test_every_mock_server_option_is_a_field_of_its_config() -> None:
     ("command", "options", "panels"),
     [
         ("run", RunOptions, ["Targets and workload", "Load", "SLO and sweep", "Output",
-                             "Projection after the run", "Split runs"]),
+                             "Journal", "Projection after the run", "Split runs"]),
         ("project", ProjectOptions, ["What to price", "Scenario", "Files and output"]),
         ("mock-server", MockOptions, ["Where", "Timing and tokens", "Faults", "Logs"]),
     ],
