@@ -54,7 +54,7 @@ class RunOptions:
         "chat-short",
         "--workload",
         "-w",
-        help="Built-in name, synthetic:..., sharegpt:FILE, or a JSONL file.",
+        help="Built-in name, synthetic:..., sharegpt:FILE, mooncake:FILE, or a JSONL file.",
         rich_help_panel="Targets and workload",
     )
     requests: int | None = typer.Option(
@@ -265,6 +265,33 @@ class RunOptions:
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="Only the final output.", rich_help_panel="Output"
     )
+    time_scale: float = typer.Option(
+        1.0,
+        "--time-scale",
+        help="A fixed schedule (mooncake:FILE, JSONL with timestamp_ms): send times x this (0.5: twice as fast).",
+        rich_help_panel="Trace replay",
+    )
+    trace_start_ms: float | None = typer.Option(
+        None,
+        "--trace-start-ms",
+        help="Replay from this trace time on.",
+        rich_help_panel="Trace replay",
+    )
+    trace_end_ms: float | None = typer.Option(
+        None, "--trace-end-ms", help="Replay up to this trace time.", rich_help_panel="Trace replay"
+    )
+    block_tokens: int = typer.Option(
+        512,
+        "--block-tokens",
+        help="mooncake: tokens per hash_ids block.",
+        rich_help_panel="Trace replay",
+    )
+    trace_salt: str | None = typer.Option(
+        None,
+        "--trace-salt",
+        help="mooncake: the block texts' salt (default: fresh per run; the same salt shares a prefix cache across runs).",
+        rich_help_panel="Trace replay",
+    )
 
     def plan_options(self) -> dict[str, Any]:
         """The RunPlan options these flags give: a field named as a plan or load field goes
@@ -285,7 +312,8 @@ class RunOptions:
             self.sweep,
             self.sessions,
         )
-        return plan if self.target or given != (None,) * 6 else embedded_default(plan)
+        trace = self.workload.startswith("mooncake:")  # its own schedule, not the sweep
+        return plan if self.target or trace or given != (None,) * 6 else embedded_default(plan)
 
 
 # flags spelled otherwise than their plan field; how a flag's text becomes the field's value

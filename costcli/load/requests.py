@@ -70,14 +70,15 @@ class RequestPhase:
             async with cap:  # the wait is the client's: it lands in client_delay
                 self.on_record(await measure(self.adapter, spec, at_ns, self.settings))
 
-        for k, offset_ns in arrivals(self.settings, self.shard):
+        for k, offset_ns in arrivals(self.settings, self.shard, self.workload.schedule_ms):
             if not self._more(offset_ns):
                 break
             due = self.start_ns + offset_ns
+            spec = self._spec(k)  # built before the wait: a trace's prompt takes a while
             delay = (due - clock.perf_ns()) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)
-            task = asyncio.create_task(one(self._spec(k), due))
+            task = asyncio.create_task(one(spec, due))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         if tasks:
