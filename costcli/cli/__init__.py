@@ -88,6 +88,7 @@ def _register() -> None:
         providers,
         report,
         run,
+        trace,
         workloads,
     )
     from costcli.cli.options import PanelledCommand
@@ -101,6 +102,7 @@ def _register() -> None:
     app.command("project", cls=PanelledCommand)(handled(project.project_command))
     app.command("check", cls=PanelledCommand)(handled(check.check_command))
     app.command("report", cls=PanelledCommand)(handled(report.report_command))
+    app.add_typer(_wrap_all(trace.app), name="trace")
 
 
 _register()

@@ -20,6 +20,7 @@ from costcli.files.errors import BadInputError
 from costcli.load.schedule import LoadSettings
 from costcli.workloads.mooncake import TraceOptions
 from costcli.workloads.spec import Workload
+from costcli.workloads.trace_file import DEFAULT_BLOCK_TOKENS
 
 TRACE_PREFIX = "mooncake:"
 WHOLE_TRACE = 2**31 - 1  # --requests when none is given: every request of the trace
@@ -87,6 +88,13 @@ def trace_options(plan: Any) -> TraceOptions:
 
 def check_fixed_schedule(plan: Any, workload: Workload) -> None:
     """Replay options need a fixed schedule; a fixed schedule refuses a second one."""
+    if not is_trace(plan.workload):
+        for flag, used in (
+            ("--block-tokens", plan.block_tokens != DEFAULT_BLOCK_TOKENS),
+            ("--trace-salt", plan.trace_salt is not None),
+        ):
+            if used:
+                raise BadInputError(f"{flag}: only a mooncake:FILE workload uses it; drop it")
     if workload.schedule_ms is None:
         given = [
             ("--time-scale", plan.time_scale != 1.0),
