@@ -35,6 +35,7 @@ class WorkloadInfo(_Model):
     seed: int
     unique_prefix: bool
     max_tokens: int | None
+    fixed_schedule: bool = False  # the workload's own send times (a trace): load/replay.py
 
 
 class WorkerState(_Model):
