@@ -272,3 +272,26 @@ def test_replay_options_without_a_fixed_schedule_are_refused_in_one_line() -> No
     done = CliRunner().invoke(app, ["run", "-t", "mock", "--trace-salt", "k"])
     assert done.exit_code == 2
     assert "--trace-salt: only a mooncake:FILE workload uses it" in done.output
+
+
+def test_a_server_with_vllm_sampling_params_is_asked_for_the_exact_output_length() -> None:
+    from costcli.adapters.base import TransportOptions
+    from costcli.adapters.catalog import ProviderFile, Target
+    from costcli.adapters.openai import OpenAIAdapter
+    from costcli.workloads.spec import RequestSpec
+
+    def body(spec: RequestSpec, **settings: object) -> dict[str, object]:
+        prov = ProviderFile(
+            name="vllm", adapter="openai", base_url="http://127.0.0.1:8000/v1", **settings
+        )
+        target = Target("vllm", "m", "openai", prov.base_url, None, settings=prov)
+        return OpenAIAdapter(target, TransportOptions()).request_body(spec)
+
+    fixed = RequestSpec(
+        0, ({"role": "user", "content": "x"},), max_tokens=40, exact_output_tokens=True
+    )
+    free = RequestSpec(0, ({"role": "user", "content": "x"},), max_tokens=40)
+    sent = body(fixed, fixed_length_params=True)
+    assert (sent["max_tokens"], sent["ignore_eos"], sent["min_tokens"]) == (40, True, 40)
+    assert "ignore_eos" not in body(fixed)  # OpenAI's own API refuses unknown keys
+    assert "ignore_eos" not in body(free, fixed_length_params=True)
