@@ -38,6 +38,11 @@ def trace_defaults(data: Any) -> Any:
         return data
     data = dict(data)
     if data.get("trace_salt") is None:
+        if data.get("shard") is not None:
+            raise ValueError(
+                "--shard with a mooncake: trace: each shard is its own run with its own salt, "
+                "so their block texts would differ; pass the same --trace-salt to every shard"
+            )
         data["trace_salt"] = secrets.token_hex(6)
     load = data.get("load")
     nested = load if isinstance(load, dict) else {}

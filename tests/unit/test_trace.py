@@ -295,3 +295,12 @@ def test_a_server_with_vllm_sampling_params_is_asked_for_the_exact_output_length
     assert (sent["max_tokens"], sent["ignore_eos"], sent["min_tokens"]) == (40, True, 40)
     assert "ignore_eos" not in body(fixed)  # OpenAI's own API refuses unknown keys
     assert "ignore_eos" not in body(free, fixed_length_params=True)
+
+
+def test_a_trace_shard_run_by_hand_needs_the_salt_its_sibling_shards_share() -> None:
+    with pytest.raises(BadInputError, match="pass the same --trace-salt to every shard"):
+        RunPlan.parse(workload=f"mooncake:{REAL}", shard={"index": 1, "count": 2})
+    plan = RunPlan.parse(
+        workload=f"mooncake:{REAL}", shard={"index": 1, "count": 2}, trace_salt="s"
+    )
+    assert plan.trace_salt == "s"
