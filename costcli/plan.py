@@ -79,9 +79,7 @@ class RunPlan(BaseModel):
 
     @model_validator(mode="after")
     def _trace_fits(self) -> RunPlan:
-        problem = replay.trace_plan_problem(
-            self.workload, self.load, self.sweep, self.trace_start_ms, self.trace_end_ms
-        )
+        problem = replay.trace_plan_problem(self)
         if problem:
             raise ValueError(problem)
         return self

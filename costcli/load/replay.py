@@ -53,15 +53,24 @@ def trace_defaults(data: Any) -> Any:
     return data
 
 
-def trace_plan_problem(
-    workload: str, load: LoadSettings, sweep: object, start: float | None, end: float | None
-) -> str | None:
-    """What a plan asks that a trace cannot do, as one line; None when it fits."""
+def trace_plan_problem(plan: Any) -> str | None:
+    """What a RunPlan asks that a trace cannot do, as one line; None when it fits."""
+    start, end, workload = plan.trace_start_ms, plan.trace_end_ms, plan.workload
     if start is not None and end is not None and end <= start:
         return f"--trace-end-ms {end:g} is not after --trace-start-ms {start:g}; widen the window"
     if not is_trace(workload):
         return None
-    return _second_schedule(workload, load, sweep)
+    if plan.unique_prefix:
+        return (
+            f"--unique-prefix with workload '{workload}': its hash_ids decide which prefixes "
+            "are shared; drop it (each run's fresh --trace-salt already keeps runs apart)"
+        )
+    if plan.load.concurrency > 1:
+        return (
+            f"--concurrency with workload '{workload}': a trace is sent on its own times, not "
+            "by a number of workers; drop it (--max-concurrency caps requests in flight)"
+        )
+    return _second_schedule(workload, plan.load, plan.sweep)
 
 
 def _second_schedule(workload: str, load: LoadSettings, sweep: object) -> str | None:
@@ -70,6 +79,7 @@ def _second_schedule(workload: str, load: LoadSettings, sweep: object) -> str | 
         ("--sweep", sweep is not None),
         ("--warmup", load.warmup > 0),
         ("--sessions", load.sessions is not None),
+        ("--arrival", load.arrival != "constant"),
     ]
     for flag, given in clash:
         if given:

@@ -234,7 +234,14 @@ def test_a_trace_plan_fixes_its_salt_and_sends_the_whole_trace() -> None:
     assert RunPlan(workload=f"mooncake:{REAL}", trace_salt="k").trace_salt == "k"
     split = RunPlan(workload=f"mooncake:{REAL}", targets=("mock",), processes=2)
     assert split.parts == 2  # no --concurrency needed: the trace is an open loop
-    for flag, options in (("--rate", {"rate": 2.0}), ("--warmup", {"warmup": 2})):
+    refused = (
+        ("--rate", {"rate": 2.0}),
+        ("--warmup", {"warmup": 2}),
+        ("--concurrency", {"concurrency": 4}),
+        ("--unique-prefix", {"unique_prefix": True}),
+        ("--arrival", {"arrival": "poisson"}),
+    )
+    for flag, options in refused:
         with pytest.raises(BadInputError, match=f"{flag} with workload 'mooncake:"):
             RunPlan.parse(workload=f"mooncake:{REAL}", **options)
     with pytest.raises(BadInputError, match="--trace-end-ms 5 is not after --trace-start-ms 9"):
