@@ -38,6 +38,7 @@ ABSENT_WHEN_NONE = (
     "provider_billed",
     "service_tier",  # the tier a provider reports it served (OpenAI Responses)
     "price_provider",  # a target priced from another provider's entries (prices_from)
+    "fixed_schedule",  # a workload sent on its own times (a trace: load/replay.py)
 )
 
 

@@ -78,3 +78,22 @@ def test_a_trace_split_across_two_processes_sends_the_same_schedule(
         40.0 * i for i in range(12)
     ]
     assert target.summary.input_tokens.total == sum(r["input_length"] for r in ROWS)
+
+
+def test_the_table_says_how_late_sends_left_against_the_trace(
+    providers: Path, trace: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.json"
+    done = CliRunner().invoke(
+        app,
+        ["run", "-t", "m", "--providers", str(providers), "-w", f"mooncake:{trace}",
+         "--no-progress", "-o", str(out)],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    (target,) = read_result(out).targets
+    delay = target.summary.client_delay_ms
+    assert delay is not None
+    assert delay.count == 12
+    line = next(x for x in done.stdout.splitlines() if "sends against the trace's plan" in x)
+    assert f"p50 {delay.p50:.1f} ms, p99 {delay.p99:.1f} ms" in line
+    assert "of 12 over 10 ms" in line
