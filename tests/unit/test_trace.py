@@ -311,3 +311,24 @@ def test_a_trace_shard_run_by_hand_needs_the_salt_its_sibling_shards_share() -> 
         workload=f"mooncake:{REAL}", shard={"index": 1, "count": 2}, trace_salt="s"
     )
     assert plan.trace_salt == "s"
+
+
+def test_an_empty_trace_a_folder_without_parts_and_a_missing_file_are_one_line_each(
+    tmp_path: Path,
+) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n", encoding="utf-8")
+    folder = tmp_path / "nothing"
+    folder.mkdir()
+    cases = (
+        (empty, "empty.jsonl: holds no requests; pass a Mooncake trace (JSONL)"),
+        (folder, "nothing: a folder without .jsonl parts; pass a Mooncake trace"),
+        (
+            tmp_path / "gone.jsonl",
+            "gone.jsonl: no such file; pass a Mooncake trace (JSONL) or a folder",
+        ),
+    )
+    for path, says in cases:
+        done = CliRunner().invoke(app, ["trace", "analyze", str(path)])
+        assert done.exit_code == 2
+        assert done.output.strip().splitlines() == [f"costcli: error: {tmp_path}/{says}"]
