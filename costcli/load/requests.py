@@ -1,5 +1,5 @@
 """The plain request phase: N requests or a duration, closed loop (concurrency) or open
-loop (constant, poisson or gamma arrivals).
+loop (constant, poisson or gamma arrivals, or the workload's own times: a trace).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The schedule of a load point: its settings, the seeded arrivals and the shards.
 
 Every request gets a planned time: in a closed loop, the moment its worker became free;
-in an open loop, its planned arrival, however late the client actually sends it. A shard
-is part i of N of that schedule, at the whole run's planned times.
+in an open loop, its planned arrival, however late the client actually sends it (seeded
+gaps, or a workload's own times: a trace, load/replay.py). A shard is part i of N of that
+schedule, at the whole run's planned times.
 """
 
 from __future__ import annotations
