@@ -188,6 +188,8 @@ def iter_trace(path: Path, block_tokens: int = DEFAULT_BLOCK_TOKENS) -> Iterator
             where = f"{part}:{n}"
             try:
                 row = json.loads(line)
+            except RecursionError:
+                raise BadInputError(f"{where}: nests too deeply; {TRACE_KEYS}") from None
             except ValueError as exc:
                 raise BadInputError(
                     f"{where}: not valid JSON ({exc}); write one JSON object per line"

@@ -172,6 +172,7 @@ def test_lines_out_of_order_are_sorted_with_a_note(tmp_path: Path) -> None:
         ({"timestamp": 1, "input_length": 8, "output_length": 0}, "t.jsonl:2: key 'output_length' is 0"),
         ("{not json", "t.jsonl:2: not valid JSON"),
         ("[1, 2]", "t.jsonl:2: not a JSON object"),
+        ("[" * 100_000, "t.jsonl:2: nests too deeply"),
     ],
 )  # fmt: skip
 def test_a_bad_trace_line_is_one_line_naming_the_file_the_line_and_the_fix(
