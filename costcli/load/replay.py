@@ -14,13 +14,14 @@ worker builds the same block texts.
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Any
 
 from costcli.files.errors import BadInputError
 from costcli.load.schedule import LoadSettings
 from costcli.workloads.mooncake import TraceOptions
 from costcli.workloads.spec import Workload
-from costcli.workloads.trace_file import DEFAULT_BLOCK_TOKENS
+from costcli.workloads.trace_file import DEFAULT_BLOCK_TOKENS, iter_trace
 
 TRACE_PREFIX = "mooncake:"
 WHOLE_TRACE = 2**31 - 1  # --requests when none is given: every request of the trace
@@ -88,6 +89,17 @@ def _second_schedule(workload: str, load: LoadSettings, sweep: object) -> str | 
                 f"{flag} (--time-scale replays faster or slower, --trace-start-ms skips ahead)"
             )
     return None
+
+
+def planned_requests(plan: Any) -> int | None:
+    """How many requests a plan sends, for a parent that does not resolve it (the
+    processes engine's progress): a whole trace's are counted in its window, streamed."""
+    requests: int | None = plan.load.requests
+    if not is_trace(plan.workload) or requests != WHOLE_TRACE:
+        return requests
+    options = trace_options(plan)
+    path = Path(plan.workload.removeprefix(TRACE_PREFIX))
+    return sum(1 for e in iter_trace(path, options.block_tokens) if options.keeps(e.timestamp_ms))
 
 
 def trace_options(plan: Any) -> TraceOptions:

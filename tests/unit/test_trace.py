@@ -333,3 +333,17 @@ def test_an_empty_trace_a_folder_without_parts_and_a_missing_file_are_one_line_e
         done = CliRunner().invoke(app, ["trace", "analyze", str(path)])
         assert done.exit_code == 2
         assert done.output.strip().splitlines() == [f"costcli: error: {tmp_path}/{says}"]
+
+
+def test_a_parent_that_does_not_resolve_the_plan_counts_the_trace_in_its_window() -> None:
+    from costcli.load.replay import planned_requests
+
+    whole = RunPlan(workload=f"mooncake:{REAL}", targets=("mock",), processes=2)
+    assert planned_requests(whole) == 300
+    window = RunPlan(workload=f"mooncake:{REAL}", targets=("mock",), trace_end_ms=30_000)
+    times = [
+        json.loads(line)["timestamp"] for line in REAL.read_text(encoding="utf-8").splitlines()
+    ]
+    assert planned_requests(window) == sum(1 for t in times if t < 30_000)
+    assert planned_requests(RunPlan(workload=f"mooncake:{REAL}", requests=7)) == 7
+    assert planned_requests(RunPlan(requests=5)) == 5
