@@ -89,6 +89,7 @@ def _register() -> None:
         recover,
         report,
         run,
+        trace,
         workloads,
     )
     from costcli.cli.options import PanelledCommand
@@ -103,6 +104,7 @@ def _register() -> None:
     app.command("project", cls=PanelledCommand)(handled(project.project_command))
     app.command("check", cls=PanelledCommand)(handled(check.check_command))
     app.command("report", cls=PanelledCommand)(handled(report.report_command))
+    app.add_typer(_wrap_all(trace.app), name="trace")
 
 
 _register()

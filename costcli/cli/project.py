@@ -167,6 +167,18 @@ class ProjectOptions:
         help="table, json, csv or markdown.",
         rich_help_panel="Files and output",
     )
+    trace: Path | None = typer.Option(
+        None,
+        "--trace",
+        help="A Mooncake trace: its rate (unless a volume is given), token shape, prefix hit share and hourly profile.",
+        rich_help_panel="Scenario",
+    )
+    trace_block_tokens: int = typer.Option(
+        512,
+        "--block-tokens",
+        help="--trace: tokens per hash_ids block.",
+        rich_help_panel="Scenario",
+    )
 
     def plan_options(self) -> dict[str, Any]:
         """ProjectionPlan options: each field by its name (PLAN_NAMES where the flag is
@@ -175,7 +187,11 @@ class ProjectOptions:
 
         fields = ProjectionPlan.model_fields
         plan = plan_values(self, fields, PLAN_NAMES, PARSE, PRESENTATION)
-        plan["requests_per_month"] = monthly_volume(self.requests_per_month, self.requests_per_day)
+        volume = (self.requests_per_month, self.requests_per_day)
+        if self.trace is None or volume != (None, None):
+            plan["requests_per_month"] = monthly_volume(*volume)
+        else:  # a trace alone keeps its own rate
+            del plan["requests_per_month"]
         return plan
 
 

@@ -54,7 +54,7 @@ class RunOptions:
         "chat-short",
         "--workload",
         "-w",
-        help="Built-in name, synthetic:..., sharegpt:FILE, or a JSONL file.",
+        help="Built-in name, synthetic:..., sharegpt:FILE, mooncake:FILE, or a JSONL file.",
         rich_help_panel="Targets and workload",
     )
     requests: int | None = typer.Option(
@@ -281,6 +281,33 @@ class RunOptions:
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="Only the final output.", rich_help_panel="Output"
     )
+    time_scale: float = typer.Option(
+        1.0,
+        "--time-scale",
+        help="A fixed schedule (mooncake:FILE, JSONL with timestamp_ms): send times x this (0.5: twice as fast).",
+        rich_help_panel="Trace replay",
+    )
+    trace_start_ms: float | None = typer.Option(
+        None,
+        "--trace-start-ms",
+        help="Replay from this trace time on.",
+        rich_help_panel="Trace replay",
+    )
+    trace_end_ms: float | None = typer.Option(
+        None, "--trace-end-ms", help="Replay up to this trace time.", rich_help_panel="Trace replay"
+    )
+    block_tokens: int = typer.Option(
+        512,
+        "--block-tokens",
+        help="mooncake: tokens per hash_ids block.",
+        rich_help_panel="Trace replay",
+    )
+    trace_salt: str | None = typer.Option(
+        None,
+        "--trace-salt",
+        help="mooncake: the block texts' salt (default: fresh per run; the same salt shares a prefix cache across runs).",
+        rich_help_panel="Trace replay",
+    )
 
     def plan_options(self) -> dict[str, Any]:
         """The RunPlan options these flags give: a field named as a plan or load field goes
@@ -301,7 +328,8 @@ class RunOptions:
             self.sweep,
             self.sessions,
         )
-        return plan if self.target or given != (None,) * 6 else embedded_default(plan)
+        trace = self.workload.startswith("mooncake:")  # its own schedule, not the sweep
+        return plan if self.target or trace or given != (None,) * 6 else embedded_default(plan)
 
 
 # flags spelled otherwise than their plan field; how a flag's text becomes the field's value
@@ -352,7 +380,10 @@ def run(opts: RunOptions) -> None:
     plan = journal_plan(opts, RunPlan.parse(**opts.plan_options()))
     if opts.output is not None:
         check_writable(opts.output, "--output")
+    observer: PlainObserver | QuietObserver | RichObserver | Announcing
     observer = _observer(opts.quiet, opts.no_progress)
+    if plan.journal is not None and opts.output is None and opts.journal is None and not opts.quiet:
+        observer = Announcing(observer, f"costcli: journal: {plan.journal}")
     with interrupt_signals() as guard:
         try:
             result = execute(plan, observer)
@@ -375,7 +406,8 @@ run_command = command_of(RunOptions, run)
 
 def journal_plan(opts: RunOptions, plan: RunPlan) -> RunPlan:
     """The plan with its journal: beside --output, --journal, or the cache folder (said on
-    stderr); with --resume, the journal's own plan (an option that changes it refused)."""
+    stderr once the run starts); with --resume, the journal's own plan (an option that
+    changes it refused)."""
     from costcli.engines.journaled import resumed_plan
     from costcli.files.locations import user_cache_dir
     from costcli.plan import RunPlan
@@ -399,9 +431,27 @@ def journal_plan(opts: RunOptions, plan: RunPlan) -> RunPlan:
 
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         journal = user_cache_dir() / "journals" / f"run-{stamp}-{os.getpid()}.journal.jsonl"
-        if not opts.quiet:
-            stderr_console().print(f"costcli: journal: {journal}", highlight=False)
-    return plan.model_copy(update={"journal": journal.resolve()})
+    update: dict[str, Any] = {"journal": journal.resolve()}
+    if plan.shard is not None:  # a shard's file travels to `costcli merge` with its records
+        update["records"] = True
+    return plan.model_copy(update=update)
+
+
+class Announcing:
+    """An observer that says one line (where the journal is) once the first target starts:
+    after the plan's files were read, so a bad one still gets its one-line error alone."""
+
+    def __init__(self, inner: PlainObserver | QuietObserver | RichObserver, line: str) -> None:
+        self.inner, self.line = inner, line
+
+    def target_started(self, label: str, total: int | None) -> None:
+        if self.line:
+            stderr_console().print(self.line, highlight=False, soft_wrap=True)
+            self.line = ""
+        self.inner.target_started(label, total)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def _emit(result: RunResult, output: Path | None, text: str, quiet: bool, warn: bool) -> None:

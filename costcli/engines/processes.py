@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from costcli.files.errors import CostcliError
+from costcli.load.replay import planned_requests
 from costcli.load.schedule import Shard
 from costcli.results.document import RunResult
 
@@ -246,7 +247,7 @@ def _run_parts(plan: RunPlan, observer: ProgressObserver, count: int) -> RunResu
 
     with tempfile.TemporaryDirectory(prefix="costcli-shards-") as tmp:
         workers = _spawn(plan, count, Path(tmp))
-        progress = Progress(observer, count, plan.load.requests)
+        progress = Progress(observer, count, planned_requests(plan))
         try:
             _pump(workers, progress, [False])
         except KeyboardInterrupt:

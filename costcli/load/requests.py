@@ -1,5 +1,5 @@
 """The plain request phase: N requests or a duration, closed loop (concurrency) or open
-loop (constant, poisson or gamma arrivals).
+loop (constant, poisson or gamma arrivals, or the workload's own times: a trace).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class RequestPhase:
                 self.on_record(await measure(self.adapter, spec, at_ns, self.settings))
 
         shift_ns = None  # a resumed schedule starts at its first request not yet measured
-        for k, offset_ns in arrivals(self.settings, self.shard):
+        for k, offset_ns in arrivals(self.settings, self.shard, self.workload.schedule_ms):
             if not self._more(offset_ns):
                 break
             if self._skipped(k):
@@ -87,10 +87,11 @@ class RequestPhase:
             if shift_ns is None:
                 shift_ns = offset_ns if self.done is not None else 0
             due = self.start_ns + offset_ns - shift_ns
+            spec = self._spec(k)  # built before the wait: a trace's prompt takes a while
             delay = (due - clock.perf_ns()) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)
-            task = asyncio.create_task(one(self._spec(k), due))
+            task = asyncio.create_task(one(spec, due))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         if tasks:

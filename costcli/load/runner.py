@@ -390,6 +390,7 @@ def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResu
             seed=setup.load.seed,
             unique_prefix=workload.unique_prefix,
             max_tokens=workload.max_tokens,
+            fixed_schedule=True if workload.schedule_ms is not None else None,
         ),
         load=load,
         host=host_info(),

@@ -1,14 +1,15 @@
 """The schedule of a load point: its settings, the seeded arrivals and the shards.
 
 Every request gets a planned time: in a closed loop, the moment its worker became free;
-in an open loop, its planned arrival, however late the client actually sends it. A shard
-is part i of N of that schedule, at the whole run's planned times.
+in an open loop, its planned arrival, however late the client actually sends it (seeded
+gaps, or a workload's own times: a trace, load/replay.py). A shard is part i of N of that
+schedule, at the whole run's planned times.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -100,9 +101,17 @@ def interarrival_s(settings: LoadSettings) -> Callable[[], float]:
     return lambda: rng.gammavariate(shape, 1.0 / (rate * shape))
 
 
-def arrivals(settings: LoadSettings, shard: Shard = WHOLE) -> Iterator[tuple[int, int]]:
+def arrivals(
+    settings: LoadSettings, shard: Shard = WHOLE, fixed_ms: Sequence[float] | None = None
+) -> Iterator[tuple[int, int]]:
     """The open loop's seeded schedule: (request number, planned offset in ns) for the
-    shard's requests. Every shard walks the whole schedule, so its times are the run's."""
+    shard's requests. Every shard walks the whole schedule, so its times are the run's.
+    `fixed_ms`: a workload's own schedule (a trace), each request once at its time."""
+    if fixed_ms is not None:
+        for k, at_ms in enumerate(fixed_ms):
+            if shard.owns(k):
+                yield k, round(at_ms * 1e6)
+        return
     gap = interarrival_s(settings)
     offset_ns, k = 0, 0
     while True:

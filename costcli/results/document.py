@@ -28,13 +28,14 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class WorkloadInfo(_Model):
+class WorkloadInfo(Unreported):
     name: str
     sha256: str
     requests_per_cycle: int
     seed: int
     unique_prefix: bool
     max_tokens: int | None
+    fixed_schedule: bool | None = None  # True: the workload's own send times (load/replay.py)
 
 
 class WorkerState(_Model):

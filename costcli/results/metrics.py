@@ -42,6 +42,7 @@ ABSENT_WHEN_NONE = (
     "price_provider",  # a target priced from another provider's entries (prices_from)
     "journal",  # where the run's records are, one a line (results/journal.py)
     "resumed",  # when each resume of the run began
+    "fixed_schedule",  # a workload sent on its own times (a trace: load/replay.py)
 )
 
 
