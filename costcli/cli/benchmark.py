@@ -89,7 +89,7 @@ def file_values(bench: Benchmark) -> tuple[dict[str, Any], dict[str, str]]:
     raw = dict(bench.plan)
     nested = raw.pop("load", None)
     if isinstance(nested, dict):
-        _unknown_keys(f"{bench.where}.load", nested, LoadSettings.model_fields)
+        _unknown_keys(f"{bench.file} [{bench.table}.load]", nested, LoadSettings.model_fields)
         raw = {**nested, **raw}
     elif nested is not None:
         raise BadInputError.at(bench.where, "load", "is not a table", "write load = { ... }")
@@ -148,8 +148,6 @@ def projection_values(bench: Benchmark, options: dict[str, Any], given: set[str]
     those of the benchmark's plan unless it names its own) under the given options."""
     from costcli.pricing.projection import ProjectionPlan
 
-    where = f"{bench.where}.project"
-    _unknown_keys(where, bench.project, ProjectionPlan.model_fields)
     plan_files: dict[str, Any] = {
         k: bench.plan[k] for k in ("providers", "prices") if k in bench.plan
     }
@@ -166,6 +164,10 @@ def benchmark_scenario(opts: Any, names: dict[str, str]) -> tuple[Any, dict[str,
     if found is None:
         return opts, opts.plan_options()
     bench = found.benchmark(opts.benchmark)
+    from costcli.pricing.projection import ProjectionPlan
+
+    where = f"{bench.file} [{bench.table}.project]"
+    _unknown_keys(where, bench.project, ProjectionPlan.model_fields)
     given = given_options(opts)
     volume_flags = {"requests_per_month", "requests_per_day"}
     if not volume_flags & given and "requests_per_month" in bench.project:

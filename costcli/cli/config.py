@@ -29,6 +29,11 @@ def resolved(opts: RunOptions) -> dict[str, Any]:
         "plan": {k: {"value": v, "source": s} for k, v, s in plan_rows(plan, sources)},
     }
     if bench is not None:
+        from costcli.files.benchmark import unknown_keys
+        from costcli.pricing.projection import ProjectionPlan
+
+        where = f"{bench.file} [{bench.table}.project]"
+        unknown_keys(where, bench.project, ProjectionPlan.model_fields)
         doc["gate"] = bench.gate.model_dump(mode="json")
         doc["project"] = bench.project
         doc["output"] = str(opts.output or bench.output)

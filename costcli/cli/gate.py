@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import typer
+
 from costcli.cli.benchmark import benchmark_file, given_options
 from costcli.files.errors import BadInputError
 
@@ -75,7 +77,6 @@ def load_baseline(
         return read_result(Path(opts.baseline)), opts.baseline
     db = history_db(opts.db, None)
     choice = history_baseline(db, opts.baseline, current, budgets)
-    name = (
-        f"{opts.baseline} (run {choice.run.id} of {choice.run.started_at[:19]}Z, {choice.reason})"
-    )
-    return choice.result, name
+    run = f"run {choice.run.id} of {choice.run.started_at[:19]}Z"
+    typer.echo(f"baseline: {opts.baseline} -> {run} ({choice.reason}) in {db}", err=True)
+    return choice.result, f"{opts.baseline} ({run})"
