@@ -26,6 +26,8 @@ from costcli.pricing.projection import ProjectionPlan
 from costcli.pricing.projection import project as _project
 from costcli.results.document import RunResult, dumps, write_atomic
 from costcli.results.document import read_result as _read_result
+from costcli.results.history import HistoryStore, open_store
+from costcli.results.history.baseline import Choice, pick
 from costcli.results.journal import with_journal_records
 from costcli.results.regress import (
     Bootstrap,
@@ -42,8 +44,11 @@ __all__ = [
     "ProjectionPlan",
     "RunInterrupted",
     "RunPlan",
+    "add_history",
     "check",
     "execute",
+    "history_baseline",
+    "open_history",
     "project",
     "read_result",
     "resolve",
@@ -97,3 +102,26 @@ def read_result(path: Path | str, *, journal: bool = True) -> RunResult:
 def write_result(result: RunResult, path: Path | str) -> None:
     """Write the results document atomically: the same bytes as `costcli run -o`."""
     write_atomic(Path(path), dumps(result))
+
+
+def open_history(db: str) -> HistoryStore:
+    """The history store at `db` (a SQLite path, or a postgresql:// URL), made or migrated
+    as needed; use it as a context manager."""
+    return open_store(db)
+
+
+def add_history(db: str, result: RunResult, labels: dict[str, str] | None = None) -> int:
+    """Keep a run in the store at `db`; its id (the same document is kept once)."""
+    with open_store(db) as store:
+        return store.add(result, labels)[0]
+
+
+def history_baseline(
+    db: str, spec: str, current: RunResult, budgets: Sequence[str | Budget] = ()
+) -> Choice:
+    """The stored run that `spec` (history:last, history:best-of:N[:METRIC],
+    history:label=KEY=VALUE) picks as the baseline of `current`
+    (costcli/results/history/baseline.py has the rules)."""
+    parsed = [parse_budget(b) if isinstance(b, str) else b for b in budgets]
+    with open_store(db) as store:
+        return pick(store, spec, current, parsed)

@@ -81,6 +81,8 @@ def _root(
 def _register() -> None:
     from costcli.cli import (
         check,
+        config,
+        history,
         merge,
         mock_server,
         prices,
@@ -105,6 +107,8 @@ def _register() -> None:
     app.command("check", cls=PanelledCommand)(handled(check.check_command))
     app.command("report", cls=PanelledCommand)(handled(report.report_command))
     app.add_typer(_wrap_all(trace.app), name="trace")
+    app.add_typer(_wrap_all(config.app), name="config")
+    app.add_typer(_wrap_all(history.app), name="history")
 
 
 _register()

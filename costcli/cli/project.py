@@ -179,6 +179,18 @@ class ProjectOptions:
         help="--trace: tokens per hash_ids block.",
         rich_help_panel="Scenario",
     )
+    benchmark: str | None = typer.Option(
+        None,
+        "--benchmark",
+        help="A benchmark of the benchmark file: its results and [project] scenario.",
+        rich_help_panel="Benchmark file",
+    )
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        help="The benchmark file (default ./costcli.toml).",
+        rich_help_panel="Benchmark file",
+    )
 
     def plan_options(self) -> dict[str, Any]:
         """ProjectionPlan options: each field by its name (PLAN_NAMES where the flag is
@@ -196,7 +208,7 @@ class ProjectOptions:
 
 
 PLAN_NAMES = {"model": "models", "prices_file": "prices"}
-PRESENTATION = frozenset({"results", "fmt", "requests_per_day"})
+PRESENTATION = frozenset({"results", "fmt", "requests_per_day", "benchmark", "config"})
 
 
 def _hourly(text: str | None) -> Any:
@@ -218,11 +230,15 @@ PARSE: dict[str, Callable[[Any], Any]] = {
 def project_run(opts: ProjectOptions) -> None:
     """Project monthly cost, rate-limit tier, replicas and break-even for a workload."""
     from costcli.api import project, read_result
+    from costcli.cli.benchmark import benchmark_scenario
     from costcli.plan import parse_options
     from costcli.pricing.projection import ProjectionPlan
     from costcli.render.projection import RENDERERS
 
-    plan = parse_options(ProjectionPlan, **opts.plan_options())
+    opts, values = benchmark_scenario(
+        opts, PLAN_NAMES
+    )  # the benchmark file's [project] under the flags
+    plan = parse_options(ProjectionPlan, **values)
     report = project(read_result(opts.results, journal=False) if opts.results else None, plan)
     typer.echo(RENDERERS[opts.fmt.value](report), nl=False)
 

@@ -308,6 +308,34 @@ class RunOptions:
         help="mooncake: the block texts' salt (default: fresh per run; the same salt shares a prefix cache across runs).",
         rich_help_panel="Trace replay",
     )
+    name: str | None = typer.Argument(
+        None,
+        help="A benchmark of the benchmark file (costcli.toml, [tool.costcli]); default: its `default`.",
+    )
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        help="The benchmark file (default ./costcli.toml, else [tool.costcli] in ./pyproject.toml).",
+        rich_help_panel="Benchmark file and history",
+    )
+    history: bool = typer.Option(
+        False,
+        "--history",
+        help="Add the run to the history store as it finishes.",
+        rich_help_panel="Benchmark file and history",
+    )
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="History store: a SQLite path or postgresql://... (default .costcli/history.sqlite).",
+        rich_help_panel="Benchmark file and history",
+    )
+    label: list[str] = typer.Option(
+        [],
+        "--label",
+        help="KEY=VALUE stored with the run in the history (repeatable).",
+        rich_help_panel="Benchmark file and history",
+    )
 
     def plan_options(self) -> dict[str, Any]:
         """The RunPlan options these flags give: a field named as a plan or load field goes
@@ -341,6 +369,7 @@ PLAN_NAMES = {
 }
 PRESENTATION = frozenset(
     {"output", "fmt", "no_progress", "quiet", "hardware", "requests_per_month", "resume"}
+    | {"name", "config", "history", "db", "label"}  # the benchmark file and history
 )
 
 
@@ -371,18 +400,23 @@ def run(opts: RunOptions) -> None:
     from costcli.api import execute
     from costcli.engines.base import RunInterrupted
     from costcli.load.signals import interrupt_signals
-    from costcli.plan import RunPlan
     from costcli.render import renderer
     from costcli.results.document import check_writable
 
     if opts.fmt not in FORMATS:
         raise BadInputError(f"--format {opts.fmt}: use one of {', '.join(FORMATS)}")
-    plan = journal_plan(opts, RunPlan.parse(**opts.plan_options()))
-    if opts.output is not None:
-        check_writable(opts.output, "--output")
+    from costcli.cli.benchmark import run_plan
+    from costcli.cli.history import after_run, history_target
+
+    plan, bench, _ = run_plan(opts, PLAN_NAMES, PARSE, PRESENTATION)
+    output = opts.output or (bench.output if bench else None)
+    plan = journal_plan(opts, plan, output)
+    if output is not None:
+        check_writable(output, "--output")
+    store = history_target(opts, bench)
     observer: PlainObserver | QuietObserver | RichObserver | Announcing
     observer = _observer(opts.quiet, opts.no_progress)
-    if plan.journal is not None and opts.output is None and opts.journal is None and not opts.quiet:
+    if plan.journal is not None and output is None and opts.journal is None and not opts.quiet:
         observer = Announcing(observer, f"costcli: journal: {plan.journal}")
     with interrupt_signals() as guard:
         try:
@@ -393,9 +427,11 @@ def run(opts: RunOptions) -> None:
             observer.stop()
         with guard.deferred():  # a second signal cannot cut the results file short
             text = renderer(opts.fmt)(result)
-            _emit(result, opts.output, text, opts.quiet, warn=opts.fmt in ("json", "csv"))
+            _emit(result, output, text, opts.quiet, warn=opts.fmt in ("json", "csv"))
+    after_run(store, result, opts, bench)
     if opts.fmt == "table" and not opts.quiet and result.complete and guard.exit_code is None:
-        echo(projection_after_run(result, plan, opts.hardware, opts.requests_per_month))
+        hardware, volume = scenario_after_run(opts, bench)
+        echo(projection_after_run(result, plan, hardware, volume))
     if not result.complete or guard.exit_code is not None:
         raise typer.Exit(guard.exit_code or incomplete_exit(result))
     exit_status(result)
@@ -404,7 +440,16 @@ def run(opts: RunOptions) -> None:
 run_command = command_of(RunOptions, run)
 
 
-def journal_plan(opts: RunOptions, plan: RunPlan) -> RunPlan:
+def scenario_after_run(opts: RunOptions, bench: Any) -> tuple[str | None, float | None]:
+    """--hardware and --requests-per-month, else the benchmark's [project] table's."""
+    project = bench.project if bench is not None else {}
+    return (
+        opts.hardware or project.get("hardware"),
+        opts.requests_per_month or project.get("requests_per_month"),
+    )
+
+
+def journal_plan(opts: RunOptions, plan: RunPlan, output: Path | None) -> RunPlan:
     """The plan with its journal: beside --output, --journal, or the cache folder (said on
     stderr once the run starts); with --resume, the journal's own plan (an option that
     changes it refused)."""
@@ -425,7 +470,7 @@ def journal_plan(opts: RunOptions, plan: RunPlan) -> RunPlan:
         return resumed_plan(opts.resume, plan, RunPlan.parse(**bare.plan_options()))
     if plan.distributed:
         return plan  # its tasks may be on other machines: no journal (RunPlan says so)
-    journal = opts.journal or (journal_beside(opts.output) if opts.output else None)
+    journal = opts.journal or (journal_beside(output) if output else None)
     if journal is None:
         from datetime import datetime, timezone
 

@@ -277,6 +277,11 @@ def read_result(path: Path) -> RunResult:
     text = read_text(path, "a costcli results file (costcli run --output)")
     raw = parse_json(str(path), text, "pass a costcli results file")
     version = raw.get("schema_version") if isinstance(raw, dict) else None
+    if type(version) is int and version > SCHEMA_VERSION:
+        raise BadInputError(
+            f"{path}: key 'schema_version' is {version}, expected {SCHEMA_VERSION}: written by "
+            "a newer costcli; upgrade costcli (pip install -U costcli) to read it"
+        )
     if type(version) is not int or version != SCHEMA_VERSION:  # `true` is not 1
         raise BadInputError(
             f"{path}: key 'schema_version' is {version!r}, expected {SCHEMA_VERSION}; "

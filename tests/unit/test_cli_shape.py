@@ -108,7 +108,10 @@ def test_every_command_has_panelled_plain_help() -> None:
 @pytest.mark.parametrize(
     ("command", "panels"),
     [
-        (["check"], ["Against a baseline", "On this run alone", "Output"]),
+        (
+            ["check"],
+            ["Against a baseline", "On this run alone", "Output", "Benchmark file and history"],
+        ),
         (["report"], ["Inputs", "Output"]),
         (["prices", "import-litellm"], ["What to import", "Provenance", "Output"]),
     ],
