@@ -106,6 +106,9 @@ def turns_of(setup: RunSetup) -> dict[str, int]:
 def journaled(plan: RunPlan, setup: RunSetup, state: RunState) -> Iterator[RunSetup]:
     """The setup with its journal (and, resuming, what the journal holds); the journal's
     `end` line is written once the run ended on its own."""
+    if plan.resume and plan.journal is not None and not plan.journal.exists():
+        # a part of a split run killed before its worker began: nothing to skip, start it
+        plan = plan.model_copy(update={"resume": False})
     resume = Resume(plan.journal, turns_of(setup)) if plan.resume and plan.journal else None
     writer = open_writer(plan, resume.times[-1] if resume else None)
     if resume is not None and plan.journal is not None:
