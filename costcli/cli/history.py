@@ -202,3 +202,48 @@ def show_command(
         chosen = default_target(store, target, bench)
         points = store.series(chosen, name, cutoff)
     typer.echo(SERIES_RENDERERS[fmt](points, chosen, name), nl=False)
+
+
+def history_report(
+    inputs: tuple[list[Path] | None, Path | None, bool],
+    since: str | None,
+    db: str | None,
+    config: Path | None,
+    output: tuple[Path | None, str],
+) -> None:
+    """`costcli report --history`: every stored target's figures over time. `inputs`:
+    report's results files, --projection and --history (files are refused with --history)."""
+    results, projection, wanted = inputs
+    html, fmt = output
+    if results or projection is not None or not wanted:
+        raise BadInputError(
+            "--history charts the history store: give it without results files or "
+            "--projection (and --since/--db only with --history)"
+        )
+    from costcli.render.history_html import HISTORY_METRICS, History, render_history_markdown
+    from costcli.results.document import check_writable, write_or_refuse
+
+    if fmt != "markdown":
+        raise BadInputError(f"--format {fmt}: --history reports as markdown (and --html)")
+    if html is not None:
+        check_writable(html, "--html")
+    cutoff = parse_since(since)
+    with open_db(resolve_db(db, config)[0]) as store:
+        targets = [t for t, _ in store.targets()]
+        series = {
+            name: {t: store.series(t, name, cutoff) for t in targets} for name, _ in HISTORY_METRICS
+        }
+        history = History(series, store.name, cutoff)
+    if html is not None:
+        from costcli.render.history_html import render_history
+        from costcli.render.html import PlotlyMissingError
+
+        try:
+            page = render_history(history)
+        except PlotlyMissingError:
+            raise BadInputError(
+                "--html needs plotly: install `costcli[report]` (pip install 'costcli[report]')"
+            ) from None
+        write_or_refuse(html, page, "--html")
+        typer.echo(f"report written to {html}", err=True)
+    typer.echo(render_history_markdown(history), nl=False)

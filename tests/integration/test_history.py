@@ -267,3 +267,24 @@ def test_check_against_history_best_of_7_names_the_run_it_picked(
     assert f"baseline: history:best-of:7 -> run {ids[2]} of 2026-11-02T12:00:00Z" in (
         done.stderr  # type: ignore[attr-defined]
     )
+
+
+def test_report_history_charts_every_stored_run_offline(
+    db: str, tmp_path: Path, cli: Callable[..., object]
+) -> None:
+    figures = {1: 120.0, 2: 80.0, 3: 100.0}
+    with open_store(db) as store:
+        for d, v in figures.items():
+            store.add(known_run(v, _day(d)))
+    page = tmp_path / "history.html"
+    done = cli("report", "--history", "--db", db, "--html", str(page))
+    assert done.exit_code == 0, done.output  # type: ignore[attr-defined]
+    table = done.stdout  # type: ignore[attr-defined]
+    assert "mock:mock-model" in table
+    for value in ("120", "80", "100"):  # each stored run's TTFT p95 is in the table
+        assert value in table
+    html = page.read_text(encoding="utf-8")
+    assert "mock:mock-model" in html
+    assert "<script src=" not in html  # offline: plotly inlined, nothing fetched
+    refused = cli("report", "--history", "--db", db, str(tmp_path / "x.json"))
+    assert refused.exit_code == 2  # type: ignore[attr-defined]

@@ -112,7 +112,7 @@ def test_every_command_has_panelled_plain_help() -> None:
             ["check"],
             ["Against a baseline", "On this run alone", "Output", "Benchmark file and history"],
         ),
-        (["report"], ["Inputs", "Output"]),
+        (["report"], ["Inputs", "Output", "History"]),
         (["prices", "import-litellm"], ["What to import", "Provenance", "Output"]),
     ],
 )
