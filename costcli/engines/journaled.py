@@ -80,6 +80,7 @@ def open_writer(plan: RunPlan, resumed_at: str | None = None) -> JournalWriter |
     if path is None:
         return None
     if plan.resume:
+        _trim_torn(path)
         writer = JournalWriter(path, None)
         writer.event({"k": "resumed", "at": resumed_at or now_iso()}, sync=True)
         return writer
@@ -90,6 +91,20 @@ def open_writer(plan: RunPlan, resumed_at: str | None = None) -> JournalWriter |
         )
     path.unlink(missing_ok=True)
     return JournalWriter(path, header_of(plan))
+
+
+def _trim_torn(path: Path) -> None:
+    """A last line a kill cut off mid-write is cut away before a resume appends to the
+    file (else the next line would be glued to it)."""
+    with path.open("r+b") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - (1 << 20)))
+        tail = f.read()
+        if not tail or tail.endswith(b"\n"):
+            return
+        keep = tail.rfind(b"\n")
+        f.truncate(size - len(tail) + keep + 1 if keep >= 0 else 0)
 
 
 def turns_of(setup: RunSetup) -> dict[str, int]:

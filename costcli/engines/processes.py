@@ -228,6 +228,7 @@ def run_processes(plan: RunPlan, observer: ProgressObserver) -> RunResult:
     measured (RunInterrupted carries the merged partial result)."""
 
     from costcli.engines.journaled import open_writer, part_path
+    from costcli.load.clock import now_iso
 
     count = plan.processes
     journal = open_writer(plan)  # the run's own: its plan and its parts' journals
@@ -235,7 +236,10 @@ def run_processes(plan: RunPlan, observer: ProgressObserver) -> RunResult:
         names = [part_path(journal.path, i).name for i in range(1, count + 1)]
         journal.event({"k": "parts", "names": names}, sync=True)
     try:
-        return _run_parts(plan, observer, count)
+        result = _run_parts(plan, observer, count)
+        if journal is not None:  # ended on its own: a new run may take its place
+            journal.event({"k": "end", "complete": result.complete, "at": now_iso()})
+        return result
     finally:
         if journal is not None:
             journal.close()

@@ -27,34 +27,48 @@ def _session_states(
     seen: dict[tuple[int, int, str], list[RequestRecord]] = {}
     for event in events(path, read):
         key = (event.target, event.point)
-        if event.kind == "resumed":
+        if event.kind == "r":
+            _held(points.setdefault(key, PointDone()), record_of(path, event), seen, key)
+        elif event.kind == "resumed":
             times.append(str(event.data.get("at")))
-        if event.kind == "restart":
+        elif event.kind == "stop":  # a point that stopped early is not run again
+            points.setdefault(key, PointDone()).stopped = str(event.data.get("why"))
+        elif event.kind == "restart":
             name = str(event.data["session"])
             points.setdefault(key, PointDone()).restarted_at[name] = event.line
             seen.pop((*key, name), None)
-        if event.kind != "r":
-            continue
-        record = record_of(path, event)
-        point = points.setdefault(key, PointDone())
-        if record.scheduled_ms is not None:
-            point.end_ms = max(point.end_ms, record.scheduled_ms + record.e2e_ms)
-        if record.session is None:
-            point.requests.add(record.index)
-        else:
-            seen.setdefault((*key, record.session), []).append(record)
     for (t, p, name), records in seen.items():
-        point = points.setdefault((t, p), PointDone())
-        last = max(r.turn or 0 for r in records)
-        ended = any(r.error is not None and r.error != "invalid_output" for r in records)
-        base = name.split("~", 1)[0]
-        if ended or last + 1 >= turns_of.get(base, last + 1):
-            point.sessions.add(name)
-            for r in records:
-                point.requests.add(r.index)
-        else:
-            point.restart.add(name)
+        _conversation(points.setdefault((t, p), PointDone()), name, records, turns_of)
     return points
+
+
+def _held(
+    point: PointDone,
+    record: RequestRecord,
+    seen: dict[tuple[int, int, str], list[RequestRecord]],
+    key: tuple[int, int],
+) -> None:
+    if record.scheduled_ms is not None:
+        point.end_ms = max(point.end_ms, record.scheduled_ms + record.e2e_ms)
+    if record.session is None:
+        point.requests.add(record.index)
+    else:
+        seen.setdefault((*key, record.session), []).append(record)
+
+
+def _conversation(
+    point: PointDone, name: str, records: list[RequestRecord], turns_of: dict[str, int]
+) -> None:
+    """A conversation is done at its last turn or the turn that ended it; else cut."""
+    last = max(r.turn or 0 for r in records)
+    ended = any(r.error is not None and r.error != "invalid_output" for r in records)
+    base = name.split("~", 1)[0]
+    if ended or last + 1 >= turns_of.get(base, last + 1):
+        point.sessions.add(name)
+        for r in records:
+            point.requests.add(r.index)
+    else:
+        point.restart.add(name)
 
 
 class Resume:

@@ -237,6 +237,9 @@ async def measure_target(
             job = PointJob(
                 setup.workload, point.settings, label, setup.shard, setup.start_gate, resumed
             )
+            if resumed is not None and resumed.stopped:
+                run.stopped = resumed.stopped  # it stopped before the kill: not run again
+                break
             try:
                 await run_target(adapter, job, observer, run)
             finally:

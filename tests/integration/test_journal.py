@@ -232,3 +232,16 @@ def test_a_conversation_cut_by_the_kill_is_sent_again_whole(
     summary = json.loads(out)["targets"][0]["summary"]
     assert summary["sessions"] == target["summary"]["sessions"]
     assert summary["requests"] == target["summary"]["requests"]
+
+
+def test_a_finished_split_run_can_be_run_again_to_the_same_output(
+    mock: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    providers, _, _ = mock
+    run = ["run", "-t", "mock", "-n", "20", "-c", "2", "--processes", "2", "-q",
+           "--no-progress", "--providers", str(providers), "-o", "run.json"]  # fmt: skip
+    for _ in range(2):  # the second replaces the first's journal: it had ended
+        code, _, err = done(costcli(*run, cwd=tmp_path))
+        assert code == 0, err
+    last = (tmp_path / "run.journal.jsonl").read_text().splitlines()[-1]
+    assert last.startswith('{"k":"end","complete":true')
