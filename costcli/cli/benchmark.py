@@ -1,5 +1,5 @@
 """A command's options over the benchmark file: which options were given on the command
-line (click's parameter source), the file's values under them, and where each came from.
+line (the parameter source Typer records), the file's values under them, and where each came from.
 
 `costcli run [NAME]`, `costcli config show [NAME]`, `costcli check` and `costcli project`
 read the benchmark file (costcli/files/benchmark.py) through here. An option given on the
@@ -13,8 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
-
+from costcli.cli.options import GIVEN
 from costcli.files.benchmark import Benchmark, BenchmarkFile, build, find_file, path_fields
 from costcli.files.benchmark import resolve_paths as _resolve_paths
 from costcli.files.benchmark import unknown_keys as _unknown_keys
@@ -23,11 +22,6 @@ from costcli.files.errors import BadInputError
 if TYPE_CHECKING:
     from costcli.plan import RunPlan
 
-GIVEN = (
-    click.core.ParameterSource.COMMANDLINE,
-    click.core.ParameterSource.ENVIRONMENT,
-    click.core.ParameterSource.PROMPT,
-)
 DEFAULT = "default"
 NO_FILE = (
     "no benchmark file here (costcli.toml, or [tool.costcli] in pyproject.toml); "
@@ -38,17 +32,16 @@ NO_FILE = (
 def given_options(opts: Any) -> set[str]:
     """The options dataclass's fields given by the user, not left at their defaults.
 
-    Under a click command, its parameter source says so; called from Python (no click
-    context), a field that differs from its declared default counts as given."""
-    ctx = click.get_current_context(silent=True)
-    names = [f.name for f in dataclasses.fields(opts)]
-    if ctx is None:
-        return {
-            f.name
-            for f in dataclasses.fields(opts)
-            if getattr(opts, f.name) != getattr(f.default, "default", f.default)
-        }
-    return {n for n in names if ctx.get_parameter_source(n) in GIVEN}
+    Under a command built by `command_of`, each option's parameter source says so; called
+    from Python, a field that differs from its declared default counts as given."""
+    named = GIVEN.get()
+    if named is not None:
+        return set(named)
+    return {
+        f.name
+        for f in dataclasses.fields(opts)
+        if getattr(opts, f.name) != getattr(f.default, "default", f.default)
+    }
 
 
 def flag_of(opts: Any, name: str) -> str:

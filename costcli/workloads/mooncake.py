@@ -84,10 +84,10 @@ class BlockText:
             return found
         digest = hashlib.blake2b(f"{self.salt}\0{key}".encode(), digest_size=16).digest()
         mark = [
-            " " + WORDS[int.from_bytes(digest[2 * j : 2 * j + 2]) % len(WORDS)]
+            " " + WORDS[int.from_bytes(digest[2 * j : 2 * j + 2], "big") % len(WORDS)]
             for j in range(MARK_WORDS)
         ]
-        start = int.from_bytes(digest[8:12]) % (CORPUS_WORDS - self.block_tokens)
+        start = int.from_bytes(digest[8:12], "big") % (CORPUS_WORDS - self.block_tokens)
         body = self.corpus[start : start + max(0, self.block_tokens - MARK_WORDS)]
         words = (mark + body)[: self.block_tokens]
         if len(self._cache) >= CACHED_BLOCKS:

@@ -90,6 +90,17 @@ def test_options_given_on_the_command_line_win_over_the_file(cli: Cli, repo: Pat
     assert plan["workload"] == {"value": "chat-short", "source": "default"}
 
 
+def test_an_option_given_at_its_default_value_still_wins_over_the_file(
+    cli: Cli, repo: Path
+) -> None:
+    # nightly says concurrency = 4; `--concurrency 1` is the flag's default value, but typed
+    # by the user, so it is theirs, not the file's
+    plan = shown(cli, "--concurrency", "1", "--timeout", "120")["plan"]
+    assert plan["concurrency"] == {"value": 1, "source": "command line (--concurrency)"}
+    assert plan["timeout_s"] == {"value": 120.0, "source": "command line (--timeout)"}
+    assert plan["requests"]["source"] == "costcli.toml [benchmark.nightly]"
+
+
 def test_relative_paths_are_read_from_the_files_own_folder(
     cli: Cli, repo: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
