@@ -3,7 +3,8 @@
     python benchmarks/memory_100k.py [--requests 100000] [--streams 256] [--tokens 5]
 
 Runs against the zero-delay mock server (its own process) and prints the client's peak
-RSS (ru_maxrss) after the run and after `summarize`, plus the wall time. Target: < 300 MB.
+RSS (ru_maxrss) after the run and after its summary, plus the wall time. The records are
+not kept (as a run without --records): the figures are the run's `Digest`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ async def run(url: str, requests: int, streams: int, tokens: int) -> None:
     from costcli.load.phase import SilentObserver, TargetRun
     from costcli.load.schedule import LoadSettings, PointJob
     from costcli.load.target import run_target
-    from costcli.results.metrics import summarize
     from costcli.workloads.spec import RequestSpec, Workload
 
     adapter = OpenAIAdapter(Target("bench", MODEL, "openai", url, None), TransportOptions(streams))
@@ -43,19 +43,15 @@ async def run(url: str, requests: int, streams: int, tokens: int) -> None:
     await adapter.start()
     try:
         run = await run_target(
-            adapter, PointJob(workload, settings, "m"), SilentObserver(), TargetRun()
+            adapter, PointJob(workload, settings, "m"), SilentObserver(), TargetRun(keep=False)
         )
     finally:
         await adapter.close()
     wall = time.perf_counter() - t0
-    print(f"{len(run.records):,} requests in {wall:.1f} s; peak RSS {rss_mb():.0f} MB")
-    summary = summarize(run.records)
+    print(f"{run.measured:,} requests in {wall:.1f} s; peak RSS {rss_mb():.0f} MB")
+    summary = run.digest.summary()
     failed = {cls: n for cls, n in summary.errors.items() if n}
-    print(f"after summarize: peak RSS {rss_mb():.0f} MB; failed: {failed or 'none'}")
-    for record in run.records:
-        if record.error:
-            print(f"first failure: {record.error}: {record.error_message}")
-            break
+    print(f"after the summary: peak RSS {rss_mb():.0f} MB; failed: {failed or 'none'}")
 
 
 def main() -> None:

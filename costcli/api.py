@@ -26,6 +26,9 @@ from costcli.pricing.projection import ProjectionPlan
 from costcli.pricing.projection import project as _project
 from costcli.results.document import RunResult, dumps, write_atomic
 from costcli.results.document import read_result as _read_result
+from costcli.results.history import HistoryStore, open_store
+from costcli.results.history.baseline import Choice, pick
+from costcli.results.journal import with_journal_records
 from costcli.results.regress import (
     Bootstrap,
     Budget,
@@ -41,8 +44,11 @@ __all__ = [
     "ProjectionPlan",
     "RunInterrupted",
     "RunPlan",
+    "add_history",
     "check",
     "execute",
+    "history_baseline",
+    "open_history",
     "project",
     "read_result",
     "resolve",
@@ -85,11 +91,37 @@ def check(
     return _check(result, baseline, parsed_budgets, parsed_limits, names=names, bootstrap=bootstrap)
 
 
-def read_result(path: Path | str) -> RunResult:
-    """A results file, validated (BadInputError naming the file and key)."""
-    return _read_result(Path(path))
+def read_result(path: Path | str, *, journal: bool = True) -> RunResult:
+    """A results file, validated (BadInputError naming the file and key). `journal`: a
+    file written without --records takes its records from its journal (`meta.journal`),
+    all of them or a seeded sample of `JOURNAL_SAMPLE` past that (bounded memory)."""
+    result = _read_result(Path(path))
+    return with_journal_records(result) if journal else result
 
 
 def write_result(result: RunResult, path: Path | str) -> None:
     """Write the results document atomically: the same bytes as `costcli run -o`."""
     write_atomic(Path(path), dumps(result))
+
+
+def open_history(db: str) -> HistoryStore:
+    """The history store at `db` (a SQLite path, or a postgresql:// URL), made or migrated
+    as needed; use it as a context manager."""
+    return open_store(db)
+
+
+def add_history(db: str, result: RunResult, labels: dict[str, str] | None = None) -> int:
+    """Keep a run in the store at `db`; its id (the same document is kept once)."""
+    with open_store(db) as store:
+        return store.add(result, labels)[0]
+
+
+def history_baseline(
+    db: str, spec: str, current: RunResult, budgets: Sequence[str | Budget] = ()
+) -> Choice:
+    """The stored run that `spec` (history:last, history:best-of:N[:METRIC],
+    history:label=KEY=VALUE) picks as the baseline of `current`
+    (costcli/results/history/baseline.py has the rules)."""
+    parsed = [parse_budget(b) if isinstance(b, str) else b for b in budgets]
+    with open_store(db) as store:
+        return pick(store, spec, current, parsed)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from costcli.adapters.catalog import load_catalog
 from costcli.files.errors import BadInputError
+from costcli.load import replay
 from costcli.load.runner import RunSetup
 from costcli.load.schedule import WHOLE, LoadSettings, Shard
 from costcli.load.spend import check_cap
@@ -23,8 +24,10 @@ from costcli.load.sweep import SweepSpec
 from costcli.pricing.prices import load_prices
 from costcli.pricing.projection import ProjectionPlan
 from costcli.results.metrics import SLO
+from costcli.workloads.mooncake import MAX_BLOCK_TOKENS
 from costcli.workloads.sources import load_workload
 from costcli.workloads.spec import DatasetOptions, Workload
+from costcli.workloads.trace_file import DEFAULT_BLOCK_TOKENS
 
 __all__ = ["DEFAULT_TARGET", "ProjectionPlan", "RunPlan", "parse_options", "resolve"]
 
@@ -66,6 +69,29 @@ class RunPlan(BaseModel):
     # no request is sent that could carry the run's spend past this (costcli/load/spend.py);
     # a split run's parts hold an equal share each
     max_spend_usd: float | None = Field(None, gt=0, allow_inf_nan=False)
+    # every record, as it completes, to this append-only JSONL journal (results/journal.py):
+    # `costcli recover` reads it back, `resume` continues it. None: no journal (the CLI
+    # always gives one: beside --output, or in the user's cache folder)
+    journal: Path | None = None
+    resume: bool = False  # continue `journal`'s run, skipping the requests it holds
+    # a fixed schedule (mooncake:FILE, JSONL lines with timestamp_ms): load/replay.py
+    time_scale: float = Field(1.0, gt=0, allow_inf_nan=False)  # 0.5: twice as fast
+    trace_start_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
+    trace_end_ms: float | None = Field(None, gt=0, allow_inf_nan=False)
+    block_tokens: int = Field(DEFAULT_BLOCK_TOKENS, ge=1, le=MAX_BLOCK_TOKENS)  # mooncake
+    trace_salt: str | None = Field(None, min_length=1)  # mooncake; None: a fresh one per plan
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trace_defaults(cls, data: Any) -> Any:
+        return replay.trace_defaults(data)
+
+    @model_validator(mode="after")
+    def _trace_fits(self) -> RunPlan:
+        problem = replay.trace_plan_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @property
     def distributed(self) -> bool:
@@ -89,6 +115,17 @@ class RunPlan(BaseModel):
     def split(self) -> bool:
         """Whether the run goes through shards (`--engine ray` does, even with one)."""
         return self.parts > 1 or self.distributed
+
+    @model_validator(mode="after")
+    def _journal_fits(self) -> RunPlan:
+        if self.resume and self.journal is None:
+            raise ValueError("--resume needs the journal to continue: --resume JOURNAL")
+        if self.journal is not None and self.distributed:
+            raise ValueError(
+                f"--engine {self.engine} does not journal yet (its tasks may run on other "
+                "machines); run with --processes to journal each part, or without a journal"
+            )
+        return self
 
     @model_validator(mode="after")
     def _engine_fits(self) -> RunPlan:
@@ -128,7 +165,8 @@ class RunPlan(BaseModel):
                 "a split run measures one target (workers start each target on their own "
                 "clocks); run one --target per run, then compare the results"
             )
-        if parts > 1 and not self.load.rate and self.load.concurrency < parts:
+        closed = not self.load.rate and not replay.is_trace(self.workload)
+        if parts > 1 and closed and self.load.concurrency < parts:
             raise ValueError(
                 f"--concurrency {self.load.concurrency} is fewer than the {parts} parts "
                 "the schedule is split into; raise --concurrency or use fewer parts"
@@ -234,17 +272,20 @@ def resolve(plan: RunPlan, *, keys_here: bool = True) -> RunSetup:
         unique_prefix=plan.unique_prefix,
         max_tokens=plan.max_tokens,
         dataset=DatasetOptions(max_turns=plan.max_turns, sample=plan.sample),
+        trace=replay.trace_options(plan),
     )
     check_workload_options(plan, workload)
+    replay.check_fixed_schedule(plan, workload)
     prices = load_prices(plan.prices)
     check_cap(targets, workload, prices, plan.max_spend_usd, plan.parts)
     return RunSetup(
         targets=targets,
         workload=workload,
-        load=plan.load,
+        load=replay.fixed_load(plan.load, workload),
         sweep=plan.sweep,
         slo=plan.slo,
-        with_records=plan.records or plan.shard is not None,  # a shard's records are its result
+        # a shard's records are its result: inline, unless its journal holds them
+        with_records=plan.records or (plan.shard is not None and plan.journal is None),
         prices=prices,
         shard=plan.shard or WHOLE,
         processes=plan.processes,

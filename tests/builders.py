@@ -58,7 +58,9 @@ def result_of(
     for i, (target, records) in enumerate(runs):
         frozen_records = [frozen(r) if isinstance(r, Measurement) else r for r in records]
         progress = TargetProgress(target, info=dict(info or {}))
-        progress.runs.append((LoadPoint(setup.load), TargetRun(frozen_records)))
+        progress.runs.append(
+            (LoadPoint(setup.load), TargetRun(records=frozen_records, slo=setup.slo))
+        )
         if not complete and i == len(runs) - 1:
             state.current = progress
         else:

@@ -17,6 +17,15 @@ from mockserver_fixture import start_mock_server
 __all__ = ["start_mock_server"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A run without --output journals to the user's cache folder: the suite's go to a
+    folder of its own (subprocesses inherit it), not to the machine's ~/.cache."""
+    import os
+
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 @pytest.fixture
 def provider_file(tmp_path: Path) -> Callable[..., Path]:
     """Write a provider TOML into tmp_path: `provider_file("m", base_url=..., adapter="groq")`."""

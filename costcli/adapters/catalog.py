@@ -129,6 +129,9 @@ class ProviderFile(BaseModel):
     thinking_budget_tokens: int | None = Field(default=None, ge=1024, le=MAX_LIMIT)
     rate_limits: list[RateLimit] = Field(default_factory=list)
     usage_tiers: list[UsageTier] = Field(default_factory=list)
+    # an OpenAI-compatible server with vLLM's extra sampling parameters (vLLM, SGLang): a
+    # fixed-length request (synthetic:, mooncake:) also sends ignore_eos and min_tokens
+    fixed_length_params: bool = False
 
     @property
     def known_models(self) -> list[str]:

@@ -371,6 +371,7 @@ class OpenAIAdapter(AdapterBase):
         self.url = self.base_url + self.path
         settings = target.settings
         self.max_tokens_param = settings.max_tokens_param if settings else "max_tokens"
+        self.fixed_length = bool(settings and settings.fixed_length_params)
         self._wire: Transport = create_transport()
         self.stale_connection_retries = 0
 
@@ -428,6 +429,8 @@ class OpenAIAdapter(AdapterBase):
         }
         if spec.max_tokens is not None:
             body[self.max_tokens_param] = spec.max_tokens
+            if spec.exact_output_tokens and self.fixed_length:  # vLLM's SamplingParams
+                body["ignore_eos"], body["min_tokens"] = True, spec.max_tokens
         if spec.response_format is not None:
             body["response_format"] = spec.response_format
         if spec.tools:

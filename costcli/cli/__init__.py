@@ -81,19 +81,24 @@ def _root(
 def _register() -> None:
     from costcli.cli import (
         check,
+        config,
+        history,
         merge,
         mock_server,
         prices,
         project,
         providers,
+        recover,
         report,
         run,
+        trace,
         workloads,
     )
     from costcli.cli.options import PanelledCommand
 
     app.command("run", cls=PanelledCommand)(handled(run.run_command))
     app.command("merge", cls=PanelledCommand)(handled(merge.merge_command))
+    app.command("recover", cls=PanelledCommand)(handled(recover.recover_command))
     app.add_typer(_wrap_all(workloads.app), name="workloads")
     app.add_typer(_wrap_all(providers.app), name="providers")
     app.command("mock-server", cls=PanelledCommand)(handled(mock_server.mock_server_command))
@@ -101,6 +106,9 @@ def _register() -> None:
     app.command("project", cls=PanelledCommand)(handled(project.project_command))
     app.command("check", cls=PanelledCommand)(handled(check.check_command))
     app.command("report", cls=PanelledCommand)(handled(report.report_command))
+    app.add_typer(_wrap_all(trace.app), name="trace")
+    app.add_typer(_wrap_all(config.app), name="config")
+    app.add_typer(_wrap_all(history.app), name="history")
 
 
 _register()

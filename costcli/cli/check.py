@@ -18,6 +18,7 @@ from costcli.files.errors import BadInputError
 
 CHECK_FORMATS = ("table", "json", "markdown")
 BASELINE, LIMITS, OUTPUT = "Against a baseline", "On this run alone", "Output"
+BENCH = "Benchmark file and history"
 
 
 def _summary_error(path: Path, why: str) -> BadInputError:
@@ -48,9 +49,14 @@ def _append_summary(path: Path, text: str) -> None:
 class CheckOptions:
     """`costcli check`'s options, each declared once: flag, help and panel."""
 
-    results: Path = typer.Argument(..., help="The results file of this run.")
-    baseline: Path | None = typer.Option(
-        None, "--baseline", help="Results file to compare against.", rich_help_panel=BASELINE
+    results: Path | None = typer.Argument(
+        None, help="The results file of this run (default: the benchmark file's benchmark's)."
+    )
+    baseline: str | None = typer.Option(
+        None,
+        "--baseline",
+        help="Results file, or history:last, history:best-of:N[:METRIC], history:label=KEY=VALUE.",
+        rich_help_panel=BASELINE,
     )
     budget: list[str] = typer.Option(
         [],
@@ -80,17 +86,32 @@ class CheckOptions:
     junit: Path | None = typer.Option(
         None, "--junit", help="Write JUnit XML here.", rich_help_panel=OUTPUT
     )
+    benchmark: str | None = typer.Option(
+        None,
+        "--benchmark",
+        help="A benchmark of the benchmark file: its results and [gate] (default: its default).",
+        rich_help_panel=BENCH,
+    )
+    config: Path | None = typer.Option(
+        None, "--config", help="The benchmark file (default ./costcli.toml).", rich_help_panel=BENCH
+    )
+    db: str | None = typer.Option(
+        None, "--db", help="History store for --baseline history:...", rich_help_panel=BENCH
+    )
 
 
 def check_run(opts: CheckOptions) -> None:
     """Gate a run: budgets against a baseline, limits on the run; exit 1 on any failure."""
     from costcli.api import check, read_result
+    from costcli.cli.gate import gated_options, load_baseline
     from costcli.render.verdict import RENDERERS, render_junit, render_markdown
     from costcli.results.document import check_writable, write_or_refuse
     from costcli.results.regress import gate, parse_budget, parse_limit
 
     if opts.fmt not in CHECK_FORMATS:
         raise BadInputError(f"--format {opts.fmt}: use one of {', '.join(CHECK_FORMATS)}")
+    opts = gated_options(opts)  # the benchmark file's results and [gate] under the flags given
+    assert opts.results is not None
     budgets = [parse_budget(b) for b in opts.budget]
     limits = [parse_limit(v) for v in opts.limit]
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -99,14 +120,14 @@ def check_run(opts: CheckOptions) -> None:
     if opts.junit is not None:
         check_writable(opts.junit, "--junit")
     current = read_result(opts.results)
-    base = read_result(opts.baseline) if opts.baseline is not None else None
+    base, base_name = load_baseline(opts, current, budgets)
     verdict = check(
         current,
         base,
         budgets,
         limits,
         current_name=str(opts.results),
-        baseline_name=str(opts.baseline),
+        baseline_name=base_name,
         resamples=opts.resamples,
         seed=opts.seed,
     )

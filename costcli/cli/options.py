@@ -10,8 +10,10 @@ import re
 import sys
 import typing
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import typer
 from typer.core import TyperCommand
 
 from costcli.files.errors import BadInputError
@@ -94,6 +96,12 @@ class PanelledCommand(TyperCommand):
 
 Options = TypeVar("Options")
 
+# The options the user gave (command line, environment or prompt), by field name, while a
+# command built by `command_of` runs; None when the body is called from Python.
+GIVEN: ContextVar[frozenset[str] | None] = ContextVar("costcli_given_options", default=None)
+GIVEN_SOURCES = {"COMMANDLINE", "ENVIRONMENT", "PROMPT"}
+CONTEXT = "costcli_context"
+
 
 def command_of(options: type[Options], body: Callable[[Options], None]) -> Callable[..., None]:
     """A Typer command whose parameters are the fields of the `options` dataclass (each
@@ -106,14 +114,26 @@ def command_of(options: type[Options], body: Callable[[Options], None]) -> Calla
                           annotation=hints[f.name])
         for f in fields
     ]  # fmt: skip
+    # Typer hands a parameter annotated `typer.Context` the running context; its parameter
+    # sources tell a flag given at its default from one left out.
+    context = inspect.Parameter(CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
 
     def command(**given: Any) -> None:
-        body(options(**given))
+        ctx = given.pop(CONTEXT)
+        sources = {name: ctx.get_parameter_source(name) for name in given}
+        named = frozenset(
+            n for n, src in sources.items() if getattr(src, "name", None) in GIVEN_SOURCES
+        )
+        token = GIVEN.set(named)
+        try:
+            body(options(**given))
+        finally:
+            GIVEN.reset(token)
 
     for name in ("__module__", "__name__", "__qualname__", "__doc__"):
         setattr(command, name, getattr(body, name))
-    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    command.__annotations__ = {f.name: hints[f.name] for f in fields}
+    command.__signature__ = inspect.Signature([*params, context])  # type: ignore[attr-defined]
+    command.__annotations__ = {f.name: hints[f.name] for f in fields} | {CONTEXT: typer.Context}
     return command
 
 

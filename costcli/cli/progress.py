@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,12 +25,16 @@ def worker_line(worker: WorkerState) -> str:
     )
 
 
+RECENT = 500
+
+
 @dataclass
 class _Stats:
     done: int = 0
     errors: int = 0
     tokens: int = 0
-    ttfts: list[float] = field(default_factory=list)
+    # the last RECENT TTFTs (the live p50): bounded, whatever the run's length
+    ttfts: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
     started: float = field(default_factory=time.monotonic)
 
     def add(self, record: RequestRecord) -> None:
@@ -47,7 +52,7 @@ class _Stats:
         rate = self.tokens / max(1e-9, time.monotonic() - self.started)
         if not self.ttfts:
             return f"errors {self.errors} · TTFT p50 - · {rate:.1f} tok/s"
-        ttft = percentile(sorted(self.ttfts[-500:]), 50)
+        ttft = percentile(sorted(self.ttfts), 50)
         return f"errors {self.errors} · TTFT p50 {ttft:.0f} ms · {rate:.1f} tok/s"
 
 

@@ -167,6 +167,30 @@ class ProjectOptions:
         help="table, json, csv or markdown.",
         rich_help_panel="Files and output",
     )
+    trace: Path | None = typer.Option(
+        None,
+        "--trace",
+        help="A Mooncake trace: its rate (unless a volume is given), token shape, prefix hit share and hourly profile.",
+        rich_help_panel="Scenario",
+    )
+    trace_block_tokens: int = typer.Option(
+        512,
+        "--block-tokens",
+        help="--trace: tokens per hash_ids block.",
+        rich_help_panel="Scenario",
+    )
+    benchmark: str | None = typer.Option(
+        None,
+        "--benchmark",
+        help="A benchmark of the benchmark file: its results and [project] scenario.",
+        rich_help_panel="Benchmark file",
+    )
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        help="The benchmark file (default ./costcli.toml).",
+        rich_help_panel="Benchmark file",
+    )
 
     def plan_options(self) -> dict[str, Any]:
         """ProjectionPlan options: each field by its name (PLAN_NAMES where the flag is
@@ -175,12 +199,16 @@ class ProjectOptions:
 
         fields = ProjectionPlan.model_fields
         plan = plan_values(self, fields, PLAN_NAMES, PARSE, PRESENTATION)
-        plan["requests_per_month"] = monthly_volume(self.requests_per_month, self.requests_per_day)
+        volume = (self.requests_per_month, self.requests_per_day)
+        if self.trace is None or volume != (None, None):
+            plan["requests_per_month"] = monthly_volume(*volume)
+        else:  # a trace alone keeps its own rate
+            del plan["requests_per_month"]
         return plan
 
 
 PLAN_NAMES = {"model": "models", "prices_file": "prices"}
-PRESENTATION = frozenset({"results", "fmt", "requests_per_day"})
+PRESENTATION = frozenset({"results", "fmt", "requests_per_day", "benchmark", "config"})
 
 
 def _hourly(text: str | None) -> Any:
@@ -202,12 +230,16 @@ PARSE: dict[str, Callable[[Any], Any]] = {
 def project_run(opts: ProjectOptions) -> None:
     """Project monthly cost, rate-limit tier, replicas and break-even for a workload."""
     from costcli.api import project, read_result
+    from costcli.cli.benchmark import benchmark_scenario
     from costcli.plan import parse_options
     from costcli.pricing.projection import ProjectionPlan
     from costcli.render.projection import RENDERERS
 
-    plan = parse_options(ProjectionPlan, **opts.plan_options())
-    report = project(read_result(opts.results) if opts.results else None, plan)
+    opts, values = benchmark_scenario(
+        opts, PLAN_NAMES
+    )  # the benchmark file's [project] under the flags
+    plan = parse_options(ProjectionPlan, **values)
+    report = project(read_result(opts.results, journal=False) if opts.results else None, plan)
     typer.echo(RENDERERS[opts.fmt.value](report), nl=False)
 
 

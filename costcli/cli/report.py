@@ -17,6 +17,26 @@ from costcli.files.errors import BadInputError
 REPORT_FORMATS = ("markdown", "csv")
 
 
+HISTORY = typer.Option(
+    False,
+    "--history",
+    help="Chart the history store over time instead of results files.",
+    rich_help_panel="History",
+)
+SINCE = typer.Option(
+    None, "--since", help="--history: runs since 30d, 12h, 2w or a date.", rich_help_panel="History"
+)
+DB = typer.Option(
+    None, "--db", help="--history: the store (as costcli history).", rich_help_panel="History"
+)
+CONFIG = typer.Option(
+    None,
+    "--config",
+    help="--history: the benchmark file naming the store.",
+    rich_help_panel="History",
+)
+
+
 def run_names(paths: list[Path]) -> list[str]:
     """Short names for the runs: file stems, or whole paths where stems collide."""
     stems = [p.stem for p in paths]
@@ -24,7 +44,9 @@ def run_names(paths: list[Path]) -> list[str]:
 
 
 def report_command(
-    results: list[Path] = typer.Argument(..., help="One or more costcli results files."),
+    results: list[Path] = typer.Argument(
+        None, help="One or more costcli results files (none with --history)."
+    ),
     projection: Path | None = typer.Option(
         None,
         "--projection",
@@ -37,11 +59,23 @@ def report_command(
     html: Path | None = typer.Option(
         None, "--html", help="Write a self-contained HTML report here.", rich_help_panel="Output"
     ),
+    history: bool = HISTORY,
+    since: str | None = SINCE,
+    db: str | None = DB,
+    config: Path | None = CONFIG,
 ) -> None:
     """Compare runs and targets: a table, and with --html a page of charts that opens offline."""
+    if history or since is not None or db is not None:
+        from costcli.cli.history import history_report
+
+        history_report((results, projection, history), since, db, config, (html, fmt_))
+        return
+    if not results:
+        raise BadInputError("report: name one or more results files, or pass --history")
+    from costcli.api import read_result
     from costcli.pricing.projection import read_projection
     from costcli.render.report import render_csv, render_markdown
-    from costcli.results.document import check_writable, read_result, write_or_refuse
+    from costcli.results.document import check_writable, write_or_refuse
 
     if fmt_ not in REPORT_FORMATS:
         raise BadInputError(f"--format {fmt_}: use one of {', '.join(REPORT_FORMATS)}")

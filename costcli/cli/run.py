@@ -55,7 +55,7 @@ class RunOptions:
         "chat-short",
         "--workload",
         "-w",
-        help="Built-in name, synthetic:..., sharegpt:FILE, or a JSONL file.",
+        help="Built-in name, synthetic:..., sharegpt:FILE, mooncake:FILE, or a JSONL file.",
         rich_help_panel="Targets and workload",
     )
     requests: int | None = typer.Option(
@@ -198,8 +198,24 @@ class RunOptions:
     records: bool = typer.Option(
         False,
         "--records",
-        help="Keep every request's record in the results.",
+        help="Keep every request's record inline in the results document (for small runs: "
+        "they are held in memory; the journal holds them for every run).",
         rich_help_panel="Output",
+    )
+    journal: Path | None = typer.Option(
+        None,
+        "--journal",
+        help="Write every record as it completes to this JSONL journal (default: beside "
+        "--output as NAME.journal.jsonl, else in the user's cache folder); a killed run is "
+        "read back with costcli recover.",
+        rich_help_panel="Journal",
+    )
+    resume: Path | None = typer.Option(
+        None,
+        "--resume",
+        help="Continue the run of this journal: its plan and seeded schedule, skipping the "
+        "requests it holds, appending to it.",
+        rich_help_panel="Journal",
     )
     providers: list[Path] = typer.Option(
         [],
@@ -280,6 +296,61 @@ class RunOptions:
         help="Run even though the worst-case spend is over $50 and no --max-spend-usd is given.",
         rich_help_panel="Load",
     )
+    time_scale: float = typer.Option(
+        1.0,
+        "--time-scale",
+        help="A fixed schedule (mooncake:FILE, JSONL with timestamp_ms): send times x this (0.5: twice as fast).",
+        rich_help_panel="Trace replay",
+    )
+    trace_start_ms: float | None = typer.Option(
+        None,
+        "--trace-start-ms",
+        help="Replay from this trace time on.",
+        rich_help_panel="Trace replay",
+    )
+    trace_end_ms: float | None = typer.Option(
+        None, "--trace-end-ms", help="Replay up to this trace time.", rich_help_panel="Trace replay"
+    )
+    block_tokens: int = typer.Option(
+        512,
+        "--block-tokens",
+        help="mooncake: tokens per hash_ids block.",
+        rich_help_panel="Trace replay",
+    )
+    trace_salt: str | None = typer.Option(
+        None,
+        "--trace-salt",
+        help="mooncake: the block texts' salt (default: fresh per run; the same salt shares a prefix cache across runs).",
+        rich_help_panel="Trace replay",
+    )
+    name: str | None = typer.Argument(
+        None,
+        help="A benchmark of the benchmark file (costcli.toml, [tool.costcli]); default: its `default`.",
+    )
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        help="The benchmark file (default ./costcli.toml, else [tool.costcli] in ./pyproject.toml).",
+        rich_help_panel="Benchmark file and history",
+    )
+    history: bool = typer.Option(
+        False,
+        "--history",
+        help="Add the run to the history store as it finishes.",
+        rich_help_panel="Benchmark file and history",
+    )
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="History store: a SQLite path or postgresql://... (default .costcli/history.sqlite).",
+        rich_help_panel="Benchmark file and history",
+    )
+    label: list[str] = typer.Option(
+        [],
+        "--label",
+        help="KEY=VALUE stored with the run in the history (repeatable).",
+        rich_help_panel="Benchmark file and history",
+    )
 
     def plan_options(self) -> dict[str, Any]:
         """The RunPlan options these flags give: a field named as a plan or load field goes
@@ -300,13 +371,21 @@ class RunOptions:
             self.sweep,
             self.sessions,
         )
-        return plan if self.target or given != (None,) * 6 else embedded_default(plan)
+        trace = self.workload.startswith("mooncake:")  # its own schedule, not the sweep
+        return plan if self.target or trace or given != (None,) * 6 else embedded_default(plan)
 
 
 # flags spelled otherwise than their plan field; how a flag's text becomes the field's value
-PLAN_NAMES = {"target": "targets", "duration": "duration_s", "timeout": "timeout_s"}
+PLAN_NAMES = {
+    "target": "targets",
+    "duration": "duration_s",
+    "timeout": "timeout_s",
+    "resume": "resume_from",  # the plan comes from the journal (journal_plan)
+}
 PRESENTATION = frozenset(
-    {"output", "fmt", "no_progress", "quiet", "hardware", "requests_per_month", "yes"}
+    {"output", "fmt", "no_progress", "quiet", "hardware", "requests_per_month", "resume"}
+    | {"name", "config", "history", "db", "label"}  # the benchmark file and history
+    | {"yes"}  # the spend preflight's answer, not the plan's
 )
 
 
@@ -337,17 +416,25 @@ def run(opts: RunOptions) -> None:
     from costcli.api import execute
     from costcli.engines.base import RunInterrupted
     from costcli.load.signals import interrupt_signals
-    from costcli.plan import RunPlan
     from costcli.render import renderer
     from costcli.results.document import check_writable
 
     if opts.fmt not in FORMATS:
         raise BadInputError(f"--format {opts.fmt}: use one of {', '.join(FORMATS)}")
-    plan = RunPlan.parse(**opts.plan_options())
-    if opts.output is not None:
-        check_writable(opts.output, "--output")
+    from costcli.cli.benchmark import run_plan
+    from costcli.cli.history import after_run, history_target
+
+    plan, bench, _ = run_plan(opts, PLAN_NAMES, PARSE, PRESENTATION)
+    output = opts.output or (bench.output if bench else None)
+    plan = journal_plan(opts, plan, output)
+    if output is not None:
+        check_writable(output, "--output")
+    store = history_target(opts, bench)
     spend_preflight(plan, opts.yes, opts.quiet)
+    observer: PlainObserver | QuietObserver | RichObserver | Announcing
     observer = _observer(opts.quiet, opts.no_progress)
+    if plan.journal is not None and output is None and opts.journal is None and not opts.quiet:
+        observer = Announcing(observer, f"costcli: journal: {plan.journal}")
     with interrupt_signals() as guard:
         try:
             result = execute(plan, observer)
@@ -357,15 +444,76 @@ def run(opts: RunOptions) -> None:
             observer.stop()
         with guard.deferred():  # a second signal cannot cut the results file short
             text = renderer(opts.fmt)(result)
-            _emit(result, opts.output, text, opts.quiet, warn=opts.fmt in ("json", "csv"))
+            _emit(result, output, text, opts.quiet, warn=opts.fmt in ("json", "csv"))
+    after_run(store, result, opts, bench)
     if opts.fmt == "table" and not opts.quiet and result.complete and guard.exit_code is None:
-        echo(projection_after_run(result, plan, opts.hardware, opts.requests_per_month))
+        hardware, volume = scenario_after_run(opts, bench)
+        echo(projection_after_run(result, plan, hardware, volume))
     if not result.complete or guard.exit_code is not None:
         raise typer.Exit(guard.exit_code or incomplete_exit(result))
     exit_status(result)
 
 
 run_command = command_of(RunOptions, run)
+
+
+def scenario_after_run(opts: RunOptions, bench: Any) -> tuple[str | None, float | None]:
+    """--hardware and --requests-per-month, else the benchmark's [project] table's."""
+    project = bench.project if bench is not None else {}
+    return (
+        opts.hardware or project.get("hardware"),
+        opts.requests_per_month or project.get("requests_per_month"),
+    )
+
+
+def journal_plan(opts: RunOptions, plan: RunPlan, output: Path | None) -> RunPlan:
+    """The plan with its journal: beside --output, --journal, or the cache folder (said on
+    stderr once the run starts); with --resume, the journal's own plan (an option that
+    changes it refused)."""
+    from costcli.engines.journaled import resumed_plan
+    from costcli.files.locations import user_cache_dir
+    from costcli.plan import RunPlan
+    from costcli.results.journal import journal_beside
+
+    if opts.resume is not None:
+        if opts.journal is not None:
+            raise BadInputError(
+                "--journal and --resume: give one (a resume appends to its journal)"
+            )
+        defaults: dict[str, Any] = {
+            f.name: getattr(f.default, "default", None) for f in dataclasses.fields(opts)
+        }
+        bare = dataclasses.replace(opts, **defaults)
+        return resumed_plan(opts.resume, plan, RunPlan.parse(**bare.plan_options()))
+    if plan.distributed:
+        return plan  # its tasks may be on other machines: no journal (RunPlan says so)
+    journal = opts.journal or (journal_beside(output) if output else None)
+    if journal is None:
+        from datetime import datetime, timezone
+
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        journal = user_cache_dir() / "journals" / f"run-{stamp}-{os.getpid()}.journal.jsonl"
+    update: dict[str, Any] = {"journal": journal.resolve()}
+    if plan.shard is not None:  # a shard's file travels to `costcli merge` with its records
+        update["records"] = True
+    return plan.model_copy(update=update)
+
+
+class Announcing:
+    """An observer that says one line (where the journal is) once the first target starts:
+    after the plan's files were read, so a bad one still gets its one-line error alone."""
+
+    def __init__(self, inner: PlainObserver | QuietObserver | RichObserver, line: str) -> None:
+        self.inner, self.line = inner, line
+
+    def target_started(self, label: str, total: int | None) -> None:
+        if self.line:
+            stderr_console().print(self.line, highlight=False, soft_wrap=True)
+            self.line = ""
+        self.inner.target_started(label, total)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def _emit(result: RunResult, output: Path | None, text: str, quiet: bool, warn: bool) -> None:

@@ -24,6 +24,10 @@ def list_workloads() -> None:
         "(--max-turns, --sample, --seed)"
     )
     typer.echo(f"{'FILE.jsonl':14}   -           one request per line: {JSONL_KEYS}")
+    typer.echo(
+        f"{'mooncake:FILE':14}   -           a Mooncake trace on its own schedule "
+        "(--time-scale, --trace-start-ms, --block-tokens; `costcli trace analyze FILE`)"
+    )
 
 
 @app.command("show")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from costcli.engines.base import RunInterrupted
+from costcli.engines.journaled import journaled
 from costcli.load import runner
 from costcli.plan import resolve
 
@@ -18,10 +19,10 @@ class LocalEngine:
     name = "local"
 
     def run(self, plan: RunPlan, observer: ProgressObserver) -> RunResult:
-        setup = resolve(plan)
         state = runner.RunState()
-        try:
-            runner.run(setup, state, observer)
-        except KeyboardInterrupt:
-            raise RunInterrupted(runner.build_result(setup, state, complete=False)) from None
-        return runner.build_result(setup, state, complete=True)
+        with journaled(plan, resolve(plan), state) as setup:
+            try:
+                runner.run(setup, state, observer)
+            except KeyboardInterrupt:
+                raise RunInterrupted(runner.build_result(setup, state, complete=False)) from None
+            return runner.build_result(setup, state, complete=True)

@@ -4,14 +4,14 @@ together and every figure computed once, from all of them, exactly as one proces
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from costcli.files.errors import BadInputError
 from costcli.load.schedule import Shard
 from costcli.results.document import RunResult, TargetResult
-from costcli.results.metrics import SLO, summarize
+from costcli.results.metrics import SLO, Digest, RequestRecord
 
 if TYPE_CHECKING:
     from costcli.pricing.prices import Prices
@@ -69,32 +69,58 @@ def _slo(targets: Sequence[TargetResult]) -> SLO | None:
 
 
 def merge_target(
-    parts: Sequence[TargetResult], prices: Prices | None, with_records: bool
+    parts: Sequence[TargetResult],
+    prices: Prices | None,
+    with_records: bool,
+    sources: Sequence[Iterable[RequestRecord] | None] | None = None,
 ) -> TargetResult:
-    """One target's shards -> its entry, every figure computed once from all the records."""
+    """One target's shards -> its entry, every figure computed once from all the records:
+    each shard's inline records, or else (`sources`) the ones its journal streams."""
     from costcli.load.runner import client_health, priced
     from costcli.pricing.cost import with_outcomes
 
-    if any(p.records is None for p in parts):
+    streams = [
+        p.records if p.records is not None else (sources[i] if sources else None)
+        for i, p in enumerate(parts)
+    ]
+    if any(s is None for s in streams):
         raise BadInputError(
-            f"{parts[0].label}: a shard was written without records; run every shard with --records"
+            f"{parts[0].label}: a shard was written without records and its journal is not "
+            "there; run every shard with --records, or keep its journal beside it"
         )
-    records = sorted((r for p in parts for r in p.records or ()), key=lambda r: r.index)
     first = parts[0]
-    summary = summarize(records, _slo(parts))
+    digest = Digest(_slo(parts))
+    records: list[RequestRecord] = []
+    for stream in streams:
+        for record in stream or ():
+            digest.add(record)
+            if with_records:
+                records.append(record)
+    records.sort(key=lambda r: r.index)
+    summary = digest.summary()
     provider = first.price_provider or first.provider
-    cost = priced(provider, first.model, first.self_hosted, records, prices)
+    cost = priced(provider, first.model, first.self_hosted, digest, prices)
     summary.cost = with_outcomes(cost, summary)  # per session, per correct answer
     waits = sum(p.client.max_concurrency_waits for p in parts if p.client)
     cap = first.client.max_concurrency if first.client else None
     return first.model_copy(
         update={
             "summary": summary,
-            "client": client_health(records, waits, cap),
+            "client": client_health(digest, waits, cap),
             "stopped": next((p.stopped for p in parts if p.stopped), None),
             "records": records if with_records else None,
         }
     )
+
+
+def _journaled(result: RunResult, target: int) -> Iterable[RequestRecord] | None:
+    """A shard's records of one target from its journal, streamed (None: no journal)."""
+    from costcli.results.journal import point_records
+
+    where = result.meta.journal
+    if where is None or not Path(where).exists():
+        return None
+    return point_records(Path(where), target, None)
 
 
 def merge(
@@ -122,7 +148,10 @@ def merge(
         raise BadInputError(
             f"{names[0]}: a sweep's shards cannot be merged yet; run the sweep in one process"
         )
-    targets = [merge_target(parts, prices, with_records) for parts in by_target]
+    sources = [[_journaled(r, i) for r in results] for i in range(len(by_target))]
+    targets = [
+        merge_target(parts, prices, with_records, sources[i]) for i, parts in enumerate(by_target)
+    ]
     meta = results[0].meta.model_copy(
         update={
             "started_at": min(r.meta.started_at for r in results),

@@ -21,9 +21,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from costcli.files.errors import CostcliError
+from costcli.load.replay import planned_requests
 from costcli.load.schedule import Shard
 from costcli.results.document import RunResult
 
@@ -64,6 +65,7 @@ class StartGate:
 def run_job(job: ShardJob) -> int:
     """Run one shard; write its results (partial after a signal). Returns the exit code."""
     from costcli.engines.base import EXIT_INTERRUPTED
+    from costcli.engines.journaled import journaled
     from costcli.load import runner
     from costcli.load.signals import interrupt_signals
     from costcli.plan import RunPlan, resolve
@@ -73,7 +75,7 @@ def run_job(job: ShardJob) -> int:
     lines = LineBatcher(_write_lines)
     setup = dataclasses.replace(resolve(plan), start_gate=StartGate(lines))
     state = runner.RunState()
-    with interrupt_signals() as guard:
+    with interrupt_signals() as guard, journaled(plan, setup, state) as setup:
         try:
             try:
                 runner.run(setup, state, LineObserver(lines.say))
@@ -116,8 +118,13 @@ class _Worker:
 def _spawn(plan: RunPlan, count: int, folder: Path) -> list[_Worker]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     workers = []
+    from costcli.engines.journaled import part_path
+
     for i in range(1, count + 1):
-        shard_plan = plan.model_copy(update={"processes": 1, "shard": Shard(index=i, count=count)})
+        part: dict[str, Any] = {"processes": 1, "shard": Shard(index=i, count=count)}
+        if plan.journal is not None:  # each worker journals (and resumes) its own part
+            part["journal"] = part_path(plan.journal, i)
+        shard_plan = plan.model_copy(update=part)
         job = ShardJob(plan=shard_plan.model_dump(mode="json"), output=folder / f"shard-{i}.json")
         # stderr to a file, not a pipe: a worker that writes more than a pipe holds while
         # the parent only reads stdout would block (its last lines are the error read back)
@@ -219,13 +226,32 @@ def run_processes(plan: RunPlan, observer: ProgressObserver) -> RunResult:
     """The plan's schedule split across `plan.processes` worker processes, started at one
     instant; their records merged. Ctrl-C/SIGTERM reach the workers, which keep what they
     measured (RunInterrupted carries the merged partial result)."""
+
+    from costcli.engines.journaled import open_writer, part_path
+    from costcli.load.clock import now_iso
+
+    count = plan.processes
+    journal = open_writer(plan)  # the run's own: its plan and its parts' journals
+    if journal is not None and not plan.resume:
+        names = [part_path(journal.path, i).name for i in range(1, count + 1)]
+        journal.event({"k": "parts", "names": names}, sync=True)
+    try:
+        result = _run_parts(plan, observer, count)
+        if journal is not None:  # ended on its own: a new run may take its place
+            journal.event({"k": "end", "complete": result.complete, "at": now_iso()})
+        return result
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+def _run_parts(plan: RunPlan, observer: ProgressObserver, count: int) -> RunResult:
     from costcli.engines.base import RunInterrupted
     from costcli.pricing.prices import load_prices
 
-    count = plan.processes
     with tempfile.TemporaryDirectory(prefix="costcli-shards-") as tmp:
         workers = _spawn(plan, count, Path(tmp))
-        progress = Progress(observer, count, plan.load.requests)
+        progress = Progress(observer, count, planned_requests(plan))
         try:
             _pump(workers, progress, [False])
         except KeyboardInterrupt:

@@ -321,7 +321,7 @@ class Driver:
 
         self.ray, self.plan, self.setup, self.observer = ray, plan, setup, observer
         self.count = plan.parts
-        self.progress = Progress(observer, self.count, plan.load.requests)
+        self.progress = Progress(observer, self.count, setup.load.requests)  # a trace's own
         # every task waits on the hub for the start at once: room for all of them; on the
         # driver's node, so the clocks are the driver's and the hub lives as long as it
         self.hub = (
@@ -460,8 +460,8 @@ class Driver:
         merged = merge([parts[i] for i in order], self.setup.prices, self.plan.records)
         for w, part in zip(self.workers, parts, strict=True):
             w.state.records = sum(len(t.records or ()) for t in part.targets)
-            if self.plan.load.requests is not None:
-                w.state.not_sent = w.shard.share(self.plan.load.requests) - w.state.records
+            if self.setup.load.requests is not None:
+                w.state.not_sent = w.shard.share(self.setup.load.requests) - w.state.records
         complete = (
             not stopped
             and merged.complete
@@ -476,7 +476,9 @@ class Driver:
         from costcli.load import runner
 
         setup = self.shard_setup(worker.shard)
-        run = TargetRun(stopped="worker_died" if worker.state.state == "died" else None)
+        run = TargetRun(
+            stopped="worker_died" if worker.state.state == "died" else None, slo=setup.slo
+        )
         for record in sorted(worker.records, key=lambda r: r.index):
             run.add(record)
         progress = runner.TargetProgress(setup.targets[0], runs=[(setup.points[0], run)])

@@ -30,6 +30,12 @@ def user_config_dir() -> Path:
     return Path(base) / "costcli"
 
 
+def user_cache_dir() -> Path:
+    """Where costcli keeps what a run leaves behind without --output (its journal)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "costcli"
+
+
 def search_path(name: str, flags: Sequence[Path] = (), env_var: str | None = None) -> list[Path]:
     """Where to look for `name` (a file or folder), most specific first; only existing ones."""
     candidates: list[Path] = list(flags)

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from costcli.load.measure import Measurement
 from costcli.load.schedule import LoadSettings
-from costcli.results.metrics import RequestRecord
+from costcli.results.metrics import SLO, Digest, RequestRecord
 
 MIN_REQUESTS_FOR_ERROR_STOP = 10
 
@@ -36,23 +36,38 @@ class SilentObserver:
 
 @dataclass
 class TargetRun:
-    """What one target's measured phase produced. `records` fills in while it runs."""
+    """What one target's measured phase produced, folded in as requests complete: its
+    figures (`digest`, in memory that does not grow with the run), the records themselves
+    only where the run keeps them (`keep`: --records, a shard's result), and each record
+    handed to `sink` (the journal) as it completes."""
 
-    records: list[RequestRecord] = field(default_factory=list)
     stopped: str | None = None  # why it stopped early: "max_error_rate", "interrupted"
-    failed: int = field(init=False)  # how many of `records` failed, kept as they come
     epoch_ns: int = 0  # start of the measured phase; records' `scheduled_ms` count from it
     capped: int = 0  # requests that waited for a free slot under --max-concurrency
+    slo: SLO | None = None
+    keep: bool = True
+    sink: Callable[[RequestRecord], None] | None = None
+    # a resumed point: its new records' `scheduled_ms` start after the journaled ones
+    offset_ms: float = 0.0
+    records: list[RequestRecord] = field(default_factory=list)
+    digest: Digest = field(init=False)
 
     def __post_init__(self) -> None:
-        self.failed = sum(1 for r in self.records if not r.ok)
+        self.digest = Digest(self.slo).extend(self.records)
 
-    def add(self, record: RequestRecord) -> None:
-        self.records.append(record)
-        self.failed += not record.ok
+    def add(self, record: RequestRecord, *, journal: bool = True) -> None:
+        self.digest.add(record)
+        if self.keep:
+            self.records.append(record)
+        if journal and self.sink is not None:
+            self.sink(record)
+
+    @property
+    def measured(self) -> int:
+        return self.digest.total
 
     def error_rate(self) -> float:
-        return self.failed / len(self.records) if self.records else 0.0
+        return self.digest.error_rate()
 
 
 @contextlib.contextmanager
@@ -88,13 +103,13 @@ def recorder(
     label, observer = progress
 
     def on_record(measurement: Measurement) -> None:
-        record = measurement.record(run.epoch_ns)
+        record = measurement.record(run.epoch_ns - int(run.offset_ms * 1e6))
         run.add(record)
         observer.request_done(label, record)
         limit = settings.max_error_rate
         if (
             limit is not None
-            and len(run.records) >= MIN_REQUESTS_FOR_ERROR_STOP
+            and run.measured >= MIN_REQUESTS_FOR_ERROR_STOP
             and run.error_rate() > limit
             and not phase.stop
         ):

@@ -1,5 +1,5 @@
 """The plain request phase: N requests or a duration, closed loop (concurrency) or open
-loop (constant, poisson or gamma arrivals).
+loop (constant, poisson or gamma arrivals, or the workload's own times: a trace).
 """
 
 from __future__ import annotations
@@ -30,9 +30,14 @@ class RequestPhase:
         settings = job.settings
         self.first = 0 if warmup else settings.warmup  # request numbers count from here
         total = settings.warmup if warmup else settings.requests
-        self.limit = None if total is None else job.shard.share(total)
+        # a resumed point skips the requests its journal holds (their records count)
+        self.done = job.resumed.requests if job.resumed is not None and not warmup else None
+        held = self.done.owned(job.shard, self.first) if self.done is not None else 0
+        self.limit = None if total is None else max(0, job.shard.share(total) - held)
         duration_s = None if warmup else settings.duration_s
         self.duration_ns = int(duration_s * 1e9) if duration_s else None
+        # a closed loop's time already spent before the resume (an open loop keeps its plan)
+        self.spent_ns = int(job.resumed.end_ms * 1e6) if job.resumed and not warmup else 0
         self.sent = 0
         self.stop = False
         self.start_ns = 0
@@ -48,11 +53,14 @@ class RequestPhase:
         self.sent += 1
         return self.workload.request(self.first + k)
 
+    def _skipped(self, k: int) -> bool:
+        return self.done is not None and self.first + k in self.done
+
     async def closed_loop(self) -> None:
-        numbers = (k for k in itertools.count() if self.shard.owns(k))
+        numbers = (k for k in itertools.count() if self.shard.owns(k) and not self._skipped(k))
 
         async def worker() -> None:
-            while self._more(clock.perf_ns() - self.start_ns):
+            while self._more(clock.perf_ns() - self.start_ns + self.spent_ns):
                 spec = self._spec(next(numbers))
                 if (held := self.spend.admit(spec)) is None:
                     self.stop = True  # it could pass the spend cap: none is sent after it
@@ -78,16 +86,21 @@ class RequestPhase:
             self.spend.settle(held, done)
             self.on_record(done)
 
-        for k, offset_ns in arrivals(self.settings, self.shard):
+        shift_ns = None  # a resumed schedule starts at its first request not yet measured
+        for k, offset_ns in arrivals(self.settings, self.shard, self.workload.schedule_ms):
             if not self._more(offset_ns):
                 break
-            due = self.start_ns + offset_ns
+            if self._skipped(k):
+                continue
+            if shift_ns is None:
+                shift_ns = offset_ns if self.done is not None else 0
+            due = self.start_ns + offset_ns - shift_ns
+            spec = self._spec(k)  # built before the wait: a trace's prompt takes a while
             delay = (due - clock.perf_ns()) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)
-            spec = self._spec(k)
-            if (held := self.spend.admit(spec)) is None:
-                self.stop = True  # it could pass the spend cap: none is sent after it
+            if (held := self.spend.admit(spec)) is None:  # asked as it is due: the
+                self.stop = True  # requests settled meanwhile count; none is sent after it
                 break
             task = asyncio.create_task(one(spec, due, held))
             tasks.add(task)

@@ -8,13 +8,13 @@ assembles the RunResult. An interrupted run keeps what was measured (`complete: 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import platform
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from costcli import __version__
@@ -24,8 +24,10 @@ from costcli.adapters.catalog import Target, for_target
 from costcli.files.errors import UnreachableError
 from costcli.files.redact import Redactor
 from costcli.load import signals
+from costcli.load.clock import now_iso
 from costcli.load.phase import ProgressObserver, TargetRun
-from costcli.load.schedule import WHOLE, LoadSettings, PointJob, Shard, StartGate
+from costcli.load.resume import Resume
+from costcli.load.schedule import WHOLE, LoadSettings, PointDone, PointJob, Shard, StartGate
 from costcli.load.spend import SpendBudget
 from costcli.load.sweep import LoadPoint, SweepSpec, capacity_index, load_points
 from costcli.load.target import run_target
@@ -37,11 +39,11 @@ from costcli.results.document import (
     TargetResult,
     WorkloadInfo,
 )
-from costcli.results.metrics import SLO, RequestRecord, meets, percentile, summarize
+from costcli.results.journal import JournalWriter
+from costcli.results.metrics import SLO, Digest, RequestRecord, meets, percentiles
 from costcli.workloads.spec import Workload
 
 if TYPE_CHECKING:
-    from costcli.pricing.cost import Usage
     from costcli.pricing.prices import Prices
 
 
@@ -63,10 +65,6 @@ def _redacted(value: Any, redact: Redactor) -> Any:
     if isinstance(value, list | tuple):
         return [_redacted(v, redact) for v in value]
     return value
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def host_info() -> dict[str, Any]:
@@ -94,6 +92,8 @@ class RunSetup:
     # awaited once, before the first measured phase (the parent of --processes starts
     # every worker's schedule at the same instant through it)
     start_gate: StartGate | None = None
+    journal: JournalWriter | None = None  # every record, as it completes (results/journal.py)
+    resume: Resume | None = None  # a journal being continued: what it holds is skipped
     # the whole run's --max-spend-usd; each of the shard's `count` parts holds cap / count
     max_spend_usd: float | None = None
 
@@ -115,7 +115,7 @@ class TargetProgress:
 class RunState:
     """Live state of a run; what it holds is summarised even after Ctrl-C."""
 
-    started_at: str = ""
+    started_at: str = ""  # a resumed run's: the journal's (its first start)
     finished: list[TargetResult] = field(default_factory=list)
     current: TargetProgress | None = None
 
@@ -163,20 +163,19 @@ def transport_for(settings: LoadSettings, shard: Shard = WHOLE) -> TransportOpti
     return TransportOptions(concurrency=streams, timeout_s=timeout, max_streams=cap)
 
 
-def client_health(
-    records: Sequence[RequestRecord], waits: int, max_concurrency: int | None
-) -> ClientHealth | None:
+def client_health(digest: Digest, waits: int, max_concurrency: int | None) -> ClientHealth | None:
     """Did the client send every request on time? Late: client_delay over LATE_MS."""
-    if not records:
+    delays = digest.client_delay_ms
+    if not delays.count:
         return None
-    delays = sorted(r.client_delay_ms for r in records)
     late = sum(1 for d in delays if d > LATE_MS)
-    p99 = percentile(delays, 99)
-    kept = late <= max(1, LATE_SHARE * len(delays))  # one late request is not a trend
+    figures = percentiles(delays)
+    p99 = figures.p99 if figures is not None else 0.0
+    kept = late <= max(1, LATE_SHARE * delays.count)  # one late request is not a trend
     notes = []
     if not kept:
         notes.append(
-            f"the client could not keep its schedule: {late} of {len(delays)} requests left "
+            f"the client could not keep its schedule: {late} of {delays.count} requests left "
             f"more than {LATE_MS:g} ms late (client_delay p99 {p99:.1f} ms); the latencies "
             "include that delay: lower the load or add --processes"
         )
@@ -189,7 +188,7 @@ def client_health(
         schedule_kept=kept,
         late_ms=LATE_MS,
         late_requests=late,
-        requests=len(delays),
+        requests=delays.count,
         client_delay_p99_ms=p99,
         max_concurrency=max_concurrency,
         max_concurrency_waits=waits,
@@ -228,26 +227,66 @@ async def measure_target(
     budget: SpendBudget | None = None,
 ) -> None:
     """Every load point of one target through one adapter; stops at a point that stopped."""
-    adapter = create_adapter(target, _widest(setup.points), setup.workload, setup.shard)
+    t = setup.targets.index(target)
+    journal = setup.journal
+    if journal is not None:
+        journal.event({"k": "target", "t": t, "label": target.label}, sync=True)
     meter = budget.meter(target, setup.prices) if budget is not None else None
+    adapter = create_adapter(target, _widest(setup.points), setup.workload, setup.shard)
     try:
         await start(adapter, target)
         await adapter.refresh_facts()
         progress.info.update(adapter.describe())
-        for point in setup.points:
-            run = TargetRun()
+        for p, point in enumerate(setup.points):
+            run = TargetRun(slo=setup.slo, keep=setup.with_records)
             progress.runs.append((point, run))
+            resumed = _open_point(setup, run, t, p, point.label or "")
             label = f"{target.label} @ {point.label}" if point.label else target.label
             job = PointJob(
-                setup.workload, point.settings, label, setup.shard, setup.start_gate, meter
+                setup.workload,
+                point.settings,
+                label,
+                setup.shard,
+                setup.start_gate,
+                resumed=resumed,
+                spend=meter,
             )
-            await run_target(adapter, job, observer, run)
+            if resumed is not None and resumed.stopped:
+                run.stopped = resumed.stopped  # it stopped before the kill: not run again
+                break
+            try:
+                await run_target(adapter, job, observer, run)
+            finally:
+                _close_point(setup, run, t, p)
             if run.stopped:
                 break
         await adapter.refresh_facts()
         progress.info.update(adapter.describe())
     finally:
+        if journal is not None:
+            journal.event({"k": "info", "t": t, "info": progress.info})
         await adapter.close()
+
+
+def _open_point(setup: RunSetup, run: TargetRun, t: int, p: int, load: str) -> PointDone | None:
+    """A load point's journal line; a resumed point's journaled records folded back in."""
+    journal = setup.journal
+    if journal is not None:
+        journal.event({"k": "point", "t": t, "p": p, "load": load}, sync=True)
+        run.sink = functools.partial(journal.record, t, p)
+    if setup.resume is None:
+        return None
+    done = setup.resume.feed(t, p, run, journal)
+    run.offset_ms = done.end_ms
+    return done
+
+
+def _close_point(setup: RunSetup, run: TargetRun, t: int, p: int) -> None:
+    if setup.journal is None:
+        return
+    if run.stopped:
+        setup.journal.event({"k": "stop", "t": t, "p": p, "why": run.stopped})
+    setup.journal.flush(sync=True)
 
 
 async def run_all(setup: RunSetup, state: RunState, observer: ProgressObserver) -> None:
@@ -278,19 +317,19 @@ def _records(
 def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: bool) -> TargetResult:
     """The target's entry in the results: a sweep's summary, cost and records are its
     capacity point's (else the last point's); a plain run's are its one point's."""
-    runs = [(p, r) for p, r in progress.runs if r.records]
-    summaries = [summarize(r.records, setup.slo) for _, r in runs]
+    runs = [(p, r) for p, r in progress.runs if r.measured]
+    summaries = [r.digest.summary() for _, r in runs]
     points = [
         SweepPoint(load=p.label or "", summary=s, meets_slo=meets(s, setup.slo))
         for (p, _), s in zip(runs, summaries, strict=True)
     ]
     best = capacity_index([p.meets_slo for p in points]) if setup.sweep else None
     chosen = best if best is not None else len(runs) - 1
-    records = runs[chosen][1].records if runs else []
-    summary = summaries[chosen] if runs else summarize([], setup.slo)
+    run = runs[chosen][1] if runs else TargetRun(slo=setup.slo)
+    summary = summaries[chosen] if runs else run.digest.summary()
     from costcli.pricing.cost import with_outcomes
 
-    summary.cost = with_outcomes(run_cost(progress.target, records, setup.prices), summary)
+    summary.cost = with_outcomes(run_cost(progress.target, run.digest, setup.prices), summary)
     stopped = next((r.stopped for _, r in progress.runs if r.stopped), None)
     t = progress.target
     redact = for_target(t)
@@ -308,44 +347,40 @@ def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: boo
         capacity_load=points[best].load if best is not None else None,
         sweep=points if setup.sweep else None,
         stopped=stopped or ("interrupted" if interrupted else None),
-        client=client_health(
-            records, runs[chosen][1].capped, runs[chosen][0].settings.max_concurrency
-        )
+        client=client_health(run.digest, run.capped, runs[chosen][0].settings.max_concurrency)
         if runs
         else None,
-        records=_records(records, setup.with_records, redact),
+        records=_records(run.records, setup.with_records, redact),
     )
 
 
-def run_cost(target: Target, records: Sequence[RequestRecord], prices: Prices | None) -> Any:
+def run_cost(target: Target, digest: Digest, prices: Prices | None) -> Any:
     """The summary's `cost` from the usage the server reported (None without a prices file)."""
-    return priced(target.price_provider, target.model, target.self_hosted, records, prices)
+    return priced(target.price_provider, target.model, target.self_hosted, digest, prices)
 
 
 def priced(
     provider: str,
     model: str,
     self_hosted: bool,
-    records: Sequence[RequestRecord],
+    digest: Digest,
     prices: Prices | None,
 ) -> Any:
     """`run_cost` by the target's names (what a results file keeps of it: costcli merge)."""
     if prices is None:
         return None
-    from costcli.pricing.cost import billed_usage, cost_summary
+    from costcli.pricing.cost import cost_summary
     from costcli.results.metrics import ProviderBill, RunCost
 
     # every answer the server reported usage for is billed, an invalid_output one too
-    billed = [r for r in records if billed_usage(r) is not None]
-    cost = cost_summary(provider, model, _usages(billed), prices, self_hosted=self_hosted)
-    bills = [r for r in billed if r.provider_cost_usd is not None]
-    if not bills or not isinstance(cost, RunCost):
+    cost = cost_summary(provider, model, digest.billed, prices, self_hosted=self_hosted)
+    if not digest.bills.requests or not isinstance(cost, RunCost):
         return cost
-    ours = cost_summary(provider, model, _usages(bills), prices, self_hosted=self_hosted)
-    theirs = sum(r.provider_cost_usd or 0.0 for r in bills)
+    ours = cost_summary(provider, model, digest.bills, prices, self_hosted=self_hosted)
+    theirs = digest.provider_usd
     mine = ours.total_usd if isinstance(ours, RunCost) else 0.0
     bill = ProviderBill(
-        requests=len(bills),
+        requests=digest.bills.requests,
         provider_usd=theirs,
         costcli_usd=mine,
         difference_pct=(mine - theirs) / theirs * 100 if theirs > 0 else None,
@@ -353,16 +388,10 @@ def priced(
     return cost.model_copy(update={"provider_billed": bill})
 
 
-def _usages(records: Sequence[RequestRecord]) -> list[Usage]:
-    from costcli.pricing.cost import billed_usage
-
-    return [u for r in records if (u := billed_usage(r)) is not None]
-
-
 def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResult:
     targets = list(state.finished)
     live = state.current
-    if live is not None and any(r.records for _, r in live.runs):
+    if live is not None and any(r.measured for _, r in live.runs):
         targets.append(target_result(setup, live, interrupted=True))
     load = setup.load.describe()
     if setup.sweep is not None:
@@ -379,12 +408,15 @@ def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResu
             seed=setup.load.seed,
             unique_prefix=workload.unique_prefix,
             max_tokens=workload.max_tokens,
+            fixed_schedule=True if workload.schedule_ms is not None else None,
         ),
         load=load,
         host=host_info(),
         stopped=next((t.stopped for t in targets if t.stopped), None),
         shard=setup.shard.label if setup.shard.count > 1 else None,
         processes=setup.processes,
+        journal=str(setup.journal.path) if setup.journal is not None else None,
+        resumed=setup.resume.times if setup.resume is not None else None,
     )
     return RunResult(complete=complete, meta=meta, targets=targets)
 

@@ -1,15 +1,16 @@
 """The schedule of a load point: its settings, the seeded arrivals and the shards.
 
 Every request gets a planned time: in a closed loop, the moment its worker became free;
-in an open loop, its planned arrival, however late the client actually sends it. A shard
-is part i of N of that schedule, at the whole run's planned times.
+in an open loop, its planned arrival, however late the client actually sends it (seeded
+gaps, or a workload's own times: a trace, load/replay.py). A shard is part i of N of that
+schedule, at the whole run's planned times.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -100,9 +101,17 @@ def interarrival_s(settings: LoadSettings) -> Callable[[], float]:
     return lambda: rng.gammavariate(shape, 1.0 / (rate * shape))
 
 
-def arrivals(settings: LoadSettings, shard: Shard = WHOLE) -> Iterator[tuple[int, int]]:
+def arrivals(
+    settings: LoadSettings, shard: Shard = WHOLE, fixed_ms: Sequence[float] | None = None
+) -> Iterator[tuple[int, int]]:
     """The open loop's seeded schedule: (request number, planned offset in ns) for the
-    shard's requests. Every shard walks the whole schedule, so its times are the run's."""
+    shard's requests. Every shard walks the whole schedule, so its times are the run's.
+    `fixed_ms`: a workload's own schedule (a trace), each request once at its time."""
+    if fixed_ms is not None:
+        for k, at_ms in enumerate(fixed_ms):
+            if shard.owns(k):
+                yield k, round(at_ms * 1e6)
+        return
     gap = interarrival_s(settings)
     offset_ns, k = 0, 0
     while True:
@@ -110,6 +119,55 @@ def arrivals(settings: LoadSettings, shard: Shard = WHOLE) -> Iterator[tuple[int
             yield k, offset_ns
         offset_ns += int(gap() * 1e9)
         k += 1
+
+
+class Done:
+    """Request indices already measured, as a bitmap (a bit a request, never a set)."""
+
+    __slots__ = ("_bits", "count")
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+        self.count = 0
+
+    def add(self, index: int) -> None:
+        byte, bit = divmod(index, 8)
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(byte + 1 - len(self._bits) + len(self._bits) // 2))
+        if not self._bits[byte] >> bit & 1:
+            self._bits[byte] |= 1 << bit
+            self.count += 1
+
+    def discard(self, index: int) -> None:
+        if index in self:
+            byte, bit = divmod(index, 8)
+            self._bits[byte] &= ~(1 << bit) & 0xFF
+            self.count -= 1
+
+    def __contains__(self, index: int) -> bool:
+        byte, bit = divmod(index, 8)
+        return byte < len(self._bits) and bool(self._bits[byte] >> bit & 1)
+
+    def owned(self, shard: Shard, first: int) -> int:
+        """How many of them belong to `shard` (request numbers count from `first`)."""
+        if shard.count == 1:
+            return self.count
+        return sum(
+            1 for i in range(first, len(self._bits) * 8) if i in self and shard.owns(i - first)
+        )
+
+
+@dataclass
+class PointDone:
+    """What the journal holds of one target's load point."""
+
+    requests: Done = field(default_factory=Done)
+    sessions: set[str] = field(default_factory=set)  # conversations finished
+    restart: set[str] = field(default_factory=set)  # conversations cut: sent again whole
+    # a conversation an earlier resume sent again: its records before that line do not count
+    restarted_at: dict[str, int] = field(default_factory=dict)
+    stopped: str | None = None
+    end_ms: float = 0.0  # the last completion, as the point's records count time
 
 
 StartGate = Callable[[], Awaitable[int | None]]
@@ -156,4 +214,5 @@ class PointJob:
     label: str
     shard: Shard = WHOLE
     start_gate: StartGate | None = None
+    resumed: PointDone | None = None  # what a journal being resumed holds of this point
     spend: SpendGuard | None = None  # --max-spend-usd: asked before each request is sent

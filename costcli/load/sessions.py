@@ -24,7 +24,7 @@ from costcli.adapters.base import Adapter
 from costcli.load import clock
 from costcli.load.measure import Measurement, measure
 from costcli.load.phase import ProgressObserver, TargetRun, measured_phase, recorder
-from costcli.load.schedule import UNCAPPED, LoadSettings, SpendGuard, interarrival_s
+from costcli.load.schedule import UNCAPPED, LoadSettings, PointJob, SpendGuard, interarrival_s
 from costcli.workloads.spec import RequestSpec, Workload
 
 
@@ -51,6 +51,7 @@ class SessionPhase:
         self.started = 0  # sessions begun
         self.first_session = 0  # where this phase starts in the workload's sessions
         self.next_index = 0  # request indices: unique across the phase
+        self.done_sessions: set[str] = set()  # a resume's finished conversations: skipped
         self.spend: SpendGuard = UNCAPPED  # --max-spend-usd: costcli/load/spend.py
 
     # --- limits ---------------------------------------------------------------------------
@@ -116,11 +117,14 @@ class SessionPhase:
             history += [*turn.messages, {"role": "assistant", "content": rec.answer or ""}]
 
     def begin(self) -> tuple[int, tuple[RequestSpec, ...]] | None:
-        """The next session to start, its first request counted."""
-        chosen = self.next_session()
-        if chosen is not None:
-            self.sent += 1
-        return chosen
+        """The next session to start, its first request counted; a conversation a resumed
+        journal finished is passed over (its requests were counted at the start)."""
+        while (chosen := self.next_session()) is not None:
+            k, turns = chosen
+            if self.session_name(k, turns[0]) not in self.done_sessions:
+                self.sent += 1
+                return chosen
+        return None
 
     # --- the loops -----------------------------------------------------------------------
 
@@ -161,25 +165,27 @@ class SessionPhase:
 
 
 async def run_conversations(
-    adapter: Adapter,
-    workload: Workload,
-    settings: LoadSettings,
-    progress: tuple[str, ProgressObserver],
-    run: TargetRun,
-    spend: SpendGuard = UNCAPPED,
+    adapter: Adapter, job: PointJob, observer: ProgressObserver, run: TargetRun
 ) -> TargetRun:
-    """Warm up on `warmup` requests of whole sessions, then measure the sessions after them."""
+    """Warm up on `warmup` requests of whole sessions, then measure the sessions after them
+    (a resume: the ones its journal does not hold finished). Every turn, warm-up ones too,
+    is asked of `job.spend` before it is sent (--max-spend-usd)."""
+    workload, settings, resumed = job.workload, job.settings, job.resumed
+    spend = job.spend or UNCAPPED
     warm = SessionPhase(adapter, workload, settings, lambda r: None, (settings.warmup, None))
     warm.spend = spend
     if settings.warmup:
         await warm.run()
-    label, observer = progress
+    progress = (job.label, observer)
     phase = SessionPhase(
         adapter, workload, settings, lambda r: None, (settings.requests, settings.sessions)
     )
     phase.first_session, phase.spend = warm.started, spend
+    if resumed is not None:
+        phase.done_sessions = resumed.sessions
+        phase.sent = resumed.requests.count
     phase.on_record = recorder(run, settings, progress, phase)
-    observer.target_started(label, phase.planned_requests())
+    observer.target_started(job.label, phase.planned_requests())
     run.epoch_ns = clock.perf_ns()
     await measured_phase(phase, run, settings, progress)
     return run

@@ -233,11 +233,14 @@ def check_cap(
             )
 
 
-def _arrivals_within(settings: LoadSettings, shard: Shard, duration_s: float) -> int:
-    """The open loop's seeded arrivals of the shard planned before `duration_s`."""
+def _arrivals_within(
+    settings: LoadSettings, shard: Shard, duration_s: float, fixed_ms: Sequence[float] | None
+) -> int:
+    """The open loop's arrivals of the shard planned before `duration_s` (seeded, or the
+    workload's own times)."""
     limit_ns = duration_s * 1e9
     count = 0
-    for count, (_, offset_ns) in enumerate(arrivals(settings, shard), start=1):
+    for count, (_, offset_ns) in enumerate(arrivals(settings, shard, fixed_ms), start=1):
         if offset_ns >= limit_ns:
             return count - 1
         if count >= MAX_COUNTED_ARRIVALS:
@@ -262,7 +265,7 @@ def planned_requests(
         return None if requests is None else warmup + requests
     measured = shard.share(requests) if requests is not None else None
     if settings.duration_s is not None and settings.rate:
-        timed = _arrivals_within(settings, shard, settings.duration_s)
+        timed = _arrivals_within(settings, shard, settings.duration_s, workload.schedule_ms)
         measured = timed if measured is None else min(measured, timed)
     return None if measured is None else warmup + measured
 

@@ -15,13 +15,21 @@ from costcli.load.sessions import run_conversations
 async def run_target(
     adapter: Adapter, job: PointJob, observer: ProgressObserver, run: TargetRun
 ) -> TargetRun:
-    """Warm up, then measure. Records land in `run.records` as they complete."""
+    """Warm up, then measure. Records land in `run` as they complete."""
     settings, label = job.settings, job.label
     spend = job.spend or UNCAPPED
     if job.workload.sessions:  # conversations: costcli/sessions.py drives the turns
-        await run_conversations(adapter, job.workload, settings, (label, observer), run, spend)
+        await run_conversations(adapter, job, observer, run)
         return note_spend_stop(run, spend)
-    if settings.warmup:
+    left = (
+        job.resumed is None
+        or settings.requests is None
+        or (
+            job.resumed.requests.owned(job.shard, settings.warmup)
+            < job.shard.share(settings.requests)
+        )
+    )
+    if settings.warmup and left:  # a resumed point with nothing left is not warmed up
         await RequestPhase(adapter, job, lambda r: None, warmup=True).run()
     observer.target_started(
         label, job.shard.share(settings.requests) if settings.requests else None

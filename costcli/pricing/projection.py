@@ -46,6 +46,7 @@ from costcli.pricing.token_basis import (
     scenario_basis,
     workload_prompts,
 )
+from costcli.pricing.trace_scenario import BASIS_TRACE, trace_plan, trace_scenario
 from costcli.results.document import RunResult, TargetResult
 
 DEFAULT_REQUESTS_PER_MONTH = 1_000_000
@@ -78,6 +79,9 @@ class ProjectionPlan(BaseModel):
     growth: float = Field(0.0, ge=-1, allow_inf_nan=False)
     prices: Path | None = None
     providers: tuple[Path, ...] = ()
+    # a Mooncake trace's volume, shape, prefix hit and hourly profile (pricing/trace_scenario.py)
+    trace: Path | None = None
+    trace_block_tokens: int = Field(512, ge=1, le=8192)
 
 
 @dataclass(frozen=True)
@@ -389,7 +393,8 @@ def project(
     catalog = catalog or load_catalog(plan.providers)
     today = today or date.today()
     measured = measured_targets(result)
-    scenario = scenario_for(plan, measured)
+    plan, trace = trace_plan(plan)
+    scenario = trace_scenario(scenario_for(plan, measured), trace)
     found = targets_for(plan, measured, (prices, catalog, today), scenario, result_prompts(result))
     if not found.apis and not found.boxes:
         raise BadInputError(nothing_to_project(measured, found))
@@ -406,6 +411,8 @@ def project(
     )
     rows = ranked(with_quality(rows, scenario, measured), plan.rank)
     notes = (*report.notes, *found.notes, cache_note(scenario))
+    if trace is not None and scenario.token_basis != BASIS_TRACE:  # else the basis note says it
+        notes = (trace.note, *notes)
     return dataclasses.replace(report, projections=rows, notes=notes, rank=plan.rank)
 
 
@@ -430,6 +437,8 @@ def cache_note(scenario: Scenario) -> str:
         return f"cache hit {share}: the run's measured cache_hit_share (--cache-hit overrides)"
     if scenario.cache_hit_basis == BASIS_GIVEN:
         return f"cache hit {share}: given (--cache-hit)"
+    if scenario.cache_hit_basis == BASIS_TRACE:
+        return f"cache hit {share}: the trace's prefix hit share, what a perfect prefix cache serves (--cache-hit overrides)"
     return "cache hit 0%: the run reported no cached tokens (--cache-hit to price a share)"
 
 

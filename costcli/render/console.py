@@ -12,6 +12,7 @@ from costcli.render.rows import (
     fmt,
     price_lines,
     rows,
+    schedule_lines,
     turn_lines,
 )
 from costcli.render.text import rich_text
@@ -33,6 +34,7 @@ def render(result: RunResult, width: int | None = None) -> str:
     lines += turn_lines(result)
     for t in result.targets:
         lines += target_lines(t)
+    lines += schedule_lines(result)
     lines += [f"warning: {line}" for line in client_lines(result)]
     if not result.complete:
         lines.append("incomplete run: interrupted; what was measured is kept")

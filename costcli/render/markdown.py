@@ -9,6 +9,7 @@ from costcli.render.rows import (
     fmt,
     price_lines,
     rows,
+    schedule_lines,
     turn_lines,
 )
 from costcli.results.document import RunResult
@@ -34,6 +35,7 @@ def render(result: RunResult) -> str:
     stale = price_lines(result)
     if stale:
         lines += ["", "; ".join(stale)]
+    lines += [f"\n{line}" for line in schedule_lines(result)]
     lines += [f"\n**Warning:** {line}" for line in client_lines(result)]
     if not result.complete:
         lines += ["", "_Incomplete run: interrupted before every request finished._"]

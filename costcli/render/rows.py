@@ -160,6 +160,23 @@ def client_lines(result: RunResult) -> list[str]:
     return lines + worker_lines(result)
 
 
+def schedule_lines(result: RunResult) -> list[str]:
+    """A fixed schedule (a trace): how late each target's sends left against the plan."""
+    if not result.meta.workload.fixed_schedule:
+        return []
+    lines = []
+    for t in result.targets:
+        delay = t.summary.client_delay_ms
+        if delay is None or t.client is None:
+            continue
+        lines.append(
+            f"{t.label}: sends against the trace's plan: p50 {delay.p50:.1f} ms, p99 "
+            f"{delay.p99:.1f} ms, max {delay.max:.1f} ms late; {t.client.late_requests} of "
+            f"{t.client.requests} over {t.client.late_ms:g} ms"
+        )
+    return lines
+
+
 def worker_lines(result: RunResult) -> list[str]:
     """`--engine ray`: one line per task that did not finish, with what it left unsent."""
     lines = []

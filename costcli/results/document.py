@@ -28,13 +28,14 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class WorkloadInfo(_Model):
+class WorkloadInfo(Unreported):
     name: str
     sha256: str
     requests_per_cycle: int
     seed: int
     unique_prefix: bool
     max_tokens: int | None
+    fixed_schedule: bool | None = None  # True: the workload's own send times (load/replay.py)
 
 
 class WorkerState(_Model):
@@ -57,7 +58,7 @@ class WorkerState(_Model):
     error: str | None = None
 
 
-class Meta(_Model):
+class Meta(Unreported):
     costcli_version: str
     started_at: str
     ended_at: str
@@ -69,6 +70,8 @@ class Meta(_Model):
     processes: int = 1  # worker processes the run's schedule was split across
     engine: str = "local"  # the registry name (costcli/engines/registry.py)
     workers: list[WorkerState] | None = None  # --engine ray: each worker's end
+    journal: str | None = None  # the run's journal: every record, one a line
+    resumed: list[str] | None = None  # when each resume of the run from its journal began
 
 
 class SweepPoint(_Model):
@@ -274,6 +277,11 @@ def read_result(path: Path) -> RunResult:
     text = read_text(path, "a costcli results file (costcli run --output)")
     raw = parse_json(str(path), text, "pass a costcli results file")
     version = raw.get("schema_version") if isinstance(raw, dict) else None
+    if type(version) is int and version > SCHEMA_VERSION:
+        raise BadInputError(
+            f"{path}: key 'schema_version' is {version}, expected {SCHEMA_VERSION}: written by "
+            "a newer costcli; upgrade costcli (pip install -U costcli) to read it"
+        )
     if type(version) is not int or version != SCHEMA_VERSION:  # `true` is not 1
         raise BadInputError(
             f"{path}: key 'schema_version' is {version!r}, expected {SCHEMA_VERSION}; "

@@ -1,4 +1,5 @@
-"""RequestRecords -> Summary, exactly as DESIGN.md defines every figure. Pure functions.
+"""RequestRecords -> Summary, exactly as DESIGN.md defines every figure: `summarize` for a
+list, `Digest` for a run's records one at a time in bounded memory (the same figures).
 
 Clock: perf_counter_ns, in the scheduler. Latencies are measured from the scheduled time
 (no coordinated omission) and reported in milliseconds. Failed requests are counted by error class and
@@ -8,7 +9,7 @@ kept out of the latency percentiles.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,6 +22,7 @@ from pydantic import (
 )
 
 from costcli.adapters.base import ERROR_CLASSES
+from costcli.results.columns import Column, Spill, ranked
 
 NS_PER_MS = 1_000_000
 
@@ -38,6 +40,9 @@ ABSENT_WHEN_NONE = (
     "provider_billed",
     "service_tier",  # the tier a provider reports it served (OpenAI Responses)
     "price_provider",  # a target priced from another provider's entries (prices_from)
+    "journal",  # where the run's records are, one a line (results/journal.py)
+    "resumed",  # when each resume of the run began
+    "fixed_schedule",  # a workload sent on its own times (a trace: load/replay.py)
 )
 
 
@@ -285,17 +290,39 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
 
 
+QUANTILES = (50, 90, 95, 99)
+
+
+def _ranks(n: int) -> set[int]:
+    """The ranks of the sorted values that min, max and QUANTILES read."""
+    out = {0, n - 1}
+    for q in QUANTILES:
+        lo = math.floor((n - 1) * q / 100.0)
+        out.update((lo, min(lo + 1, n - 1)))
+    return out
+
+
 def percentiles(values: Iterable[float]) -> Percentiles | None:
-    data = sorted(values)
-    n = len(data)
-    if n == 0:
-        return None
-    mean = math.fsum(data) / n
-    var = math.fsum((x - mean) ** 2 for x in data) / n
+    """Mean, spread and percentiles of the values; of a `Column`, exactly and in bounded
+    memory (its ranks found by `columns.ranked`, its sums by exact `math.fsum`)."""
+    data: Sequence[float]
+    column: Iterable[float]
+    if isinstance(values, Column):
+        n, column = values.count, values
+        if n == 0:
+            return None
+        data = ranked(values, _ranks(n))
+    else:
+        data = sorted(values)
+        column, n = data, len(data)
+        if n == 0:
+            return None
+    mean = math.fsum(column) / n
+    var = math.fsum((x - mean) ** 2 for x in column) / n
     return Percentiles(
         mean=mean,
         min=data[0],
-        max=data[-1],
+        max=data[n - 1],
         std=math.sqrt(var),
         p50=percentile(data, 50),
         p90=percentile(data, 90),
@@ -317,212 +344,313 @@ def meets_slo(record: RequestRecord, slo: SLO) -> bool:
     return slo.tpot_ms is None or tpot is None or tpot <= slo.tpot_ms
 
 
-def window_s(records: Sequence[RequestRecord]) -> float:
+def window_s(records: Iterable[RequestRecord]) -> float:
     """From the first scheduled request to the last completion, in seconds."""
-    if not records:
-        return 0.0
-    timed = [r for r in records if r.scheduled_ms is not None]
-    if not timed:
-        return 0.0
-    start = min(r.scheduled_ms or 0.0 for r in timed)
-    end = max((r.scheduled_ms or 0.0) + r.e2e_ms for r in timed)
-    return max(0.0, (end - start) / 1000.0)
+    return Digest().extend(records).duration_s()
 
 
-def summarize(records: Sequence[RequestRecord], slo: SLO | None = None) -> Summary:
+def summarize(records: Iterable[RequestRecord], slo: SLO | None = None) -> Summary:
     """The Summary of one target's measured (post-warmup) records."""
-    ok = [r for r in records if r.ok]
-    errors = {cls: 0 for cls in ERROR_CLASSES}
-    for r in records:
+    digest = Digest(slo).extend(records)
+    try:
+        return digest.summary()
+    finally:
+        digest.close()
+
+
+# every latency of a successful request kept for its percentiles (client delay: of all)
+LATENCIES = (
+    "ttft_ms",
+    "ttfo_ms",
+    "ttfb_ms",
+    "tpot_ms",
+    "e2e_ms",
+    "decode_tokens_per_s",
+    "queue_ms",
+    "prefill_ms",
+    "decode_ms",
+)
+USAGE = 6  # input, output, cached, reasoning, cache write, of it 1h (then the tier)
+Usage = tuple[int, int, int, int, int, int, str]
+
+
+class UsageColumns:
+    """Each billed request's usage in arrival order, as `pricing.cost.run_cost` reads it."""
+
+    def __init__(self, spill: Spill) -> None:
+        self.counts = [Column(spill, "q") for _ in range(USAGE)]
+        self.tier = Column(spill, "b")
+        self.tiers: list[str] = []  # the service tiers seen, by their code in `tier`
+        self.requests = 0
+
+    def add(self, record: RequestRecord) -> None:
+        written = record.cache_write_tokens or 0
+        values = (
+            record.input_tokens or 0,
+            record.output_tokens or 0,
+            record.cached_input_tokens or 0,
+            record.reasoning_tokens or 0,
+            written,
+            min(record.cache_write_1h_tokens or 0, written),
+        )
+        for column, value in zip(self.counts, values, strict=True):
+            column.append(value)
+        tier = record.service_tier or "default"
+        if tier not in self.tiers:
+            self.tiers.append(tier)
+        self.tier.append(self.tiers.index(tier))
+        self.requests += 1
+
+    def __iter__(self) -> Iterator[Usage]:
+        blocks = zip(*(c.blocks() for c in self.counts), self.tier.blocks(), strict=True)
+        for *counts, tiers in blocks:
+            for *usage, tier in zip(*counts, tiers, strict=True):
+                yield (*usage, self.tiers[tier])
+
+
+class TurnColumns:
+    def __init__(self, spill: Spill) -> None:
+        self.requests = 0
+        self.ttft_ms = Column(spill)
+        self.ttfo_ms = Column(spill)
+
+
+class Digest:
+    """One load point's records folded in one at a time: every Summary figure, exact, in
+    memory that does not grow with the run. Counts and sums are kept as numbers; the values
+    percentiles need go to `Column`s, which spill to one temporary file past a few thousand
+    values; the usage each billed request reported is kept in order for its price."""
+
+    def __init__(self, slo: SLO | None = None) -> None:
+        self.slo = slo if slo is not None and slo.describe() else None
+        self.spill = Spill()
+        self.total = self.ok = self.retries = self.good = 0
+        self.errors = dict.fromkeys(ERROR_CLASSES, 0)
+        self.checked = self.valid = 0
+        self.start, self.end, self.timed = math.inf, -math.inf, 0
+        self.latency = {name: Column(self.spill) for name in LATENCIES}
+        self.itl_ms = Column(self.spill)
+        self.client_delay_ms = Column(self.spill)
+        self.input_total = self.output_total = 0
+        self.input_unreported = self.output_estimated = False
+        self.reasoning = [0, 0]  # total, requests that reported it
+        self.cache_writes = [0, 0]
+        self.cached = [0, 0, 0]  # cached tokens, requests, their input tokens
+        self.calling = self.calls = self.calls_valid = 0
+        self.sessions: dict[str, bool] = {}
+        self.turns: dict[int, TurnColumns] = {}
+        self.graded = self.correct = 0
+        self.billed = UsageColumns(self.spill)  # every answer with reported usage
+        self.bills = UsageColumns(self.spill)  # of those, the ones the provider billed
+        self.provider_usd = 0.0
+
+    def extend(self, records: Iterable[RequestRecord]) -> Digest:
+        for record in records:
+            self.add(record)
+        return self
+
+    def add(self, r: RequestRecord) -> None:
+        self.total += 1
+        self.retries += r.retries
+        self.client_delay_ms.append(r.client_delay_ms)
         if r.error:
-            errors[r.error] = errors.get(r.error, 0) + 1
-    duration = window_s(records)
-    total_out = sum(r.output_tokens or 0 for r in ok)
-    total_in = sum(r.input_tokens or 0 for r in ok)
+            self.errors[r.error] = self.errors.get(r.error, 0) + 1
+        if r.scheduled_ms is not None:
+            self.timed += 1
+            self.start = min(self.start, r.scheduled_ms)
+            self.end = max(self.end, r.scheduled_ms + r.e2e_ms)
+        if r.output_valid is not None:
+            self.checked += 1
+            self.valid += r.output_valid
+        if self.slo is not None and meets_slo(r, self.slo):
+            self.good += 1
+        self._outcomes(r)
+        if r.output_tokens is not None and not r.tokens_estimated:
+            # every answer the server reported usage for is billed, an invalid one too
+            self.billed.add(r)
+            if r.provider_cost_usd is not None:
+                self.bills.add(r)
+                self.provider_usd += r.provider_cost_usd
+        if r.ok:
+            self._succeeded(r)
 
-    def rate(x: float) -> float:
-        return x / duration if duration > 0 else 0.0
-
-    checked = [r for r in records if r.output_valid is not None]
-    valid = sum(1 for r in checked if r.output_valid)
-    return Summary(
-        requests=RequestCounts(total=len(records), ok=len(ok), failed=len(records) - len(ok)),
-        error_rate=(len(records) - len(ok)) / len(records) if records else 0.0,
-        errors=errors,
-        duration_s=duration,
-        **latency_figures(records, ok),
-        **token_figures(ok),
-        throughput=Throughput(
-            requests_per_s=rate(len(ok)),
-            output_tokens_per_s=rate(total_out),
-            total_tokens_per_s=rate(total_out + total_in),
-        ),
-        goodput=goodput_of(records, slo, duration),
-        server=server_figures(ok),
-        output_check=OutputCheck(
-            checked=len(checked), valid=valid, valid_share=valid / len(checked)
-        )
-        if checked
-        else None,
-        retries=sum(r.retries for r in records),
-        **workload_figures(records, ok),
-    )
-
-
-def _pct(ok: Sequence[RequestRecord], attr: str) -> Percentiles | None:
-    return percentiles(v for r in ok if (v := getattr(r, attr)) is not None)
-
-
-def latency_figures(
-    records: Sequence[RequestRecord], ok: Sequence[RequestRecord]
-) -> dict[str, Any]:
-    """Percentiles of every latency, over the successful requests (client delay: all)."""
-    return {
-        "ttft_ms": _pct(ok, "ttft_ms"),
-        "ttfo_ms": _pct(ok, "ttfo_ms"),
-        "ttfb_ms": _pct(ok, "ttfb_ms"),
-        "itl_ms": percentiles(gap for r in ok for gap in r.itl_ms),
-        "tpot_ms": _pct(ok, "tpot_ms"),
-        "e2e_ms": _pct(ok, "e2e_ms"),
-        "client_delay_ms": percentiles(r.client_delay_ms for r in records),
-        "decode_tokens_per_s": _pct(ok, "decode_tokens_per_s"),
-    }
-
-
-def token_figures(ok: Sequence[RequestRecord]) -> dict[str, Any]:
-    total_out = sum(r.output_tokens or 0 for r in ok)
-    total_in = sum(r.input_tokens or 0 for r in ok)
-    reasoning = [r.reasoning_tokens for r in ok if r.reasoning_tokens is not None]
-    return {
-        "input_tokens": TokenTotals(
-            total=total_in,
-            mean=total_in / len(ok) if ok else 0.0,
-            estimated=any(r.input_tokens is None for r in ok),
-        ),
-        "output_tokens": TokenTotals(
-            total=total_out,
-            mean=total_out / len(ok) if ok else 0.0,
-            estimated=any(r.tokens_estimated for r in ok),
-        ),
-        "reasoning_tokens": TokenTotals(
-            total=sum(reasoning),
-            mean=sum(reasoning) / len(ok),
-            estimated=len(reasoning) < len(ok),
-        )
-        if reasoning
-        else None,
-    }
-
-
-def goodput_of(
-    records: Sequence[RequestRecord], slo: SLO | None, duration: float
-) -> Goodput | None:
-    if slo is None or all(v is None for v in (slo.ttft_ms, slo.tpot_ms, slo.e2e_ms)):
-        return None
-    good = sum(1 for r in records if meets_slo(r, slo))
-    return Goodput(
-        slo=slo,
-        requests_per_s=good / duration if duration > 0 else 0.0,
-        attainment=good / len(records) if records else 0.0,
-    )
-
-
-def server_figures(ok: Sequence[RequestRecord]) -> ServerTelemetry | None:
-    server = ServerTelemetry(
-        queue_ms=_pct(ok, "queue_ms"),
-        prefill_ms=_pct(ok, "prefill_ms"),
-        decode_ms=_pct(ok, "decode_ms"),
-    )
-    has_server = any(v is not None for v in (server.queue_ms, server.prefill_ms, server.decode_ms))
-    return server if has_server else None
-
-
-# --- what the workload shape adds: caching, tool calls, sessions, graded answers ------
-
-
-def workload_figures(
-    records: Sequence[RequestRecord], ok: Sequence[RequestRecord]
-) -> dict[str, Any]:
-    """The summary fields that only some workloads have; each None where none applies."""
-    return {
-        **cache_figures(ok),
-        "tool_calls": tool_call_figures(records),
-        "sessions": session_figures(records),
-        "by_turn": turn_figures(ok),
-        "quality": quality_figures(records),
-    }
-
-
-def cache_figures(ok: Sequence[RequestRecord]) -> dict[str, Any]:
-    written = [r.cache_write_tokens for r in ok if r.cache_write_tokens is not None]
-    writes = (
-        TokenTotals(
-            total=sum(written), mean=sum(written) / len(ok), estimated=len(written) < len(ok)
-        )
-        if written
-        else None
-    )
-    cached = [r.cached_input_tokens for r in ok if r.cached_input_tokens is not None]
-    if not cached:
-        return {"cached_input_tokens": None, "cache_hit_share": None, "cache_write_tokens": writes}
-    total_in = sum(r.input_tokens or 0 for r in ok if r.cached_input_tokens is not None)
-    total = sum(cached)
-    return {
-        "cached_input_tokens": TokenTotals(
-            total=total, mean=total / len(ok), estimated=len(cached) < len(ok)
-        ),
-        "cache_hit_share": total / total_in if total_in else 0.0,
-        "cache_write_tokens": writes,
-    }
-
-
-def tool_call_figures(records: Sequence[RequestRecord]) -> ToolCalls | None:
-    calling = [r for r in records if r.tool_calls]
-    if not calling:
-        return None
-    valid = sum(1 for r in calling if r.output_valid is not False)
-    return ToolCalls(
-        requests=len(calling),
-        calls=sum(r.tool_calls or 0 for r in calling),
-        valid=valid,
-        valid_share=valid / len(calling),
-    )
-
-
-def session_figures(records: Sequence[RequestRecord]) -> SessionCounts | None:
-    ok: dict[str, bool] = {}
-    for r in records:
+    def _outcomes(self, r: RequestRecord) -> None:
+        if r.tool_calls:
+            self.calling += 1
+            self.calls += r.tool_calls
+            self.calls_valid += r.output_valid is not False
         if r.session is not None:
-            ok[r.session] = ok.get(r.session, True) and r.ok
-    if not ok:
-        return None
-    return SessionCounts(total=len(ok), ok=sum(ok.values()))
+            self.sessions[r.session] = self.sessions.get(r.session, True) and r.ok
+        if r.correct is not None:
+            self.graded += 1
+            self.correct += r.correct
 
+    def _succeeded(self, r: RequestRecord) -> None:
+        self.ok += 1
+        for name, column in self.latency.items():
+            value = getattr(r, name)
+            if value is not None:
+                column.append(value)
+        self.itl_ms.extend(r.itl_ms)
+        self.input_total += r.input_tokens or 0
+        self.output_total += r.output_tokens or 0
+        self.input_unreported |= r.input_tokens is None
+        self.output_estimated |= r.tokens_estimated
+        if r.reasoning_tokens is not None:
+            self.reasoning[0] += r.reasoning_tokens
+            self.reasoning[1] += 1
+        if r.cache_write_tokens is not None:
+            self.cache_writes[0] += r.cache_write_tokens
+            self.cache_writes[1] += 1
+        if r.cached_input_tokens is not None:
+            self.cached[0] += r.cached_input_tokens
+            self.cached[1] += 1
+            self.cached[2] += r.input_tokens or 0
+        if r.turn is not None:
+            turn = self.turns.get(r.turn) or self.turns.setdefault(r.turn, TurnColumns(self.spill))
+            turn.requests += 1
+            if r.ttft_ms is not None:
+                turn.ttft_ms.append(r.ttft_ms)
+            if r.ttfo_ms is not None:
+                turn.ttfo_ms.append(r.ttfo_ms)
 
-def turn_figures(ok: Sequence[RequestRecord]) -> list[TurnLatency] | None:
-    turns = sorted({r.turn for r in ok if r.turn is not None})
-    if not turns:
-        return None
-    out = []
-    for n in turns:
-        rows = [r for r in ok if r.turn == n]
-        out.append(
-            TurnLatency(
-                turn=n,
-                requests=len(rows),
-                ttft_ms=percentiles(r.ttft_ms for r in rows if r.ttft_ms is not None),
-                ttfo_ms=percentiles(r.ttfo_ms for r in rows if r.ttfo_ms is not None),
-            )
+    @property
+    def failed(self) -> int:
+        return self.total - self.ok
+
+    def error_rate(self) -> float:
+        return self.failed / self.total if self.total else 0.0
+
+    def duration_s(self) -> float:
+        return max(0.0, (self.end - self.start) / 1000.0) if self.timed else 0.0
+
+    def close(self) -> None:
+        """Let the spilled values go (the figures already drawn stay valid)."""
+        self.spill.close()
+
+    def summary(self) -> Summary:
+        """The Summary of the records folded in so far (its `cost` is the runner's)."""
+        duration = self.duration_s()
+
+        def rate(x: float) -> float:
+            return x / duration if duration > 0 else 0.0
+
+        ok, total = self.ok, self.total
+        lat = {name: percentiles(column) for name, column in self.latency.items()}
+        server = ServerTelemetry(
+            queue_ms=lat.pop("queue_ms"),
+            prefill_ms=lat.pop("prefill_ms"),
+            decode_ms=lat.pop("decode_ms"),
         )
-    return out
+        has_server = any(
+            v is not None for v in (server.queue_ms, server.prefill_ms, server.decode_ms)
+        )
+        return Summary(
+            requests=RequestCounts(total=total, ok=ok, failed=total - ok),
+            error_rate=(total - ok) / total if total else 0.0,
+            errors=dict(self.errors),
+            duration_s=duration,
+            **lat,
+            itl_ms=percentiles(self.itl_ms),
+            client_delay_ms=percentiles(self.client_delay_ms),
+            **self._tokens(),
+            throughput=Throughput(
+                requests_per_s=rate(ok),
+                output_tokens_per_s=rate(self.output_total),
+                total_tokens_per_s=rate(self.output_total + self.input_total),
+            ),
+            goodput=Goodput(
+                slo=self.slo,
+                requests_per_s=rate(self.good),
+                attainment=self.good / total if total else 0.0,
+            )
+            if self.slo is not None
+            else None,
+            server=server if has_server else None,
+            output_check=OutputCheck(
+                checked=self.checked, valid=self.valid, valid_share=self.valid / self.checked
+            )
+            if self.checked
+            else None,
+            retries=self.retries,
+            **self._cache(),
+            **self._workload(),
+        )
 
+    def _tokens(self) -> dict[str, Any]:
+        ok = self.ok
+        reasoning, reported = self.reasoning
+        return {
+            "input_tokens": TokenTotals(
+                total=self.input_total,
+                mean=self.input_total / ok if ok else 0.0,
+                estimated=self.input_unreported,
+            ),
+            "output_tokens": TokenTotals(
+                total=self.output_total,
+                mean=self.output_total / ok if ok else 0.0,
+                estimated=self.output_estimated,
+            ),
+            "reasoning_tokens": TokenTotals(
+                total=reasoning, mean=reasoning / ok, estimated=reported < ok
+            )
+            if reported
+            else None,
+        }
 
-def quality_figures(records: Sequence[RequestRecord]) -> Quality | None:
-    graded = [r for r in records if r.correct is not None]
-    if not graded:
-        return None
-    correct = sum(1 for r in graded if r.correct)
-    return Quality(graded=len(graded), correct=correct, accuracy=correct / len(graded))
+    def _cache(self) -> dict[str, Any]:
+        ok = self.ok
+        written, writers = self.cache_writes
+        writes = (
+            TokenTotals(total=written, mean=written / ok, estimated=writers < ok)
+            if writers
+            else None
+        )
+        cached, reporting, their_input = self.cached
+        if not reporting:
+            return {
+                "cached_input_tokens": None,
+                "cache_hit_share": None,
+                "cache_write_tokens": writes,
+            }
+        return {
+            "cached_input_tokens": TokenTotals(
+                total=cached, mean=cached / ok, estimated=reporting < ok
+            ),
+            "cache_hit_share": cached / their_input if their_input else 0.0,
+            "cache_write_tokens": writes,
+        }
+
+    def _workload(self) -> dict[str, Any]:
+        """The summary fields that only some workloads have; each None where none applies."""
+        return {
+            "tool_calls": ToolCalls(
+                requests=self.calling,
+                calls=self.calls,
+                valid=self.calls_valid,
+                valid_share=self.calls_valid / self.calling,
+            )
+            if self.calling
+            else None,
+            "sessions": SessionCounts(total=len(self.sessions), ok=sum(self.sessions.values()))
+            if self.sessions
+            else None,
+            "by_turn": [
+                TurnLatency(
+                    turn=n,
+                    requests=t.requests,
+                    ttft_ms=percentiles(t.ttft_ms),
+                    ttfo_ms=percentiles(t.ttfo_ms),
+                )
+                for n, t in sorted(self.turns.items())
+            ]
+            or None,
+            "quality": Quality(
+                graded=self.graded, correct=self.correct, accuracy=self.correct / self.graded
+            )
+            if self.graded
+            else None,
+        }
 
 
 ATTAINMENT = 0.9  # the share of requests that must meet the SLO

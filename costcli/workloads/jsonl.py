@@ -1,6 +1,10 @@
 """JSONL workload files: one request per line (`messages` or `prompt`, optional
 `max_tokens`, `response_format`, `tools`, `tool_choice`, `expected`, `session`,
-`think_time_s`, `tags`).
+`think_time_s`, `tags`, `timestamp_ms`).
+
+`timestamp_ms` on every line makes the file a fixed schedule: each line is sent once, at
+its time after the measured phase starts (times --time-scale, within --trace-start-ms and
+--trace-end-ms), lines in time order (sorted, the description says so, where they were not).
 
 Lines with the same `session` are the turns of one conversation, in file order: each turn
 sends the earlier turns' messages with the target's own answers as the assistant
@@ -33,7 +37,7 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 MAX_OUTPUT_TOKENS = 2**31 - 1
 JSONL_KEYS = (
     "messages or prompt, max_tokens, response_format, tools, tool_choice, expected, "
-    "session, think_time_s, tags"
+    "session, think_time_s, tags, timestamp_ms"
 )
 JSONL_WHAT = "a JSONL workload file (one JSON object per line)"
 
@@ -83,6 +87,7 @@ class WorkloadLine(BaseModel):
     session: StrictStr | None = Field(default=None, min_length=1)
     think_time_s: float | None = Field(default=None, ge=0, le=3600)
     tags: list[StrictStr] = Field(default_factory=list)
+    timestamp_ms: float | None = Field(default=None, ge=0)  # a fixed schedule
 
     @model_validator(mode="after")
     def _one_source(self) -> WorkloadLine:
@@ -118,7 +123,7 @@ class WorkloadLine(BaseModel):
         return tools
 
 
-def _jsonl_line(where: str, line: str, index: int) -> RequestSpec:
+def _jsonl_line(where: str, line: str, index: int) -> tuple[RequestSpec, float | None]:
     row = parse_json(where, line, "write one JSON object per line")
     if not isinstance(row, dict):
         raise BadInputError(f"{where}: not a JSON object; write one object per line ({JSONL_KEYS})")
@@ -132,7 +137,7 @@ def _jsonl_line(where: str, line: str, index: int) -> RequestSpec:
             raise BadInputError(
                 f"{where}: key 'messages': a session turn needs a non-assistant message"
             )
-    return RequestSpec(
+    spec = RequestSpec(
         index,
         tuple(messages),
         parsed.max_tokens,
@@ -144,6 +149,7 @@ def _jsonl_line(where: str, line: str, index: int) -> RequestSpec:
         session=parsed.session,
         think_time_s=parsed.think_time_s or 0.0,
     )
+    return spec, parsed.timestamp_ms
 
 
 def read_jsonl(path: Path) -> Workload:
@@ -151,21 +157,51 @@ def read_jsonl(path: Path) -> Workload:
     text = read_text(path, JSONL_WHAT)
     # split on newlines only: a JSON string may hold U+2028 and the like
     lines = [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
-    specs = collect(
+    parsed = collect(
         path,
         [
             functools.partial(_jsonl_line, f"{path}:{n}", line, i)
             for i, (n, line) in enumerate(lines)
         ],
     )
+    specs = [spec for spec, _ in parsed]
+    times = _schedule(path, [n for n, _ in lines], [at for _, at in parsed], specs)
+    description = f"JSONL file {path}"
+    if times is not None:
+        order = sorted(range(len(specs)), key=times.__getitem__)  # stable
+        if order != sorted(order):
+            description += " (lines out of timestamp_ms order, sorted)"
+        specs = [specs[i] for i in order]
+        times = [times[i] for i in order]
     items, sessions = conversations(specs)
     # conversations resend their history; a shared system message is a prefix: both are
     # what prompt caches serve, so llama.cpp is asked to keep its cache for them
     shared = len({json.dumps(s.messages[0], sort_keys=True) for s in items}) < len(items)
     return Workload(
         path.name,
-        f"JSONL file {path}",
+        description,
         tuple(items),
         sessions=sessions,
         cache_prompt=bool(sessions) or (shared and items[0].messages[0].get("role") == "system"),
+        schedule_ms=tuple(times) if times is not None else None,
     )
+
+
+def _schedule(
+    path: Path, numbers: list[int], times: list[float | None], specs: list[RequestSpec]
+) -> list[float] | None:
+    """The lines' timestamp_ms, when they give them: all of them, and no conversations."""
+    if all(at is None for at in times):
+        return None
+    for n, at, spec in zip(numbers, times, specs, strict=True):
+        if at is None:
+            raise BadInputError(
+                f"{path}:{n}: missing key 'timestamp_ms' (other lines have it); give every "
+                "line its send time, or none"
+            )
+        if spec.session is not None:
+            raise BadInputError(
+                f"{path}:{n}: key 'timestamp_ms' with 'session': a conversation's turns wait "
+                "for the answers; drop one of them"
+            )
+    return [at for at in times if at is not None]

@@ -77,6 +77,9 @@ class Workload:
     cache_prompt: bool = False
     # conversations: each a tuple of indices into `items`, its turns in order
     sessions: tuple[tuple[int, ...], ...] = ()
+    # a fixed schedule: item i is sent once, at schedule_ms[i] after the phase starts
+    # (a trace, or JSONL lines with timestamp_ms); None: the load settings schedule it
+    schedule_ms: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.items:

@@ -67,9 +67,12 @@ def test_the_indexed_job_runs_one_shard_a_pod_and_the_merge_job_joins_them(
                 capture_output=True, text=True, timeout=120, check=False,
             )  # fmt: skip
             assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in results.iterdir()) == [
-        f"shard-{i}.json" for i in range(1, count + 1)
-    ]
+    # each pod leaves its results and, beside them, its journal
+    assert sorted(p.name for p in results.iterdir()) == sorted(
+        name
+        for i in range(1, count + 1)
+        for name in (f"shard-{i}.json", f"shard-{i}.journal.jsonl")
+    )
     merge_command, merge_env = container(merge)
     done = subprocess.run(
         merge_command, env={**os.environ, **merge_env, **path, "RESULTS_DIR": str(results)},

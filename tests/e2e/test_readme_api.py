@@ -68,8 +68,14 @@ def test_a_scripts_results_file_is_byte_for_byte_the_clis(
     cli = CliRunner().invoke(app, ["run", *options, "-q", "-o", str(tmp_path / "cli.json")])
     assert cli.exit_code == 0, cli.output
     FAKE_CLOCK.t = 0
+    # the script journals where the CLI did (beside -o), so the documents name one journal
+    journal = (tmp_path / "cli.journal.jsonl").resolve()
     plan = costcli.RunPlan(
-        targets=["clock"], providers=[tmp_path / "clock.toml"], requests=5, records=True
+        targets=["clock"],
+        providers=[tmp_path / "clock.toml"],
+        requests=5,
+        records=True,
+        journal=journal,
     )
     costcli.write_result(costcli.execute(plan), tmp_path / "api.json")
     assert (tmp_path / "api.json").read_bytes() == (tmp_path / "cli.json").read_bytes()

@@ -40,5 +40,9 @@ def test_a_graded_run_on_a_fake_clock_writes_the_document_it_wrote_before(
          "--records", "--seed", "3", "-w", "extract-graded", "-q", "-o", str(out)],
     )  # fmt: skip
     assert done.exit_code == 0, done.output
-    written = out.read_text(encoding="utf-8").replace(str(ROOT) + "/", "ROOT/")
+    # the one line the journal added: where it is (beside -o); everything else as it was
+    journal = f',\n    "journal": "{(tmp_path / "r.journal.jsonl").resolve()}"'
+    text = out.read_text(encoding="utf-8")
+    assert journal in text
+    written = text.replace(journal, "").replace(str(ROOT) + "/", "ROOT/")
     assert written == GOLDEN.read_text(encoding="utf-8")

@@ -57,9 +57,13 @@ def test_ttft_itl_and_e2e_are_reported_from_the_streams_timestamps(
     assert summary["ttft_ms"]["p50"] >= 120
     assert summary["e2e_ms"]["p50"] >= 120 + 19 * 10
 
-    # --output: the same document, written atomically (no temp file left) and valid
+    # --output: the same document, written atomically (no temp file left) and valid, its
+    # journal beside it holding every record
     written = json.loads(out.read_text())
-    assert [p.name for p in out.parent.iterdir()] == ["r.json"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r.journal.jsonl", "r.json"]
+    journal = (out.parent / "r.journal.jsonl").read_text().splitlines()
+    assert sum(line.startswith('{"k":"r"') for line in journal) == 12
+    assert journal[-1].startswith('{"k":"end","complete":true')
     assert written["targets"][0]["summary"] == summary
     schema = json.loads(SCHEMA_FILE.read_text())
     jsonschema.validate(written, schema, cls=jsonschema.Draft202012Validator)
@@ -78,9 +82,13 @@ def test_ttft_itl_and_e2e_are_reported_from_the_streams_timestamps(
         assert r["e2e_ms"] >= last_token_ms - 0.01
         assert r["tpot_ms"] == pytest.approx((r["e2e_ms"] - r["ttft_ms"]) / 19)
 
-    # --output: the same document, written atomically (no temp file left) and valid
+    # --output: the same document, written atomically (no temp file left) and valid, its
+    # journal beside it holding every record
     written = json.loads(out.read_text())
-    assert [p.name for p in out.parent.iterdir()] == ["r.json"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r.journal.jsonl", "r.json"]
+    journal = (out.parent / "r.journal.jsonl").read_text().splitlines()
+    assert sum(line.startswith('{"k":"r"') for line in journal) == 12
+    assert journal[-1].startswith('{"k":"end","complete":true')
     assert written["targets"][0]["summary"] == summary
     schema = json.loads(SCHEMA_FILE.read_text())
     jsonschema.validate(written, schema, cls=jsonschema.Draft202012Validator)

@@ -62,7 +62,7 @@ def test_every_mock_server_option_is_a_field_of_its_config() -> None:
     ("command", "options", "panels"),
     [
         ("run", RunOptions, ["Targets and workload", "Load", "SLO and sweep", "Output",
-                             "Projection after the run", "Split runs"]),
+                             "Journal", "Projection after the run", "Split runs"]),
         ("project", ProjectOptions, ["What to price", "Scenario", "Files and output"]),
         ("mock-server", MockOptions, ["Where", "Timing and tokens", "Faults", "Logs"]),
     ],
@@ -108,8 +108,11 @@ def test_every_command_has_panelled_plain_help() -> None:
 @pytest.mark.parametrize(
     ("command", "panels"),
     [
-        (["check"], ["Against a baseline", "On this run alone", "Output"]),
-        (["report"], ["Inputs", "Output"]),
+        (
+            ["check"],
+            ["Against a baseline", "On this run alone", "Output", "Benchmark file and history"],
+        ),
+        (["report"], ["Inputs", "Output", "History"]),
         (["prices", "import-litellm"], ["What to import", "Provenance", "Output"]),
     ],
 )

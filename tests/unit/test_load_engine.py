@@ -12,6 +12,7 @@ from costcli.adapters.openai import chunk_shape_problem, parse_retry_after
 from costcli.load.measure import Measurement, retry_wait_s
 from costcli.load.runner import LATE_MS, client_health, connection_budget, transport_for
 from costcli.load.schedule import LoadSettings, Shard
+from costcli.results.metrics import Digest
 from tests.builders import frozen
 
 NOW = 1_000_000.0
@@ -90,11 +91,11 @@ def test_an_open_loop_pool_follows_the_rate_and_is_not_capped_at_64() -> None:
 
 def test_a_client_that_fell_behind_says_so_with_the_figure() -> None:
     on_time = [record(client_delay_ms=1.0) for _ in range(99)]
-    health = client_health([*on_time, record(client_delay_ms=50.0)], 0, None)
+    health = client_health(Digest().extend([*on_time, record(client_delay_ms=50.0)]), 0, None)
     assert health is not None
     assert health.schedule_kept
     late = [record(client_delay_ms=LATE_MS + 5) for _ in range(10)]
-    health = client_health(on_time + late, 3, 8)
+    health = client_health(Digest().extend(on_time + late), 3, 8)
     assert health is not None
     assert not health.schedule_kept
     assert health.late_requests == 10

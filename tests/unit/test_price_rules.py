@@ -192,6 +192,7 @@ def test_a_measured_runs_1h_cache_writes_are_priced_at_the_1h_rate() -> None:
     from costcli.load.measure import Measurement
     from costcli.load.runner import priced
     from costcli.pricing.prices import parse_prices
+    from costcli.results.metrics import Digest
 
     try:
         import tomllib
@@ -210,7 +211,7 @@ def test_a_measured_runs_1h_cache_writes_are_priced_at_the_1h_rate() -> None:
     rec = Measurement(0, 0, end_ns=1)
     rec.input_tokens, rec.output_tokens = 1000, 10
     rec.cache_write_tokens, rec.cache_write_1h_tokens = 600, 200
-    cost = priced("anthropic", "m", False, [rec.record(0)], prices)
+    cost = priced("anthropic", "m", False, Digest().extend([rec.record(0)]), prices)
     # 400 uncached x 3 + 400 5m writes x 3.75 + 200 1h writes x 6 + 10 x 15, per 1M tokens
     assert cost.total_usd == pytest.approx((400 * 3 + 400 * 3.75 + 200 * 6 + 10 * 15) / 1e6)
 
@@ -220,6 +221,7 @@ def test_a_measured_request_served_on_flex_is_priced_at_the_flex_rates() -> None
     from costcli.load.measure import Measurement
     from costcli.load.runner import priced
     from costcli.pricing.prices import parse_prices
+    from costcli.results.metrics import Digest
 
     try:
         import tomllib
@@ -236,7 +238,7 @@ def test_a_measured_request_served_on_flex_is_priced_at_the_flex_rates() -> None
         rec = Measurement(0, 0, end_ns=1)
         rec.input_tokens, rec.output_tokens, rec.service_tier = 1000, 100, tier
         records.append(rec.record(0))
-    cost = priced("openai", "m", False, records, prices)
+    cost = priced("openai", "m", False, Digest().extend(records), prices)
     flex = 1000 * 0.025 + 100 * 0.2
     default = 1000 * 0.05 + 100 * 0.4
     assert cost.total_usd == pytest.approx((flex + 2 * default) / 1e6)

@@ -17,7 +17,7 @@ from costcli.files.errors import BadInputError, UnreachableError
 from costcli.load import runner
 from costcli.load.measure import Measurement
 from costcli.pricing.prices import parse_prices
-from costcli.results.metrics import RequestRecord, RunCost
+from costcli.results.metrics import Digest, RequestRecord, RunCost
 
 PRICES = parse_prices(
     {
@@ -56,7 +56,7 @@ def test_an_answer_that_failed_its_schema_is_still_billed_but_an_estimate_is_not
         record(1, 20, error="invalid_output"),  # generated and billed in full
         record(2, 3, error="stream_aborted", estimated=True),  # no usage from the server
     ]
-    cost = runner.run_cost(ACME, records, PRICES)
+    cost = runner.run_cost(ACME, Digest().extend(records), PRICES)
     assert isinstance(cost, RunCost)
     # (100 x 1 + 10 x 2) + (100 x 1 + 20 x 2) = 260 USD per 1M tokens -> 0.00026 USD
     assert cost.total_usd == pytest.approx(260 / 1e6)

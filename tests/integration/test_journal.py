@@ -1,0 +1,247 @@
+"""The journal against `kill -9`: costcli runs as a real process against the mock server,
+is killed at a random moment, and `recover` and `--resume` are checked against what the
+server itself saw (its send log: every chunk with its monotonic time; its request log:
+every request body, each tagged with its request number by --unique-prefix)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.mockserver_fixture import REPO_ROOT, start_mock_server
+
+TOKENS = 8
+TAG = re.compile(r"\[request ([0-9a-f-]{36})\]")
+
+
+def costcli(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "costcli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=env,
+        start_new_session=True,  # a kill of its group reaches --processes' workers too
+    )
+
+
+def done(process: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+@pytest.fixture
+def mock(tmp_path: Path) -> Iterator[tuple[Path, Path, Path]]:
+    """A mock server with both logs, a provider file for it; yields (providers, sends,
+    requests); the logs are complete once the fixture ends the server."""
+    sends, bodies = tmp_path / "sends.log", tmp_path / "requests.log"
+    args = ["--ttft-ms", "20", "--itl-ms", "2", "--output-tokens", str(TOKENS)]
+    args += ["--send-log", str(sends), "--request-log", str(bodies)]
+    with start_mock_server(*args) as (url, _):
+        folder = tmp_path / "providers"
+        folder.mkdir()
+        (folder / "mock.toml").write_text(
+            f'name = "mock"\nadapter = "openai"\ndefault_model = "m"\nbase_url = "{url}"\n',
+            encoding="utf-8",
+        )
+        yield folder, sends, bodies
+
+
+def finished_before(sends: Path, before_ns: int) -> int:
+    """Requests whose last token the server sent before `before_ns` (monotonic)."""
+    last: dict[str, tuple[int, int]] = {}
+    for line in sends.read_text().splitlines():
+        rid, index, ns = line.split()
+        last[rid] = max(last.get(rid, (0, 0)), (int(index), int(ns)))
+    return sum(1 for index, ns in last.values() if index == TOKENS - 1 and ns < before_ns)
+
+
+def journal_indices(path: Path) -> list[int]:
+    return [
+        json.loads(line)["r"]["index"]
+        for line in path.read_text().splitlines()
+        if line.startswith('{"k":"r"')
+    ]
+
+
+def kill_when(process: subprocess.Popen[str], journal: Path, records: int) -> int:
+    """SIGKILL the run's process group once its journal holds `records` records (plus a
+    random wait up to 1 s); returns the kill's monotonic time."""
+    deadline = time.monotonic() + 120
+    while not journal.exists() or journal.read_text().count('"k":"r"') < records:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run journaled too little within 120 s"
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.0, 1.0))
+    at = time.monotonic_ns()
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+    return at
+
+
+RUN = ["run", "-t", "mock", "-n", "2000", "-c", "8", "--unique-prefix", "--no-progress"]
+
+
+def test_kill_9_then_recover_holds_every_request_finished_a_second_before(
+    mock: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    providers, sends, _ = mock
+    process = costcli(*RUN, "--providers", str(providers), "-o", "run.json", cwd=tmp_path)
+    journal = tmp_path / "run.journal.jsonl"
+    killed_ns = kill_when(process, journal, random.randint(100, 600))
+    assert not (tmp_path / "run.json").exists()  # the kill left no results: the journal must
+    code, _out, err = done(
+        costcli("recover", str(journal), "-o", "rec.json", "-f", "json", cwd=tmp_path)
+    )
+    assert code == 0, err
+    result = json.loads((tmp_path / "rec.json").read_text())
+    assert result["complete"] is False
+    (target,) = result["targets"]
+    assert target["stopped"] == "interrupted"
+    indices = journal_indices(journal)
+    assert len(indices) == len(set(indices))  # none twice
+    assert target["summary"]["requests"]["total"] == len(indices)
+    time.sleep(1.2)  # the server flushes its send log every second
+    must = finished_before(sends, killed_ns - 1_000_000_000)
+    assert must > 0
+    assert len(indices) >= must, f"recovered {len(indices)}, the server finished {must}"
+
+
+def test_resume_after_kill_9_sends_each_planned_request_once(
+    mock: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    providers, _, bodies = mock
+    first = costcli(*RUN, "--providers", str(providers), "-o", "run.json", cwd=tmp_path)
+    journal = tmp_path / "run.journal.jsonl"
+    kill_when(first, journal, random.randint(100, 600))
+    held = len(journal_indices(journal))
+    code, _, err = done(
+        costcli("run", "--resume", str(journal), "--no-progress", "-q", "-o", "run.json",
+                "-f", "json", cwd=tmp_path)
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads((tmp_path / "run.json").read_text())
+    assert result["complete"] is True
+    assert result["meta"]["resumed"]
+    assert len(result["meta"]["resumed"]) == 1
+    (target,) = result["targets"]
+    assert target["summary"]["requests"]["total"] == 2000
+    indices = journal_indices(journal)
+    assert sorted(indices) == list(range(2000))
+    assert held < 2000
+    time.sleep(1.2)  # the request log is flushed every second
+    tags = [TAG.search(line) for line in bodies.read_text().splitlines()]
+    sent = [m.group(1) for m in tags if m]
+    assert len(set(sent)) == 2000  # every planned request reached the server
+    assert len(sent) - 2000 <= 8  # twice only those in flight at the kill (concurrency 8)
+
+
+def test_a_resume_that_changes_the_plan_is_refused_naming_the_difference(
+    mock: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    providers, _, _ = mock
+    first = costcli(*RUN, "--providers", str(providers), "-o", "run.json", cwd=tmp_path)
+    journal = tmp_path / "run.journal.jsonl"
+    kill_when(first, journal, 50)
+    code, _, err = done(costcli("run", "--resume", str(journal), "-n", "10", cwd=tmp_path))
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    assert "requests=2000" in err
+    assert "gives 10" in err
+    # a new run over the unfinished journal is refused too: it would throw it away
+    code, _, err = done(
+        costcli(*RUN, "--providers", str(providers), "-o", "run.json", cwd=tmp_path)
+    )
+    assert code == 2
+    assert "--resume" in err
+    assert "unfinished" in err
+
+
+def test_processes_journal_each_part_and_recover_and_resume_join_them(
+    mock: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    providers, _, bodies = mock
+    first = costcli(*RUN, "--processes", "2", "--providers", str(providers), "-o", "run.json",
+                    cwd=tmp_path)  # fmt: skip
+    journal = tmp_path / "run.journal.jsonl"
+    parts = [tmp_path / f"run.journal.part-{i}.jsonl" for i in (1, 2)]
+    deadline = time.monotonic() + 120
+    while sum(p.read_text().count('"k":"r"') for p in parts if p.exists()) < 200:
+        assert first.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.communicate()
+    code, _, err = done(costcli("recover", str(journal), "-o", "rec.json", "-f", "json",
+                                cwd=tmp_path))  # fmt: skip
+    assert code == 0, err
+    recovered = json.loads((tmp_path / "rec.json").read_text())
+    held = sum(len(journal_indices(p)) for p in parts)
+    assert recovered["targets"][0]["summary"]["requests"]["total"] == held
+    code, _, err = done(costcli("run", "--resume", str(journal), "-q", "--no-progress",
+                                "-o", "run.json", "-f", "json", cwd=tmp_path))  # fmt: skip
+    assert code == 0, err
+    result = json.loads((tmp_path / "run.json").read_text())
+    assert result["targets"][0]["summary"]["requests"]["total"] == 2000
+    both = [i for p in parts for i in journal_indices(p)]
+    assert sorted(both) == list(range(2000))
+    time.sleep(1.2)
+    sent = [m.group(1) for m in map(TAG.search, bodies.read_text().splitlines()) if m]
+    assert len(set(sent)) == 2000
+    assert len(sent) - 2000 <= 8
+
+
+def test_a_conversation_cut_by_the_kill_is_sent_again_whole(
+    mock: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    providers, _, _ = mock
+    run = ["run", "-t", "mock", "-w", "conversation", "--sessions", "60", "-c", "4",
+           "--no-progress", "--providers", str(providers), "-o", "run.json"]  # fmt: skip
+    first = costcli(*run, cwd=tmp_path)
+    journal = tmp_path / "run.journal.jsonl"
+    kill_when(first, journal, 30)
+    code, _, err = done(costcli("run", "--resume", str(journal), "-q", "--no-progress",
+                                "--records", "-o", "run.json", "-f", "json", cwd=tmp_path))  # fmt: skip
+    assert code == 0, err
+    result = json.loads((tmp_path / "run.json").read_text())
+    (target,) = result["targets"]
+    assert target["summary"]["sessions"]["total"] == 60
+    records = target["records"]
+    by_session: dict[str, list[int]] = {}
+    for r in records:
+        by_session.setdefault(r["session"], []).append(r["turn"])
+    assert len(by_session) == 60
+    for turns in by_session.values():  # every conversation once, its turns in order, whole
+        assert sorted(turns) == list(range(len(turns)))
+    # the journal read back gives the same conversations: the cut one's first turns dropped
+    code, out, err = done(costcli("recover", str(journal), "-f", "json", cwd=tmp_path))
+    assert code == 0, err
+    summary = json.loads(out)["targets"][0]["summary"]
+    assert summary["sessions"] == target["summary"]["sessions"]
+    assert summary["requests"] == target["summary"]["requests"]
+
+
+def test_a_finished_split_run_can_be_run_again_to_the_same_output(
+    mock: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    providers, _, _ = mock
+    run = ["run", "-t", "mock", "-n", "20", "-c", "2", "--processes", "2", "-q",
+           "--no-progress", "--providers", str(providers), "-o", "run.json"]  # fmt: skip
+    for _ in range(2):  # the second replaces the first's journal: it had ended
+        code, _, err = done(costcli(*run, cwd=tmp_path))
+        assert code == 0, err
+    last = (tmp_path / "run.journal.jsonl").read_text().splitlines()[-1]
+    assert last.startswith('{"k":"end","complete":true')
