@@ -36,6 +36,9 @@ _Plan = TypeVar("_Plan", bound=BaseModel)
 _LOAD_FIELDS = frozenset(LoadSettings.model_fields)
 
 
+JOURNALED = {"local", "ray"}  # the engines that write a journal (and resume one)
+
+
 class RunPlan(BaseModel):
     """Everything one run needs, validated; serialisable (a worker or launcher receives it).
 
@@ -120,10 +123,10 @@ class RunPlan(BaseModel):
     def _journal_fits(self) -> RunPlan:
         if self.resume and self.journal is None:
             raise ValueError("--resume needs the journal to continue: --resume JOURNAL")
-        if self.journal is not None and self.distributed:
+        if self.journal is not None and self.distributed and self.engine not in JOURNALED:
             raise ValueError(
-                f"--engine {self.engine} does not journal yet (its tasks may run on other "
-                "machines); run with --processes to journal each part, or without a journal"
+                f"--engine {self.engine} does not journal (costcli's own engines do: local, "
+                "--processes, ray); run without a journal"
             )
         return self
 

@@ -472,7 +472,7 @@ def journal_plan(opts: RunOptions, plan: RunPlan, output: Path | None) -> RunPla
     changes it refused)."""
     from costcli.engines.journaled import resumed_plan
     from costcli.files.locations import user_cache_dir
-    from costcli.plan import RunPlan
+    from costcli.plan import JOURNALED, RunPlan
     from costcli.results.journal import journal_beside
 
     if opts.resume is not None:
@@ -485,8 +485,8 @@ def journal_plan(opts: RunOptions, plan: RunPlan, output: Path | None) -> RunPla
         }
         bare = dataclasses.replace(opts, **defaults)
         return resumed_plan(opts.resume, plan, RunPlan.parse(**bare.plan_options()))
-    if plan.distributed:
-        return plan  # its tasks may be on other machines: no journal (RunPlan says so)
+    if plan.distributed and plan.engine not in JOURNALED:
+        return plan  # a plug-in engine's tasks journal nowhere (RunPlan says so)
     journal = opts.journal or (journal_beside(output) if output else None)
     if journal is None:
         from datetime import datetime, timezone

@@ -80,7 +80,7 @@ def open_writer(plan: RunPlan, resumed_at: str | None = None) -> JournalWriter |
     if path is None:
         return None
     if plan.resume:
-        _trim_torn(path)
+        trim_torn(path)
         writer = JournalWriter(path, None)
         writer.event({"k": "resumed", "at": resumed_at or now_iso()}, sync=True)
         return writer
@@ -93,7 +93,35 @@ def open_writer(plan: RunPlan, resumed_at: str | None = None) -> JournalWriter |
     return JournalWriter(path, header_of(plan))
 
 
-def _trim_torn(path: Path) -> None:
+class SplitJournal:
+    """A split run's own journal: its plan and the names of its parts' journals (each part
+    writes its own), the `end` line once the run ended on its own; the merged result names
+    it as its journal (the parts' records are read through it)."""
+
+    def __init__(self, plan: RunPlan) -> None:
+        self.writer = open_writer(plan)
+        if self.writer is not None and not plan.resume:
+            names = [part_path(self.writer.path, i).name for i in range(1, plan.parts + 1)]
+            self.writer.event({"k": "parts", "names": names}, sync=True)
+
+    def named(self, result: RunResult) -> RunResult:
+        if self.writer is None:
+            return result
+        meta = result.meta.model_copy(update={"journal": str(self.writer.path)})
+        return result.model_copy(update={"meta": meta})
+
+    def ended(self, result: RunResult) -> RunResult:
+        """The run ended on its own: a new run may take its journal's place."""
+        if self.writer is not None:
+            self.writer.event({"k": "end", "complete": result.complete, "at": now_iso()})
+        return self.named(result)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def trim_torn(path: Path) -> None:
     """A last line a kill cut off mid-write is cut away before a resume appends to the
     file (else the next line would be glued to it)."""
     with path.open("r+b") as f:

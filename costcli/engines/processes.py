@@ -227,22 +227,17 @@ def run_processes(plan: RunPlan, observer: ProgressObserver) -> RunResult:
     instant; their records merged. Ctrl-C/SIGTERM reach the workers, which keep what they
     measured (RunInterrupted carries the merged partial result)."""
 
-    from costcli.engines.journaled import open_writer, part_path
-    from costcli.load.clock import now_iso
+    from costcli.engines.base import RunInterrupted
+    from costcli.engines.journaled import SplitJournal
 
-    count = plan.processes
-    journal = open_writer(plan)  # the run's own: its plan and its parts' journals
-    if journal is not None and not plan.resume:
-        names = [part_path(journal.path, i).name for i in range(1, count + 1)]
-        journal.event({"k": "parts", "names": names}, sync=True)
+    journal = SplitJournal(plan)
     try:
-        result = _run_parts(plan, observer, count)
-        if journal is not None:  # ended on its own: a new run may take its place
-            journal.event({"k": "end", "complete": result.complete, "at": now_iso()})
-        return result
+        return journal.ended(_run_parts(plan, observer, plan.processes))
+    except RunInterrupted as stop:
+        stop.result = journal.named(stop.result)
+        raise
     finally:
-        if journal is not None:
-            journal.close()
+        journal.close()
 
 
 def _run_parts(plan: RunPlan, observer: ProgressObserver, count: int) -> RunResult:

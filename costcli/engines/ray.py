@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from costcli.engines.ray_journal import LINE, JournalTicket, PartJournals, relayed
 from costcli.engines.shards import FLUSH_S, LineBatcher
 from costcli.files.errors import BadInputError, CostcliError, UnreachableError
 from costcli.load.phase import ProgressObserver, TargetRun
@@ -194,7 +195,9 @@ def check_version(driver_version: str) -> None:
         )
 
 
-def shard_task(setup: RunSetup, hub: Any, driver_version: str) -> str:
+def shard_task(
+    setup: RunSetup, hub: Any, driver_version: str, ticket: JournalTicket | None = None
+) -> str:
     """One shard, run in a Ray task: its results document (JSON), partial after a stop.
     A CostcliError (bad input, an unreachable target) is the task's error; any other
     error becomes one, redacted here, where the key is known."""
@@ -203,7 +206,7 @@ def shard_task(setup: RunSetup, hub: Any, driver_version: str) -> str:
     check_version(driver_version)
     check_key(setup)
     try:
-        return _run_shard(setup, hub)
+        return _run_shard(setup, hub, ticket)
     except CostcliError:
         raise
     except Exception as exc:
@@ -212,7 +215,7 @@ def shard_task(setup: RunSetup, hub: Any, driver_version: str) -> str:
         ) from None
 
 
-def _run_shard(setup: RunSetup, hub: Any) -> str:
+def _run_shard(setup: RunSetup, hub: Any, ticket: JournalTicket | None) -> str:
     from costcli.engines.shards import LineObserver
     from costcli.load import runner
     from costcli.results.document import dumps
@@ -222,7 +225,7 @@ def _run_shard(setup: RunSetup, hub: Any) -> str:
     measured = dataclasses.replace(setup, start_gate=RayStartGate(hub, outbox))
     state = runner.RunState()
 
-    async def main() -> None:
+    async def main(measured: RunSetup) -> None:
         task, loop = asyncio.current_task(), asyncio.get_running_loop()
         assert task is not None
 
@@ -237,14 +240,15 @@ def _run_shard(setup: RunSetup, hub: Any) -> str:
 
     complete = False
     try:
-        asyncio.run(main())
-        complete = True
+        with relayed(measured, state, ticket, outbox.say) as measured:
+            asyncio.run(main(measured))
+            complete = True
     except (asyncio.CancelledError, KeyboardInterrupt):
         pass
     finally:
         outbox.on_stop = None  # a stop heard in the last flush finds nothing to cancel
         outbox.close()
-    return dumps(runner.build_result(setup, state, complete=complete))
+    return dumps(runner.build_result(measured, state, complete=complete))
 
 
 # --- the driver --------------------------------------------------------------------------------
@@ -330,6 +334,8 @@ class Driver:
             .remote()
         )
         self.workers: list[RayWorker] = []
+        shards = [Shard(index=i, count=self.count) for i in range(1, self.count + 1)]
+        self.journals = PartJournals(plan, shards) if plan.journal is not None else None
         self.inbox: collections.deque[tuple[int, str]] = collections.deque()
         self.started = self.stopping = False
 
@@ -346,9 +352,12 @@ class Driver:
                 num_cpus=cpus,
                 max_retries=0,  # a shard run twice would send its requests twice
                 scheduling_strategy="SPREAD",
-            ).remote(setup, self.hub, __version__)
+            ).remote(setup, self.hub, __version__, self.ticket(i))
             state = WorkerState(shard=shard.label, state="interrupted")
             self.workers.append(RayWorker(shard, ref, state))
+
+    def ticket(self, index: int) -> JournalTicket | None:
+        return self.journals.tickets[index - 1] if self.journals is not None else None
 
     def shard_setup(self, shard: Shard) -> RunSetup:
         """What one task runs: the run's setup with its shard (a shard's records are its
@@ -398,7 +407,12 @@ class Driver:
         self.inbox.extend(self.ray.get(self.hub.take.remote()))
         while self.inbox:
             index, line = self.inbox.popleft()
-            self.handle(self.workers[index - 1], line)
+            if self.journals is not None and line.startswith(LINE + "\t"):
+                self.journals.line(index, line[len(LINE) + 1 :])
+            else:
+                self.handle(self.workers[index - 1], line)
+        if self.journals is not None:
+            self.journals.sync()
 
     def handle(self, worker: RayWorker, line: str) -> None:
         worker.running = True
@@ -507,10 +521,13 @@ def run_ray(plan: RunPlan, setup: RunSetup, observer: ProgressObserver) -> RunRe
     """The plan's shards as Ray tasks; their records merged. Raises RunInterrupted on
     Ctrl-C with what arrived, UnreachableError when a task cannot start."""
     from costcli.engines.base import RunInterrupted
+    from costcli.engines.journaled import SplitJournal
 
     check_target(setup)
     ray = import_ray()
     started_here = connect(ray, plan.ray_address)
+    journal = SplitJournal(plan)
+    driver: Driver | None = None
     try:
         driver = Driver(ray, plan, setup, observer)
         driver.launch()
@@ -518,9 +535,12 @@ def run_ray(plan: RunPlan, setup: RunSetup, observer: ProgressObserver) -> RunRe
             driver.pump()
         except KeyboardInterrupt:
             driver.stop()
-            raise RunInterrupted(driver.result(stopped=True)) from None
-        return driver.result(stopped=False)
+            raise RunInterrupted(journal.named(driver.result(stopped=True))) from None
+        return journal.ended(driver.result(stopped=False))
     finally:
+        if driver is not None and driver.journals is not None:
+            driver.journals.close()
+        journal.close()
         if started_here:
             ray.shutdown()
 

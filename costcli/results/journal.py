@@ -67,6 +67,10 @@ class JournalWriter:
     def record(self, target: int, point: int, record: RequestRecord) -> None:
         self._write(f'{{"k":"r","t":{target},"p":{point},"r":{record.model_dump_json()}}}\n')
 
+    def line(self, text: str) -> None:
+        """A line written elsewhere (a Ray task's, relayed), as it came."""
+        self._write(text + "\n")
+
     def event(self, event: dict[str, Any], *, sync: bool = False) -> None:
         """A line other than a record; `sync`: fsync'd now (a point's edges)."""
         self._write(json.dumps(event, separators=(",", ":")) + "\n")

@@ -196,6 +196,10 @@ def test_processes_journal_each_part_and_recover_and_resume_join_them(
     assert code == 0, err
     result = json.loads((tmp_path / "run.json").read_text())
     assert result["targets"][0]["summary"]["requests"]["total"] == 2000
+    assert result["meta"]["journal"] == str(journal)  # the run's own: both parts through it
+    from costcli.api import read_result
+
+    assert len(read_result(tmp_path / "run.json").targets[0].records or []) == 2000
     both = [i for p in parts for i in journal_indices(p)]
     assert sorted(both) == list(range(2000))
     time.sleep(1.2)

@@ -68,10 +68,9 @@ def plan(providers: Path, workers: int, **load: Any) -> RunPlan:
     return RunPlan(
         targets=("m",),
         providers=(providers,),
-        records=True,
         engine="ray",
         workers=workers,
-        **{"requests": 24, "concurrency": 4, **load},
+        **{"requests": 24, "concurrency": 4, "records": True, **load},
     )
 
 
@@ -358,3 +357,91 @@ def test_sigterm_on_the_driver_keeps_what_arrived_and_exits_143(tmp_path: Path) 
     states = doc["meta"]["workers"]
     assert [w["state"] for w in states] == ["interrupted", "interrupted"]
     assert sum(w["records"] for w in states) == len(doc["targets"][0]["records"]) >= 1
+
+
+def test_each_task_journals_its_part_on_the_driver_and_the_journal_reads_back(
+    cluster: Path, providers: Path, tmp_path: Path
+) -> None:
+    from costcli.api import read_result
+    from costcli.engines.journaled import recover
+
+    journal = tmp_path / "run.journal.jsonl"
+    result = execute(plan(providers, 2, records=False, journal=journal), Watcher())
+    assert result.complete
+    assert result.meta.journal == str(journal)
+    parts = [tmp_path / f"run.journal.part-{i}.jsonl" for i in (1, 2)]
+    held = [
+        [json.loads(line)["r"]["index"] for line in p.read_text().splitlines() if '"k":"r"' in line]
+        for p in parts
+    ]
+    assert sorted(held[0] + held[1]) == list(range(24))
+    assert all(len(h) == 12 for h in held)  # each shard's own half, in its own part
+    assert all(p.read_text().splitlines()[-1].startswith('{"k":"end"') for p in parts)
+    recovered, notes = recover([journal])
+    assert notes == []
+    assert recovered.targets[0].summary.requests.total == 24
+    written = tmp_path / "run.json"
+    from costcli.results.document import dumps
+
+    written.write_text(dumps(result), encoding="utf-8")
+    assert len(read_result(written).targets[0].records or []) == 24  # through the parts
+
+
+def test_kill_9_of_a_ray_driver_then_recover_and_resume_join_the_parts(tmp_path: Path) -> None:
+    """A real `costcli run --engine ray` process (its own local cluster, in its process
+    group) killed with SIGKILL once its parts hold 150 records; recover counts what they
+    hold, a resume runs the rest: every request journaled once, the summary the plan's."""
+    import time
+
+    from tests.integration.test_journal import TAG, costcli, done, journal_indices
+
+    bodies = tmp_path / "requests.log"
+    args = (
+        "--ttft-ms",
+        "20",
+        "--itl-ms",
+        "2",
+        "--output-tokens",
+        "8",
+        "--request-log",
+        str(bodies),
+    )
+    with start_mock_server(*args) as (url, _):
+        folder = tmp_path / "providers"
+        folder.mkdir()
+        (folder / "mock.toml").write_text(
+            f'name = "mock"\nadapter = "openai"\ndefault_model = "m"\nbase_url = "{url}"\n',
+            encoding="utf-8",
+        )
+        run = ["run", "-t", "mock", "-n", "600", "-c", "4", "--unique-prefix", "--no-progress",
+               "--engine", "ray", "--workers", "2", "--providers", str(folder), "-o", "run.json"]  # fmt: skip
+        first = costcli(*run, cwd=tmp_path)
+        journal = tmp_path / "run.journal.jsonl"
+        parts = [tmp_path / f"run.journal.part-{i}.jsonl" for i in (1, 2)]
+        deadline = time.monotonic() + 180
+        while sum(p.read_text().count('"k":"r"') for p in parts if p.exists()) < 150:
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the Ray run journaled too little in 180 s"
+            time.sleep(0.05)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.communicate()
+        held = sum(len(journal_indices(p)) for p in parts)
+        code, _, err = done(costcli("recover", str(journal), "-o", "rec.json", "-f", "json",
+                                    cwd=tmp_path))  # fmt: skip
+        assert code == 0, err
+        recovered = json.loads((tmp_path / "rec.json").read_text())
+        assert recovered["complete"] is False
+        assert recovered["targets"][0]["summary"]["requests"]["total"] == held >= 150
+        code, _, err = done(costcli("run", "--resume", str(journal), "-q", "--no-progress",
+                                    "-o", "run.json", "-f", "json", cwd=tmp_path))  # fmt: skip
+        assert code == 0, err
+        assert "Traceback" not in err
+        time.sleep(1.2)  # the mock's log is written after each response
+    result = json.loads((tmp_path / "run.json").read_text())
+    assert result["meta"]["engine"] == "ray"
+    assert result["meta"]["resumed"]
+    assert result["targets"][0]["summary"]["requests"]["total"] == 600
+    both = [i for p in parts for i in journal_indices(p)]
+    assert sorted(both) == list(range(600))  # every request journaled once, none twice
+    sent = [m.group(1) for m in map(TAG.search, bodies.read_text().splitlines()) if m]
+    assert len(set(sent)) == 600  # none missing

@@ -166,13 +166,13 @@ def test_a_sample_is_every_item_up_to_its_size_then_a_seeded_uniform_one() -> No
 
 
 def test_a_resume_cuts_a_torn_last_line_away_before_it_appends(tmp_path: Path) -> None:
-    from costcli.engines.journaled import _trim_torn
+    from costcli.engines.journaled import trim_torn
 
     rng = random.Random(5)
     path = tmp_path / "j.jsonl"
     write_journal(path, [record(i, rng) for i in range(3)])
     path.write_bytes(path.read_bytes()[:-30])  # the kill cut the last record's write
-    _trim_torn(path)
+    trim_torn(path)
     JournalWriter(path, None).event({"k": "resumed", "at": "t1"})  # what a resume appends
     read = JournalRead()
     kinds = [e.kind for e in events(path, read)]
