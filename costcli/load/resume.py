@@ -11,6 +11,7 @@ in the journal says its earlier turns no longer count.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from costcli.load.clock import now_iso
@@ -20,14 +21,35 @@ from costcli.results.journal import Event, JournalRead, JournalWriter, events, r
 from costcli.results.metrics import RequestRecord
 
 
+@dataclass
+class Spent:
+    """A journal's `spend` lines (--max-spend-usd, costcli/load/spend.py): what its
+    requests cost, and the worst case held for those it never heard end."""
+
+    usd: float = 0.0
+    held_usd: float = 0.0
+
+    def add(self, event: Event) -> None:
+        self.usd += float(event.data.get("usd", 0.0))
+        self.held_usd += float(event.data.get("held", 0.0))
+
+    @property
+    def total_usd(self) -> float:
+        """What a resume counts as spent already: the cost, and the worst case of the
+        requests in flight when the run was cut."""
+        return self.usd + max(0.0, self.held_usd)
+
+
 def _session_states(
-    path: Path, turns_of: dict[str, int], read: JournalRead, times: list[str]
+    path: Path, turns_of: dict[str, int], read: JournalRead, times: list[str], spent: Spent
 ) -> dict[tuple[int, int], PointDone]:
     points: dict[tuple[int, int], PointDone] = {}
     seen: dict[tuple[int, int, str], list[RequestRecord]] = {}
     for event in events(path, read):
         key = (event.target, event.point)
-        if event.kind == "r":
+        if event.kind == "spend":
+            spent.add(event)
+        elif event.kind == "r":
             _held(points.setdefault(key, PointDone()), record_of(path, event), seen, key)
         elif event.kind == "resumed":
             times.append(str(event.data.get("at")))
@@ -79,7 +101,8 @@ class Resume:
         self.path = path
         self.read = JournalRead()
         self.times: list[str] = []  # when each resume began, this one last
-        self.points = _session_states(path, turns_of, self.read, self.times)
+        self.spent = Spent()  # under --max-spend-usd: counted against the cap again
+        self.points = _session_states(path, turns_of, self.read, self.times, self.spent)
         self.times.append(now_iso())
 
     def point(self, target: int, point: int) -> PointDone:

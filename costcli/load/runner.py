@@ -290,7 +290,12 @@ def _close_point(setup: RunSetup, run: TargetRun, t: int, p: int) -> None:
 
 
 async def run_all(setup: RunSetup, state: RunState, observer: ProgressObserver) -> None:
-    budget = SpendBudget.of_part(setup.max_spend_usd, setup.shard)  # every target's, at once
+    budget = SpendBudget.of_part(  # every target's, at once; a resume's spent counts
+        setup.max_spend_usd,
+        setup.shard,
+        setup.resume.spent.total_usd if setup.resume is not None else 0.0,
+        setup.journal.event if setup.journal is not None else None,
+    )
     for target in setup.targets:
         state.current = progress = TargetProgress(target)
         await measure_target(setup, target, progress, observer, budget)

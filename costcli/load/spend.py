@@ -18,13 +18,20 @@ The cap is the whole run's: every target, load point and warm-up request counts 
 it. A run split into N parts (`--processes N`, `--shard i/N`, `--engine ray --workers N`)
 gives each part cap / N, kept by that part alone: the parts together never pass the cap,
 though one part may stop while another still had room.
+
+A journaled run writes its spend to the journal as it goes: a `spend` line with the
+worst case held (`held`) before each request is sent, and one with what it cost (`usd`)
+and the hold released (`held`, negative) when it ends, warm-up requests too. A resumed
+run (`--resume`) starts from the sum of those lines: what the journal's requests cost,
+plus the worst case of any it never heard end (in flight at a kill), so the run and its
+resumes together stay within the cap. A part resumes from its own journal's lines.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -154,6 +161,8 @@ class SpendMeter:
             return None
         budget.held_usd += worst
         budget.in_flight += 1
+        if budget.ledger is not None:  # before it is sent: a kill now still counts it
+            budget.ledger({"k": "spend", "held": worst})
         return worst
 
     def settle(self, held: float, usage: ReportedUsage) -> None:
@@ -161,8 +170,11 @@ class SpendMeter:
         budget = self.budget
         budget.in_flight -= 1
         budget.held_usd = budget.held_usd - held if budget.in_flight else 0.0
-        budget.spent_usd += self.price.cost_usd(usage)
+        cost = self.price.cost_usd(usage)
+        budget.spent_usd += cost
         budget.requests += 1
+        if budget.ledger is not None:
+            budget.ledger({"k": "spend", "usd": cost, "held": -held})
 
 
 @dataclass
@@ -175,11 +187,22 @@ class SpendBudget:
     in_flight: int = 0
     requests: int = 0  # finished, warm-up ones too
     refused: bool = False  # a request was held back: no more are sent
+    # the journal's `spend` lines (see the module), as `JournalWriter.event` writes them
+    ledger: Callable[[dict[str, Any]], None] | None = None
 
     @classmethod
-    def of_part(cls, cap_usd: float | None, shard: Shard = WHOLE) -> SpendBudget | None:
-        """The budget of part `shard` of a run capped at `cap_usd` (None: no cap)."""
-        return None if cap_usd is None else cls(cap_usd=cap_usd / shard.count)
+    def of_part(
+        cls,
+        cap_usd: float | None,
+        shard: Shard = WHOLE,
+        spent_usd: float = 0.0,
+        ledger: Callable[[dict[str, Any]], None] | None = None,
+    ) -> SpendBudget | None:
+        """The budget of part `shard` of a run capped at `cap_usd` (None: no cap), with
+        `spent_usd` already spent (a resume: its journal's spend)."""
+        if cap_usd is None:
+            return None
+        return cls(cap_usd=cap_usd / shard.count, spent_usd=spent_usd, ledger=ledger)
 
     def meter(self, target: Target, prices: Prices | None) -> SpendMeter:
         price = target_price(target, prices)

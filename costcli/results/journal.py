@@ -13,6 +13,9 @@ Line 1 is the header: `{"journal": 1, "costcli_version", "started_at", "plan", "
     {"k": "restart", "t": 0, "p": 0, "session": s}  a resume sends session s again whole:
                                                      its earlier turns do not count
     {"k": "resumed", "at": "..."}                   a resume starts appending
+    {"k": "spend", "held": w}                        --max-spend-usd: a request's worst
+    {"k": "spend", "usd": c, "held": -w}             case held as it is sent; its cost, the
+                                                     hold released, as it ends
     {"k": "end", "complete": true, "at": "..."}     the run ended on its own
 
 Each line is written as it happens (a killed process loses nothing written), fsync'd at
