@@ -16,17 +16,33 @@ from pathlib import Path
 from costcli.load.clock import now_iso
 from costcli.load.phase import TargetRun
 from costcli.load.schedule import PointDone
-from costcli.results.journal import Event, JournalRead, JournalWriter, events, record_of
+from costcli.results.journal import (
+    Event,
+    JournalRead,
+    JournalWriter,
+    bad_line,
+    events,
+    record_of,
+)
 from costcli.results.metrics import RequestRecord
+
+Shape = tuple[int, int]  # the plan's targets and load points
+HELD = ("target", "info", "point", "r", "stop", "restart")  # the lines of a target's point
 
 
 def _session_states(
-    path: Path, turns_of: dict[str, int], read: JournalRead, times: list[str]
+    path: Path, turns_of: dict[str, int], read: JournalRead, times: list[str], shape: Shape
 ) -> dict[tuple[int, int], PointDone]:
     points: dict[tuple[int, int], PointDone] = {}
     seen: dict[tuple[int, int, str], list[RequestRecord]] = {}
     for event in events(path, read):
         key = (event.target, event.point)
+        if event.kind in HELD and not (key[0] < shape[0] and key[1] < shape[1]):
+            raise bad_line(path, event.line, f"a '{event.kind}' line this plan cannot hold")
+        if (event.kind == "restart" and not isinstance(event.data.get("session"), str)) or (
+            event.kind == "info" and not isinstance(event.data.get("info"), dict)
+        ):
+            raise bad_line(path, event.line, f"a '{event.kind}' line this plan cannot hold")
         if event.kind == "r":
             _held(points.setdefault(key, PointDone()), record_of(path, event), seen, key)
         elif event.kind == "resumed":
@@ -75,11 +91,11 @@ class Resume:
     """A journal being continued: what each load point already holds, fed back into the
     new run's figures, and the requests its schedule skips."""
 
-    def __init__(self, path: Path, turns_of: dict[str, int]) -> None:
+    def __init__(self, path: Path, turns_of: dict[str, int], shape: Shape) -> None:
         self.path = path
         self.read = JournalRead()
         self.times: list[str] = []  # when each resume began, this one last
-        self.points = _session_states(path, turns_of, self.read, self.times)
+        self.points = _session_states(path, turns_of, self.read, self.times, shape)
         self.times.append(now_iso())
 
     def point(self, target: int, point: int) -> PointDone:

@@ -18,6 +18,7 @@ from pydantic import (
     Discriminator,
     SerializerFunctionWrapHandler,
     Tag,
+    field_validator,
     model_serializer,
 )
 
@@ -57,6 +58,14 @@ class Unreported(_Model):
                 if key in data and data[key] is None:
                     del data[key]
         return data
+
+
+MEASURED_MAX = 1e12  # ms (31 years), tokens/s, $: beyond any request's figure
+MEASURED = (
+    "scheduled_ms", "ttft_ms", "ttfb_ms", "e2e_ms", "client_delay_ms", "tpot_ms",
+    "decode_tokens_per_s", "itl_ms", "queue_ms", "prefill_ms", "decode_ms", "ttfo_ms",
+    "provider_cost_usd",
+)  # fmt: skip
 
 
 class RequestRecord(Unreported):
@@ -106,6 +115,16 @@ class RequestRecord(Unreported):
     correct: bool | None = None  # graded answers (`expected`); None: not graded
     provider_cost_usd: float | None = None  # the provider's own bill (xAI, OpenRouter)
     service_tier: str | None = None  # the service tier the provider reports it served
+
+    @field_validator(*MEASURED, mode="after")
+    @classmethod
+    def _measured(cls, value: Any) -> Any:
+        """A time or rate no request could measure (over MEASURED_MAX, or not finite) is a
+        damaged file, refused where it is read rather than overflowing a summary."""
+        for v in value if isinstance(value, list) else (value,):
+            if v is not None and not abs(v) < MEASURED_MAX:
+                raise ValueError(f"{v!r} is not a measured figure (at most {MEASURED_MAX:g})")
+        return value
 
 
 # --- the summary document (part of the results file) ---------------------------------
