@@ -27,7 +27,7 @@ from costcli.results.journal import (
 from costcli.results.metrics import RequestRecord
 
 Shape = tuple[int, int]  # the plan's targets and load points
-HELD = ("target", "info", "point", "r", "stop", "restart")  # the lines of a target's point
+HELD = ("target", "info", "point", "r", "stop", "done", "restart")  # the lines of a target's point
 
 
 def _session_states(
@@ -49,12 +49,16 @@ def _session_states(
             times.append(str(event.data.get("at")))
         elif event.kind == "stop":  # a point that stopped early is not run again
             points.setdefault(key, PointDone()).stopped = str(event.data.get("why"))
+        elif event.kind == "done":  # nor one that ran to its end
+            points.setdefault(key, PointDone()).finished = True
         elif event.kind == "restart":
             name = str(event.data["session"])
             points.setdefault(key, PointDone()).restarted_at[name] = event.line
             seen.pop((*key, name), None)
     for (t, p, name), records in seen.items():
-        _conversation(points.setdefault((t, p), PointDone()), name, records, turns_of)
+        point = points.setdefault((t, p), PointDone())
+        # in a finished point, a conversation --requests or --duration cut stays as it was
+        _conversation(point, name, records, {} if point.finished else turns_of)
     return points
 
 

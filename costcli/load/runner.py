@@ -240,8 +240,12 @@ async def measure_target(
             if resumed is not None and resumed.stopped:
                 run.stopped = resumed.stopped  # it stopped before the kill: not run again
                 break
+            if resumed is not None and resumed.finished:
+                continue  # it ran to its end before the kill: nothing of it is sent again
             try:
                 await run_target(adapter, job, observer, run)
+                if setup.journal is not None and not run.stopped:
+                    setup.journal.event({"k": "done", "t": t, "p": p})
             finally:
                 _close_point(setup, run, t, p)
             if run.stopped:

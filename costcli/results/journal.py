@@ -10,6 +10,7 @@ Line 1 is the header: `{"journal": 1, "costcli_version", "started_at", "plan", "
     {"k": "r", "t": 0, "p": 0, "r": {...}}           a request finished (a RequestRecord)
     {"k": "info", "t": 0, "info": {...}}             the target's server facts
     {"k": "stop", "t": 0, "p": 0, "why": "..."}     the point stopped early
+    {"k": "done", "t": 0, "p": 0}                   the point ran to its end
     {"k": "restart", "t": 0, "p": 0, "session": s}  a resume sends session s again whole:
                                                      its earlier turns do not count
     {"k": "resumed", "at": "..."}                   a resume starts appending
