@@ -234,16 +234,17 @@ def _recover_one(path: Path, notes: list[str]) -> RunResult:
     progress: dict[int, TargetProgress] = {}
     read = JournalRead()
     ended = False
+    slots = setup.slots  # the journal's target numbers: slots (--repeat: a target a round)
     for event, record in journal_events(path, read):
         t = event.target
         ended = ended or event.kind == "end"
         if event.kind == "target":
-            progress.setdefault(t, TargetProgress(setup.targets[t]))
+            progress.setdefault(t, TargetProgress(slots[t]))
         elif event.kind == "info":
-            progress.setdefault(t, TargetProgress(setup.targets[t])).info.update(event.data["info"])
+            progress.setdefault(t, TargetProgress(slots[t])).info.update(event.data["info"])
         elif event.kind in ("point", "r", "stop", "restart"):
             run = _point_run(
-                setup, progress.setdefault(t, TargetProgress(setup.targets[t])), event.point
+                setup, progress.setdefault(t, TargetProgress(slots[t])), t, event.point
             )
             if record is not None:
                 run.add(record)
@@ -259,12 +260,12 @@ def _recover_one(path: Path, notes: list[str]) -> RunResult:
     return runner.build_result(setup, state, complete=ended)
 
 
-def _point_run(setup: RunSetup, progress: TargetProgress, p: int) -> TargetRun:
+def _point_run(setup: RunSetup, progress: TargetProgress, slot: int, p: int) -> TargetRun:
     while len(progress.runs) <= p:
         point = setup.points[len(progress.runs)]
         # a conversational point keeps its records: a restart line takes some back out
         keep = setup.with_records or bool(setup.workload.sessions)
-        progress.runs.append((point, TargetRun(slo=setup.slo, keep=keep)))
+        progress.runs.append((point, setup.point_run(slot, len(progress.runs), point, keep)))
     return progress.runs[p][1]
 
 
