@@ -500,19 +500,7 @@ def _budget_row(
     change = cur_v / base_v - 1 if budget.relative else cur_v - base_v
     runs = _over_runs(budget, change, (cur_t, cur_v), (base_t, base_v))
     if runs is not None:
-        failed, reason, over, distinguishable = runs
-        return CheckRow(
-            **common,  # type: ignore[arg-type]
-            status="fail" if failed else "pass",
-            current=cur_v,
-            baseline=base_v,
-            change=change,
-            relative=budget.relative,
-            interval=over,
-            method="repeats",
-            reason=reason,
-            distinguishable=distinguishable,
-        )
+        return _repeats_row(common, runs, (cur_v, base_v, change), budget.relative)
     interval: Interval | None = None
     if m.per_request is not None and m.statistic is not None and cur_t.records and base_t.records:
         interval = bootstrap_change(
@@ -533,6 +521,29 @@ def _budget_row(
         interval=interval,
         method=method,
         reason=reason,
+    )
+
+
+def _repeats_row(
+    common: dict[str, str],
+    runs: tuple[bool, str, Interval, bool],
+    values: tuple[float, float, float],
+    relative: bool,
+) -> CheckRow:
+    """A budget's row judged over repeated runs (`_over_runs`)."""
+    failed, reason, over, distinguishable = runs
+    current, baseline, change = values
+    return CheckRow(
+        **common,  # type: ignore[arg-type]
+        status="fail" if failed else "pass",
+        current=current,
+        baseline=baseline,
+        change=change,
+        relative=relative,
+        interval=over,
+        method="repeats",
+        reason=reason,
+        distinguishable=distinguishable,
     )
 
 
