@@ -149,8 +149,9 @@ def turns_of(setup: RunSetup) -> dict[str, int]:
 
 
 def shape_of(setup: RunSetup) -> tuple[int, int]:
-    """The plan's number of targets and of load points (what a journal line may name)."""
-    return len(setup.targets), len(setup.points)
+    """The plan's number of slots (targets, times --repeat) and of load points: what a
+    journal line may name."""
+    return len(setup.slots), len(setup.points)
 
 
 @contextlib.contextmanager
@@ -267,20 +268,20 @@ def _replay(
     event: Event,
     record: RequestRecord | None,
 ) -> bool:
-    """One journal line into the figures; True for the `end` line."""
+    """One journal line into the figures; True for the `end` line. The journal's target
+    numbers are slots (--repeat: a target a round)."""
     t = event.target
-    if event.kind in ("target", "info", "point", "r", "stop", "restart"):
-        if t >= len(setup.targets):
+    slots = setup.slots
+    if event.kind in ("target", "info", "point", "r", "stop", "done", "restart"):
+        if t >= len(slots):
             raise IndexError(t)
         if event.kind == "target":
-            progress.setdefault(t, TargetProgress(setup.targets[t]))
+            progress.setdefault(t, TargetProgress(slots[t]))
         elif event.kind == "info":
-            progress.setdefault(t, TargetProgress(setup.targets[t])).info.update(
-                dict(event.data["info"])
-            )
+            progress.setdefault(t, TargetProgress(slots[t])).info.update(dict(event.data["info"]))
         else:
             run = _point_run(
-                setup, progress.setdefault(t, TargetProgress(setup.targets[t])), event.point
+                setup, progress.setdefault(t, TargetProgress(slots[t])), t, event.point
             )
             if record is not None:
                 run.add(record)
@@ -291,14 +292,14 @@ def _replay(
     return event.kind == "end"
 
 
-def _point_run(setup: RunSetup, progress: TargetProgress, p: int) -> TargetRun:
+def _point_run(setup: RunSetup, progress: TargetProgress, slot: int, p: int) -> TargetRun:
     if p >= len(setup.points):
         raise IndexError(p)
     while len(progress.runs) <= p:
         point = setup.points[len(progress.runs)]
         # a conversational point keeps its records: a restart line takes some back out
         keep = setup.with_records or bool(setup.workload.sessions)
-        progress.runs.append((point, TargetRun(slo=setup.slo, keep=keep)))
+        progress.runs.append((point, setup.point_run(slot, len(progress.runs), point, keep)))
     return progress.runs[p][1]
 
 

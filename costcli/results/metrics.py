@@ -44,6 +44,9 @@ ABSENT_WHEN_NONE = (
     "journal",  # where the run's records are, one a line (results/journal.py)
     "resumed",  # when each resume of the run began
     "fixed_schedule",  # a workload sent on its own times (a trace: load/replay.py)
+    "ci95",  # a distribution's interval over repeated runs (--repeat: results/repeats.py)
+    "repeats",  # a repeated target's summary of each run
+    "repeat",  # how many times the run was repeated
 )
 
 
@@ -130,7 +133,20 @@ class RequestRecord(Unreported):
 # --- the summary document (part of the results file) ---------------------------------
 
 
-class Percentiles(_Model):
+class CI95(_Model):
+    """Each figure's 95% interval over the runs of a repeated target (`--repeat N`), as
+    [low, high]: the Student-t interval of the figure's mean over the runs, a low end
+    below 0 cut at 0 (results/repeats.py has the method)."""
+
+    runs: int  # the runs the interval is over
+    mean: tuple[float, float]
+    p50: tuple[float, float]
+    p90: tuple[float, float]
+    p95: tuple[float, float]
+    p99: tuple[float, float]
+
+
+class Percentiles(Unreported):
     mean: float
     min: float
     max: float
@@ -140,6 +156,7 @@ class Percentiles(_Model):
     p95: float
     p99: float
     count: int
+    ci95: CI95 | None = None  # a repeated target's, over its runs; absent otherwise
 
 
 class RequestCounts(_Model):
