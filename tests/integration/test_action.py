@@ -415,3 +415,27 @@ def test_baseline_artifact_downloads_the_default_branchs_results_with_gh(
     calls = (tmp_path / "gh.log").read_text(encoding="utf-8").splitlines()
     assert calls[0].startswith("run list --branch main --workflow gate.yml --status completed")
     assert calls[1].startswith("run download 4242 --name nightly-results --dir ")
+
+
+# --- examples/ci/gitlab-ci.yml ------------------------------------------------------------
+
+
+def test_the_gitlab_example_caches_the_store_keeps_the_outputs_and_uses_real_flags() -> None:
+    job = yaml.safe_load((EXAMPLES / "gitlab-ci.yml").read_text(encoding="utf-8"))["costcli-gate"]
+    assert ".costcli/history.sqlite" in job["cache"]["paths"]
+    assert job["cache"]["when"] == job["artifacts"]["when"] == "always"
+    assert job["artifacts"]["paths"] == ["costcli-results/"]
+    commands = [line.split() for line in job["script"] if line.startswith("costcli ")]
+    assert [words[1] for words in commands] == ["run", "report", "check"]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    for words in commands:
+        shown = subprocess.run(
+            [sys.executable, "-m", "costcli", words[1], "--help"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=True,
+        ).stdout
+        for flag in (w for w in words if w.startswith("-")):
+            assert re.search(rf"(^|\s){re.escape(flag)}\b", shown), f"costcli {words[1]} {flag}"
