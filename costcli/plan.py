@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from costcli.adapters.catalog import load_catalog
 from costcli.files.errors import BadInputError
 from costcli.load import replay
+from costcli.load.repeat import Rounds
 from costcli.load.runner import RunSetup
 from costcli.load.schedule import WHOLE, LoadSettings, Shard
 from costcli.load.spend import check_cap
@@ -56,6 +57,9 @@ class RunPlan(BaseModel):
     load: LoadSettings = Field(default_factory=LoadSettings)
     slo: SLO | None = None
     sweep: SweepSpec | None = None
+    # run the plan this many times, the targets interleaved in each round; each target's
+    # figures pool the runs and carry a 95% interval over them (load/repeat.py)
+    repeat: int = Field(1, ge=1)
     records: bool = False
     providers: tuple[Path, ...] = ()
     prices: Path | None = None
@@ -176,6 +180,15 @@ class RunPlan(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _repeat_fits(self) -> RunPlan:
+        if self.split and self.repeat > 1:
+            raise ValueError(
+                "--repeat cannot be split into shards yet (each round would need every part "
+                "to start together); run it in one process"
+            )
+        return self
+
     @model_validator(mode="before")
     @classmethod
     def _flat_load(cls, data: Any) -> Any:
@@ -293,4 +306,5 @@ def resolve(plan: RunPlan, *, keys_here: bool = True) -> RunSetup:
         shard=plan.shard or WHOLE,
         processes=plan.processes,
         max_spend_usd=plan.max_spend_usd,
+        rounds=Rounds(plan.repeat, len(targets)) if plan.repeat > 1 else None,
     )

@@ -76,6 +76,7 @@ case "$cmd" in
   test)
     setup "dev,report,ray"
     [ -x /usr/bin/chromium ] || bash .ci/setup-browser.sh || echo "chromium unavailable: browser tests will skip" >&2
+    bash .ci/setup-postgres.sh || echo "postgresql unavailable: the history store's PostgreSQL tests will skip" >&2
     step "ruff, mypy, pytest"
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .

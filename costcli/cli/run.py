@@ -185,6 +185,12 @@ class RunOptions:
         help="concurrency=1,2,4 or rate=0.5,1,2: capacity within the SLO.",
         rich_help_panel="SLO and sweep",
     )
+    repeat: int = typer.Option(
+        1,
+        "--repeat",
+        help="Run the plan N times, the targets interleaved in each round; each figure pools the runs, with a 95% interval over them (ci95).",
+        rich_help_panel="SLO and sweep",
+    )
     output: Path | None = typer.Option(
         None,
         "--output",

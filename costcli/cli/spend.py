@@ -28,7 +28,9 @@ def spend_preflight(plan: RunPlan, yes: bool, quiet: bool) -> None:
     if not any(target_price(t, setup.prices) for t in setup.targets):
         return
     points = [p.settings for p in setup.points]
-    cases = worst_case(setup.targets, setup.workload, points, setup.prices, setup.shard)
+    cases = worst_case(
+        setup.targets, setup.workload, points, setup.prices, setup.shard, plan.repeat
+    )
     lines = preflight(cases, plan.max_spend_usd, yes, stdin_is_terminal())
     console = stderr_console()
     for line in lines:

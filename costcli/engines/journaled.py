@@ -26,11 +26,14 @@ from costcli.plan import RunPlan, resolve
 from costcli.results.document import RunResult
 from costcli.results.journal import (
     SUFFIX,
+    Event,
     JournalRead,
     JournalWriter,
+    bad_line,
     parts_of,
     read_header,
 )
+from costcli.results.metrics import RequestRecord
 
 # what differs between a journal's plan and the one that resumes it without changing it
 NOT_THE_PLAN = {"journal", "resume", "records"}
@@ -145,6 +148,12 @@ def turns_of(setup: RunSetup) -> dict[str, int]:
     }
 
 
+def shape_of(setup: RunSetup) -> tuple[int, int]:
+    """The plan's number of slots (targets, times --repeat) and of load points: what a
+    journal line may name."""
+    return len(setup.slots), len(setup.points)
+
+
 @contextlib.contextmanager
 def journaled(plan: RunPlan, setup: RunSetup, state: RunState) -> Iterator[RunSetup]:
     """The setup with its journal (and, resuming, what the journal holds); the journal's
@@ -152,7 +161,11 @@ def journaled(plan: RunPlan, setup: RunSetup, state: RunState) -> Iterator[RunSe
     if plan.resume and plan.journal is not None and not plan.journal.exists():
         # a part of a split run killed before its worker began: nothing to skip, start it
         plan = plan.model_copy(update={"resume": False})
-    resume = Resume(plan.journal, turns_of(setup)) if plan.resume and plan.journal else None
+    resume = (
+        Resume(plan.journal, turns_of(setup), shape_of(setup))
+        if plan.resume and plan.journal
+        else None
+    )
     writer = open_writer(plan, resume.times[-1] if resume else None)
     if resume is not None and plan.journal is not None:
         state.started_at = read_header(plan.journal).started_at
@@ -235,22 +248,12 @@ def _recover_one(path: Path, notes: list[str]) -> RunResult:
     read = JournalRead()
     ended = False
     for event, record in journal_events(path, read):
-        t = event.target
-        ended = ended or event.kind == "end"
-        if event.kind == "target":
-            progress.setdefault(t, TargetProgress(setup.targets[t]))
-        elif event.kind == "info":
-            progress.setdefault(t, TargetProgress(setup.targets[t])).info.update(event.data["info"])
-        elif event.kind in ("point", "r", "stop", "restart"):
-            run = _point_run(
-                setup, progress.setdefault(t, TargetProgress(setup.targets[t])), event.point
-            )
-            if record is not None:
-                run.add(record)
-            elif event.kind == "stop":
-                run.stopped = str(event.data.get("why"))
-            elif event.kind == "restart":
-                _drop_session(run, str(event.data["session"]), setup)
+        try:
+            ended = _replay(setup, progress, event, record) or ended
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            raise bad_line(
+                path, event.line, f"a '{event.kind}' line this plan cannot hold"
+            ) from None
     notes.extend(read.notes)
     last = max(progress, default=None)
     for t in sorted(progress):  # the target a kill cut short is marked interrupted
@@ -259,12 +262,44 @@ def _recover_one(path: Path, notes: list[str]) -> RunResult:
     return runner.build_result(setup, state, complete=ended)
 
 
-def _point_run(setup: RunSetup, progress: TargetProgress, p: int) -> TargetRun:
+def _replay(
+    setup: RunSetup,
+    progress: dict[int, TargetProgress],
+    event: Event,
+    record: RequestRecord | None,
+) -> bool:
+    """One journal line into the figures; True for the `end` line. The journal's target
+    numbers are slots (--repeat: a target a round)."""
+    t = event.target
+    slots = setup.slots
+    if event.kind in ("target", "info", "point", "r", "stop", "done", "restart"):
+        if t >= len(slots):
+            raise IndexError(t)
+        if event.kind == "target":
+            progress.setdefault(t, TargetProgress(slots[t]))
+        elif event.kind == "info":
+            progress.setdefault(t, TargetProgress(slots[t])).info.update(dict(event.data["info"]))
+        else:
+            run = _point_run(
+                setup, progress.setdefault(t, TargetProgress(slots[t])), t, event.point
+            )
+            if record is not None:
+                run.add(record)
+            elif event.kind == "stop":
+                run.stopped = str(event.data.get("why"))
+            elif event.kind == "restart":
+                _drop_session(run, str(event.data["session"]), setup)
+    return event.kind == "end"
+
+
+def _point_run(setup: RunSetup, progress: TargetProgress, slot: int, p: int) -> TargetRun:
+    if p >= len(setup.points):
+        raise IndexError(p)
     while len(progress.runs) <= p:
         point = setup.points[len(progress.runs)]
         # a conversational point keeps its records: a restart line takes some back out
         keep = setup.with_records or bool(setup.workload.sessions)
-        progress.runs.append((point, TargetRun(slo=setup.slo, keep=keep)))
+        progress.runs.append((point, setup.point_run(slot, len(progress.runs), point, keep)))
     return progress.runs[p][1]
 
 

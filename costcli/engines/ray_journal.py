@@ -69,7 +69,7 @@ def relayed(
 ) -> Iterator[RunSetup]:
     """Inside a task: the setup with its relayed journal (and, resuming, what its part's
     journal holds); the `end` line is said once the shard ended on its own."""
-    from costcli.engines.journaled import turns_of
+    from costcli.engines.journaled import shape_of, turns_of
     from costcli.load.resume import Resume
 
     if ticket is None:
@@ -81,7 +81,7 @@ def relayed(
         if ticket.held is not None:
             held = Path(folder) / Path(ticket.path).name
             held.write_bytes(zlib.decompress(ticket.held))
-            resume = Resume(held, turns_of(setup))
+            resume = Resume(held, turns_of(setup), shape_of(setup))
             state.started_at = read_header(held).started_at
         yield dataclasses.replace(setup, journal=journal, resume=resume)
         journal.event({"k": "end", "complete": True, "at": now_iso()})

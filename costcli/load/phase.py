@@ -49,6 +49,9 @@ class TargetRun:
     sink: Callable[[RequestRecord], None] | None = None
     # a resumed point: its new records' `scheduled_ms` start after the journaled ones
     offset_ms: float = 0.0
+    # every record as it is folded in, journaled or fed back from a journal alike (the
+    # pooled figures of a repeated target: load/repeat.py)
+    tap: Callable[[RequestRecord], None] | None = None
     records: list[RequestRecord] = field(default_factory=list)
     digest: Digest = field(init=False)
 
@@ -61,6 +64,8 @@ class TargetRun:
             self.records.append(record)
         if journal and self.sink is not None:
             self.sink(record)
+        if self.tap is not None:
+            self.tap(record)
 
     @property
     def measured(self) -> int:

@@ -10,6 +10,7 @@ in the journal says its earlier turns no longer count.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,18 @@ from pathlib import Path
 from costcli.load.clock import now_iso
 from costcli.load.phase import TargetRun
 from costcli.load.schedule import PointDone
-from costcli.results.journal import Event, JournalRead, JournalWriter, events, record_of
+from costcli.results.journal import (
+    Event,
+    JournalRead,
+    JournalWriter,
+    bad_line,
+    events,
+    record_of,
+)
 from costcli.results.metrics import RequestRecord
+
+Shape = tuple[int, int]  # the plan's targets and load points
+HELD = ("target", "info", "point", "r", "stop", "done", "restart")  # the lines of a target's point
 
 
 @dataclass
@@ -29,9 +40,15 @@ class Spent:
     usd: float = 0.0
     held_usd: float = 0.0
 
-    def add(self, event: Event) -> None:
-        self.usd += float(event.data.get("usd", 0.0))
-        self.held_usd += float(event.data.get("held", 0.0))
+    def add(self, event: Event) -> bool:
+        """Fold one line in; False (nothing folded) where a figure is not a finite number."""
+        usd, held = event.data.get("usd", 0.0), event.data.get("held", 0.0)
+        figures = (usd, held)
+        if not all(type(v) in (int, float) and math.isfinite(v) for v in figures):
+            return False
+        self.usd += float(usd)
+        self.held_usd += float(held)
+        return True
 
     @property
     def total_usd(self) -> float:
@@ -41,27 +58,49 @@ class Spent:
 
 
 def _session_states(
-    path: Path, turns_of: dict[str, int], read: JournalRead, times: list[str], spent: Spent
+    path: Path,
+    turns_of: dict[str, int],
+    read: JournalRead,
+    times: list[str],
+    shape: Shape,
+    spent: Spent,
 ) -> dict[tuple[int, int], PointDone]:
     points: dict[tuple[int, int], PointDone] = {}
     seen: dict[tuple[int, int, str], list[RequestRecord]] = {}
     for event in events(path, read):
         key = (event.target, event.point)
-        if event.kind == "spend":
-            spent.add(event)
+        _check_line(path, event, shape)
+        if event.kind == "spend" and not spent.add(event):
+            raise bad_line(path, event.line, "a 'spend' line whose usd or held is not a number")
         elif event.kind == "r":
             _held(points.setdefault(key, PointDone()), record_of(path, event), seen, key)
         elif event.kind == "resumed":
             times.append(str(event.data.get("at")))
         elif event.kind == "stop":  # a point that stopped early is not run again
             points.setdefault(key, PointDone()).stopped = str(event.data.get("why"))
+        elif event.kind == "done":  # nor one that ran to its end
+            points.setdefault(key, PointDone()).finished = True
         elif event.kind == "restart":
             name = str(event.data["session"])
             points.setdefault(key, PointDone()).restarted_at[name] = event.line
             seen.pop((*key, name), None)
     for (t, p, name), records in seen.items():
-        _conversation(points.setdefault((t, p), PointDone()), name, records, turns_of)
+        point = points.setdefault((t, p), PointDone())
+        # in a finished point, a conversation --requests or --duration cut stays as it was
+        _conversation(point, name, records, {} if point.finished else turns_of)
     return points
+
+
+def _check_line(path: Path, event: Event, shape: Shape) -> None:
+    """A line naming a target or point the plan lacks, or holding the wrong kind of value,
+    is one error naming the line (a journal edited by hand)."""
+    kind, data = event.kind, event.data
+    if (
+        (kind in HELD and not (event.target < shape[0] and event.point < shape[1]))
+        or (kind == "restart" and not isinstance(data.get("session"), str))
+        or (kind == "info" and not isinstance(data.get("info"), dict))
+    ):
+        raise bad_line(path, event.line, f"a '{kind}' line this plan cannot hold")
 
 
 def _held(
@@ -97,12 +136,12 @@ class Resume:
     """A journal being continued: what each load point already holds, fed back into the
     new run's figures, and the requests its schedule skips."""
 
-    def __init__(self, path: Path, turns_of: dict[str, int]) -> None:
+    def __init__(self, path: Path, turns_of: dict[str, int], shape: Shape) -> None:
         self.path = path
         self.read = JournalRead()
         self.times: list[str] = []  # when each resume began, this one last
         self.spent = Spent()  # under --max-spend-usd: counted against the cap again
-        self.points = _session_states(path, turns_of, self.read, self.times, self.spent)
+        self.points = _session_states(path, turns_of, self.read, self.times, shape, self.spent)
         self.times.append(now_iso())
 
     def point(self, target: int, point: int) -> PointDone:

@@ -26,6 +26,7 @@ from costcli.files.redact import Redactor
 from costcli.load import signals
 from costcli.load.clock import now_iso
 from costcli.load.phase import ProgressObserver, TargetRun
+from costcli.load.repeat import PooledRun, Rounds
 from costcli.load.resume import Resume
 from costcli.load.schedule import WHOLE, LoadSettings, PointDone, PointJob, Shard, StartGate
 from costcli.load.spend import SpendBudget
@@ -96,10 +97,24 @@ class RunSetup:
     resume: Resume | None = None  # a journal being continued: what it holds is skipped
     # the whole run's --max-spend-usd; each of the shard's `count` parts holds cap / count
     max_spend_usd: float | None = None
+    rounds: Rounds | None = None  # --repeat N (load/repeat.py)
 
     @property
     def points(self) -> tuple[LoadPoint, ...]:
         return load_points(self.load, self.sweep)
+
+    @property
+    def slots(self) -> tuple[Target, ...]:
+        """The targets in the order they run (and are journaled): each once, or with
+        --repeat N, every target once a round, N rounds."""
+        return self.targets * (self.rounds.count if self.rounds is not None else 1)
+
+    def point_run(self, slot: int, p: int, point: LoadPoint, keep: bool) -> TargetRun:
+        """A slot's run at load point p (tapped into its pooled run when repeated)."""
+        run = TargetRun(slo=self.slo, keep=keep)
+        if self.rounds is not None:
+            self.rounds.attach(slot, p, point, run, self.slo, self.with_records)
+        return run
 
 
 @dataclass
@@ -224,10 +239,12 @@ async def measure_target(
     target: Target,
     progress: TargetProgress,
     observer: ProgressObserver,
+    slot: int | None = None,
     budget: SpendBudget | None = None,
 ) -> None:
-    """Every load point of one target through one adapter; stops at a point that stopped."""
-    t = setup.targets.index(target)
+    """Every load point of one target through one adapter; stops at a point that stopped.
+    `slot`: its place in `setup.slots` (journaled by it); None: its place in the targets."""
+    t = setup.targets.index(target) if slot is None else slot
     journal = setup.journal
     if journal is not None:
         journal.event({"k": "target", "t": t, "label": target.label}, sync=True)
@@ -238,10 +255,12 @@ async def measure_target(
         await adapter.refresh_facts()
         progress.info.update(adapter.describe())
         for p, point in enumerate(setup.points):
-            run = TargetRun(slo=setup.slo, keep=setup.with_records)
+            run = setup.point_run(t, p, point, setup.with_records)
             progress.runs.append((point, run))
             resumed = _open_point(setup, run, t, p, point.label or "")
             label = f"{target.label} @ {point.label}" if point.label else target.label
+            if setup.rounds is not None:
+                label = setup.rounds.label(t, label)
             job = PointJob(
                 setup.workload,
                 point.settings,
@@ -254,8 +273,12 @@ async def measure_target(
             if resumed is not None and resumed.stopped:
                 run.stopped = resumed.stopped  # it stopped before the kill: not run again
                 break
+            if resumed is not None and resumed.finished:
+                continue  # it ran to its end before the kill: nothing of it is sent again
             try:
                 await run_target(adapter, job, observer, run)
+                if setup.journal is not None and not run.stopped:
+                    setup.journal.event({"k": "done", "t": t, "p": p})
             finally:
                 _close_point(setup, run, t, p)
             if run.stopped:
@@ -296,9 +319,9 @@ async def run_all(setup: RunSetup, state: RunState, observer: ProgressObserver) 
         setup.resume.spent.total_usd if setup.resume is not None else 0.0,
         setup.journal.event if setup.journal is not None else None,
     )
-    for target in setup.targets:
+    for slot, target in enumerate(setup.slots):
         state.current = progress = TargetProgress(target)
-        await measure_target(setup, target, progress, observer, budget)
+        await measure_target(setup, target, progress, observer, slot, budget)
         result = target_result(setup, progress, interrupted=False)
         state.finished.append(result)
         state.current = None
@@ -359,6 +382,11 @@ def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: boo
     )
 
 
+def pooled_result(setup: RunSetup, t: int, runs: PooledRun) -> TargetResult:
+    """A repeated target's result from its pooled runs (every round's records)."""
+    return target_result(setup, TargetProgress(setup.targets[t], list(runs)), interrupted=False)
+
+
 def run_cost(target: Target, digest: Digest, prices: Prices | None) -> Any:
     """The summary's `cost` from the usage the server reported (None without a prices file)."""
     return priced(target.price_provider, target.model, target.self_hosted, digest, prices)
@@ -398,6 +426,8 @@ def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResu
     live = state.current
     if live is not None and any(r.measured for _, r in live.runs):
         targets.append(target_result(setup, live, interrupted=True))
+    if setup.rounds is not None:
+        targets = setup.rounds.fold(targets, functools.partial(pooled_result, setup))
     load = setup.load.describe()
     if setup.sweep is not None:
         load["sweep"] = setup.sweep.describe()
@@ -422,6 +452,7 @@ def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResu
         processes=setup.processes,
         journal=str(setup.journal.path) if setup.journal is not None else None,
         resumed=setup.resume.times if setup.resume is not None else None,
+        repeat=setup.rounds.count if setup.rounds is not None else None,
     )
     return RunResult(complete=complete, meta=meta, targets=targets)
 

@@ -167,6 +167,7 @@ class PointDone:
     # a conversation an earlier resume sent again: its records before that line do not count
     restarted_at: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None
+    finished: bool = False  # it ran to its end (a `done` line): not run again
     end_ms: float = 0.0  # the last completion, as the point's records count time
 
 

@@ -344,11 +344,13 @@ def worst_case(
     points: Sequence[LoadSettings],
     prices: Prices | None,
     shard: Shard = WHOLE,
+    repeat: int = 1,
 ) -> list[WorstCase]:
-    """Every priced target's worst case: requests x the dearest request's worst case."""
+    """Every priced target's worst case: requests (every round's, under --repeat) x the
+    dearest request's worst case."""
     found = []
     counts = [planned_requests(s, workload, shard) for s in points]
-    requests = None if None in counts else sum(c or 0 for c in counts)
+    requests = None if None in counts else repeat * sum(c or 0 for c in counts)
     for target in targets:
         price = target_price(target, prices)
         if price is None:

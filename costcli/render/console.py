@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from costcli.render.repeats import repeat_lines
 from costcli.render.rows import (
     CAPTION,
     client_lines,
@@ -34,6 +35,7 @@ def render(result: RunResult, width: int | None = None) -> str:
     lines += turn_lines(result)
     for t in result.targets:
         lines += target_lines(t)
+    lines += [f"repeats · {line}" for line in repeat_lines(result)]
     lines += schedule_lines(result)
     lines += [f"warning: {line}" for line in client_lines(result)]
     if not result.complete:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from costcli.render.repeats import repeat_lines
 from costcli.render.rows import (
     client_lines,
     columns_for,
@@ -29,6 +30,9 @@ def render(result: RunResult) -> str:
     turns = turn_lines(result)
     if turns:
         lines += ["", *(f"- {line}" for line in turns)]
+    repeats = repeat_lines(result)
+    if repeats:
+        lines += ["", *(f"- {line}" for line in repeats)]
     errors = error_lines(result)
     if errors:
         lines += ["", "Errors: " + "; ".join(errors)]

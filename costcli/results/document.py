@@ -72,6 +72,7 @@ class Meta(Unreported):
     workers: list[WorkerState] | None = None  # --engine ray: each worker's end
     journal: str | None = None  # the run's journal: every record, one a line
     resumed: list[str] | None = None  # when each resume of the run from its journal began
+    repeat: int | None = None  # --repeat N: the plan ran N times, its targets interleaved
 
 
 class SweepPoint(_Model):
@@ -112,6 +113,9 @@ class TargetResult(Unreported):
     stopped: str | None = None
     client: ClientHealth | None = None
     records: list[RequestRecord] | None = None
+    # --repeat N: each run's summary (at the load point the pooled summary is of); the
+    # summary above pools every run's records, its distribution blocks carry `ci95`
+    repeats: list[Summary] | None = None
 
     @property
     def label(self) -> str:

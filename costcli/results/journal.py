@@ -10,6 +10,7 @@ Line 1 is the header: `{"journal": 1, "costcli_version", "started_at", "plan", "
     {"k": "r", "t": 0, "p": 0, "r": {...}}           a request finished (a RequestRecord)
     {"k": "info", "t": 0, "info": {...}}             the target's server facts
     {"k": "stop", "t": 0, "p": 0, "why": "..."}     the point stopped early
+    {"k": "done", "t": 0, "p": 0}                   the point ran to its end
     {"k": "restart", "t": 0, "p": 0, "session": s}  a resume sends session s again whole:
                                                      its earlier turns do not count
     {"k": "resumed", "at": "..."}                   a resume starts appending
@@ -148,7 +149,7 @@ class JournalRead:
     notes: list[str] = field(default_factory=list)
 
 
-def _bad(path: Path, line: int, what: str) -> BadInputError:
+def bad_line(path: Path, line: int, what: str) -> BadInputError:
     return BadInputError(
         f"{path}:{line}: {what}; this is not a costcli journal line (was the file edited?); "
         "remove the line or recover from an intact copy"
@@ -163,13 +164,13 @@ def read_header(path: Path) -> Header:
     except OSError as exc:
         raise BadInputError(f"{path}: cannot read the journal: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise _bad(path, 1, "not UTF-8 text") from None
+        raise bad_line(path, 1, "not UTF-8 text") from None
     try:
         head = json.loads(first)
     except json.JSONDecodeError:
-        raise _bad(path, 1, "not a JSON header") from None
+        raise bad_line(path, 1, "not a JSON header") from None
     if not isinstance(head, dict) or "journal" not in head or "plan" not in head:
-        raise _bad(path, 1, "key 'journal' or 'plan' is missing")
+        raise bad_line(path, 1, "key 'journal' or 'plan' is missing")
     if head["journal"] != JOURNAL_VERSION:
         raise BadInputError(
             f"{path}:1: key 'journal' is version {head['journal']}, this costcli reads "
@@ -204,7 +205,11 @@ def events(path: Path, read: JournalRead | None = None) -> Iterator[Event]:
                             "was killed); dropped"
                         )
                     return
-                raise _bad(path, number, "not a JSON object with a key 'k'") from None
+                raise bad_line(path, number, "not a JSON object with a key 'k'") from None
+            for key in ("t", "p"):  # a target's and a load point's number
+                value = data.get(key, 0)
+                if type(value) is not int or value < 0:
+                    raise bad_line(path, number, f"key '{key}' is {value!r}, not a number >= 0")
             yield Event(number, data["k"], data)
 
 
@@ -215,7 +220,7 @@ def record_of(path: Path, event: Event) -> RequestRecord:
         return RequestRecord.model_validate(event.data["r"])
     except (KeyError, ValidationError) as exc:
         where = str(exc).splitlines()[1] if isinstance(exc, ValidationError) else "r"
-        raise _bad(path, event.line, f"key 'r' is not a request record ({where})") from None
+        raise bad_line(path, event.line, f"key 'r' is not a request record ({where})") from None
 
 
 def parts_of(path: Path) -> list[Path]:

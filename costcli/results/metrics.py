@@ -18,6 +18,7 @@ from pydantic import (
     Discriminator,
     SerializerFunctionWrapHandler,
     Tag,
+    field_validator,
     model_serializer,
 )
 
@@ -43,6 +44,9 @@ ABSENT_WHEN_NONE = (
     "journal",  # where the run's records are, one a line (results/journal.py)
     "resumed",  # when each resume of the run began
     "fixed_schedule",  # a workload sent on its own times (a trace: load/replay.py)
+    "ci95",  # a distribution's interval over repeated runs (--repeat: results/repeats.py)
+    "repeats",  # a repeated target's summary of each run
+    "repeat",  # how many times the run was repeated
 )
 
 
@@ -57,6 +61,14 @@ class Unreported(_Model):
                 if key in data and data[key] is None:
                     del data[key]
         return data
+
+
+MEASURED_MAX = 1e12  # ms (31 years), tokens/s, $: beyond any request's figure
+MEASURED = (
+    "scheduled_ms", "ttft_ms", "ttfb_ms", "e2e_ms", "client_delay_ms", "tpot_ms",
+    "decode_tokens_per_s", "itl_ms", "queue_ms", "prefill_ms", "decode_ms", "ttfo_ms",
+    "provider_cost_usd",
+)  # fmt: skip
 
 
 class RequestRecord(Unreported):
@@ -107,11 +119,34 @@ class RequestRecord(Unreported):
     provider_cost_usd: float | None = None  # the provider's own bill (xAI, OpenRouter)
     service_tier: str | None = None  # the service tier the provider reports it served
 
+    @field_validator(*MEASURED, mode="after")
+    @classmethod
+    def _measured(cls, value: Any) -> Any:
+        """A time or rate no request could measure (over MEASURED_MAX, or not finite) is a
+        damaged file, refused where it is read rather than overflowing a summary."""
+        for v in value if isinstance(value, list) else (value,):
+            if v is not None and not abs(v) < MEASURED_MAX:
+                raise ValueError(f"{v!r} is not a measured figure (at most {MEASURED_MAX:g})")
+        return value
+
 
 # --- the summary document (part of the results file) ---------------------------------
 
 
-class Percentiles(_Model):
+class CI95(_Model):
+    """Each figure's 95% interval over the runs of a repeated target (`--repeat N`), as
+    [low, high]: the Student-t interval of the figure's mean over the runs, a low end
+    below 0 cut at 0 (results/repeats.py has the method)."""
+
+    runs: int  # the runs the interval is over
+    mean: tuple[float, float]
+    p50: tuple[float, float]
+    p90: tuple[float, float]
+    p95: tuple[float, float]
+    p99: tuple[float, float]
+
+
+class Percentiles(Unreported):
     mean: float
     min: float
     max: float
@@ -121,6 +156,7 @@ class Percentiles(_Model):
     p95: float
     p99: float
     count: int
+    ci95: CI95 | None = None  # a repeated target's, over its runs; absent otherwise
 
 
 class RequestCounts(_Model):

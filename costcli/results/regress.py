@@ -20,6 +20,7 @@ from typing import Any, Literal
 from costcli.files.errors import EXIT_CHECK_FAILED, BadInputError
 from costcli.results.document import RunResult, TargetResult
 from costcli.results.metrics import RequestRecord, RunCost, percentile
+from costcli.results.repeats import CONFIDENCE, difference, per_run
 
 LATENCY_METRICS = ("ttft", "ttfb", "itl", "tpot", "e2e")
 LATENCY_STATS = ("p50", "p90", "p95", "p99", "mean", "max")
@@ -228,7 +229,8 @@ class Interval:
     low: float
     high: float
     confidence: float
-    resamples: int
+    resamples: int  # 0: an interval over repeated runs, not a bootstrap
+    runs: tuple[int, int] | None = None  # over repeated runs: (baseline, current)
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,8 @@ class CheckRow:
     # such a row either fails (the gate must not pass on nothing) or is n/a by design
     # (an unpriced target under a cost check, a target new in this run).
     compared: bool = True
+    # repeated runs (--repeat): whether the change is more than the run-to-run noise
+    distinguishable: bool | None = None
 
     @property
     def label(self) -> str:
@@ -278,6 +282,11 @@ class CheckRow:
                 "confidence": self.interval.confidence,
                 "resamples": self.interval.resamples,
             }
+            if self.interval.runs is not None:
+                base, cur = self.interval.runs
+                out["interval"]["runs"] = {"baseline": base, "current": cur}
+        if self.distinguishable is not None:
+            out["distinguishable"] = self.distinguishable
         return out
 
 
@@ -489,6 +498,9 @@ def _budget_row(
             compared=False,
         )
     change = cur_v / base_v - 1 if budget.relative else cur_v - base_v
+    runs = _over_runs(budget, change, (cur_t, cur_v), (base_t, base_v))
+    if runs is not None:
+        return _repeats_row(common, runs, (cur_v, base_v, change), budget.relative)
     interval: Interval | None = None
     if m.per_request is not None and m.statistic is not None and cur_t.records and base_t.records:
         interval = bootstrap_change(
@@ -510,6 +522,78 @@ def _budget_row(
         method=method,
         reason=reason,
     )
+
+
+def _repeats_row(
+    common: dict[str, str],
+    runs: tuple[bool, str, Interval, bool],
+    values: tuple[float, float, float],
+    relative: bool,
+) -> CheckRow:
+    """A budget's row judged over repeated runs (`_over_runs`)."""
+    failed, reason, over, distinguishable = runs
+    current, baseline, change = values
+    return CheckRow(
+        **common,  # type: ignore[arg-type]
+        status="fail" if failed else "pass",
+        current=current,
+        baseline=baseline,
+        change=change,
+        relative=relative,
+        interval=over,
+        method="repeats",
+        reason=reason,
+        distinguishable=distinguishable,
+    )
+
+
+def _runs_of(m: Metric, t: TargetResult, value: float) -> list[float]:
+    """The metric in each run of a repeated target; a single run's own figure."""
+    if not t.repeats:
+        return [value]
+    return per_run(t.repeats, lambda s: m.from_summary(t.model_copy(update={"summary": s})))
+
+
+def _over_runs(
+    budget: Budget,
+    change: float,
+    current: tuple[TargetResult, float],
+    baseline: tuple[TargetResult, float],
+) -> tuple[bool, str, Interval, bool] | None:
+    """(failed, reason, interval, distinguishable) where either run was repeated: the
+    change's 95% interval over the runs (results/repeats.py). A change past the budget
+    fails only when it is distinguishable (its interval lies wholly on the worse side of
+    no change); within the noise it is reported, not failed. None: neither was repeated."""
+    (cur_t, cur_v), (base_t, base_v) = current, baseline
+    if not (cur_t.repeats or base_t.repeats):
+        return None
+    m = budget.metric
+    before = _runs_of(m, base_t, base_v)
+    found = difference(before, _runs_of(m, cur_t, cur_v))
+    scale = math.fsum(before) / len(before) if before else 0.0
+    if found is None or (budget.relative and scale == 0):
+        return None
+    low, high = (
+        (found.low / scale, found.high / scale) if budget.relative else (found.low, found.high)
+    )
+    sign = 1.0 if m.higher_is_worse else -1.0
+    past = sign * change > budget.amount
+    worse = min(sign * low, sign * high) > 0
+    ci = f"95% CI over the runs [{_fmt(low, budget.relative)}, {_fmt(high, budget.relative)}]"
+    shown = _fmt(change, budget.relative)
+    if past and not worse:
+        reason = (
+            f"change {shown} is past the budget {budget.text}, but not distinguishable "
+            f"{found.at()} ({ci} includes no change): reported, not failed"
+        )
+    elif past:
+        reason = (
+            f"change {shown} is past the budget {budget.text}, distinguishable {found.at()} ({ci})"
+        )
+    else:
+        reason = f"change {shown} is within the budget {budget.text}; {found.verdict()} ({ci})"
+    over = Interval(low, high, CONFIDENCE, 0, found.runs)
+    return past and worse, reason, over, found.distinguishable
 
 
 def _unpriced(m: Metric, t: TargetResult) -> bool:
@@ -678,10 +762,16 @@ def _notes(
     notes = []
     if baseline is not None:
         unrecorded = [t for t in (*current.targets, *baseline.targets) if not t.records]
-        if any(r.kind == "budget" for r in rows) and unrecorded:
+        if any(r.kind == "budget" and r.method != "repeats" for r in rows) and unrecorded:
             notes.append(
                 "runs without --records were compared by their summaries (no noise allowance)"
             )
+    if any(r.method == "repeats" for r in rows):
+        notes.append(
+            "repeated runs: a budget is judged over the runs (a 95% Student-t interval of the "
+            "change); a change past its budget fails only when it is distinguishable from "
+            "the run-to-run noise, else it is reported as not distinguishable"
+        )
     not_compared = [r for r in rows if not r.compared]
     if not_compared:
         notes.append(

@@ -36,6 +36,11 @@ CORPUS = {"providers": 160, "prices": 160, "workload": 160, "results": 160}
 
 RUN_EVERY = 4
 Loc = tuple[Any, ...]
+# A record's measured times, rates and cost: bounded (1e12) where a results file is read.
+RECORD_FIGURES = {
+    "scheduled_ms", "ttft_ms", "ttfb_ms", "e2e_ms", "client_delay_ms", "tpot_ms", "itl_ms",
+    "decode_tokens_per_s", "queue_ms", "prefill_ms", "decode_ms", "ttfo_ms", "provider_cost_usd",
+}  # fmt: skip
 
 
 # --- base files -------------------------------------------------------------------------------
@@ -298,6 +303,9 @@ def huge_is_valid(kind: str, loc: Loc) -> bool | None:
     key = dotted(loc)
     if key.endswith(("error_rate", "attainment", "valid_share")):
         return False
+    record = re.fullmatch(r"targets\.\d+\.records\.\d+\.(\w+)(\.\d+)?", key)
+    if record and record.group(1) in RECORD_FIGURES:
+        return False  # a record's time, rate or cost is at most 1e12: no request measures 1e300
     if key.endswith("_ms") or ".ttft_ms." in key or ".e2e_ms." in key:
         return None if key.endswith(".count") else True
     return None

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -249,3 +250,72 @@ def test_a_finished_split_run_can_be_run_again_to_the_same_output(
         assert code == 0, err
     last = (tmp_path / "run.journal.jsonl").read_text().splitlines()[-1]
     assert last.startswith('{"k":"end","complete":true')
+
+
+EDITS = [  # (what a hand edit did to the journal's line, the key the error names)
+    (lambda d: d.update(t="x"), "key 't' is 'x'"),
+    (lambda d: d.update(p=-1), "key 'p' is -1"),
+    (lambda d: d.update(t=5), "line this plan cannot hold"),
+    (lambda d: d.update(p=9), "line this plan cannot hold"),
+    (lambda d: d["r"].update(ttft_ms=1e308), "(ttft_ms)"),
+    (lambda d: d["r"].update(itl_ms=[1.0, float("inf")]), "(itl_ms"),
+    (lambda d: d.update(k="restart"), "line this plan cannot hold"),  # no session
+    (lambda d: d.update(k="info", info=[1]), "line this plan cannot hold"),
+]
+
+
+@pytest.mark.parametrize(("edit", "named"), EDITS)
+def test_a_hand_edited_journal_line_is_one_error_naming_the_line(
+    mock: tuple[Path, Path, Path], tmp_path: Path, edit: Any, named: str
+) -> None:
+    providers = mock[0]
+    code, _, err = done(costcli("run", "-t", "mock", "-n", "6", "-c", "2", "-q", "--no-progress",
+                                "--providers", str(providers), "-o", "run.json", cwd=tmp_path))  # fmt: skip
+    assert code == 0, err
+    path = tmp_path / "run.journal.jsonl"
+    lines = path.read_text().splitlines()
+    n = next(i for i, line in enumerate(lines) if line.startswith('{"k":"r"'))
+    data = json.loads(lines[n])
+    edit(data)
+    lines[n] = json.dumps(data)
+    path.write_text("\n".join(lines) + "\n")
+    for args in (("recover", str(path)), ("run", "--resume", str(path), "-q", "--no-progress")):
+        code, out, err = done(costcli(*args, cwd=tmp_path))
+        assert code == 2, (args, out, err)
+        assert "Traceback" not in err
+        (line,) = err.strip().splitlines()
+        assert f"{path}:{n + 1}:" in line, line
+        assert named in line, line
+
+
+def test_a_point_that_ran_to_its_end_is_not_sent_again_on_resume(
+    mock: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """A kill just after point 1 of a sweep ended: --requests cut some of its conversations,
+    and the resume sends none of them again (point 1 ran to its end), only point 2."""
+    providers, _, bodies = mock
+    run = ["run", "-t", "mock", "-w", "conversation", "-n", "25", "--sweep", "concurrency=2,3",
+           "--no-progress", "-q", "--providers", str(providers), "-f", "json"]  # fmt: skip
+    code, _, err = done(costcli(*run, "-o", "whole.json", cwd=tmp_path))
+    assert code == 0, err
+    whole = json.loads((tmp_path / "whole.json").read_text())
+    journal = tmp_path / "whole.journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    ends = [i for i, line in enumerate(lines) if line.startswith('{"k":"done"')]
+    assert len(ends) == 2  # a done line ends each point
+    cut = tmp_path / "cut.journal.jsonl"
+    cut.write_text("".join(lines[: ends[0] + 1]))  # killed just after point 1's done line
+    time.sleep(1.2)  # the request log is flushed every second
+    before = len(bodies.read_text().splitlines())
+    code, _, err = done(costcli("run", "--resume", str(cut), "-q", "--no-progress",
+                                "-o", "resumed.json", "-f", "json", cwd=tmp_path))  # fmt: skip
+    assert code == 0, err
+    time.sleep(1.2)
+    sent = len(bodies.read_text().splitlines()) - before
+    resumed = json.loads((tmp_path / "resumed.json").read_text())
+    first, second = resumed["targets"][0]["sweep"]
+    was_first, _ = whole["targets"][0]["sweep"]
+    assert first["summary"]["requests"] == was_first["summary"]["requests"]
+    assert first["summary"]["sessions"] == was_first["summary"]["sessions"]
+    assert second["summary"]["requests"]["total"] == 25
+    assert sent == 25  # point 2 whole, nothing of point 1

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+import tomllib
 
 from tests.mockserver_fixture import REPO_ROOT, start_mock_server
 
@@ -227,7 +227,7 @@ def test_over_50_dollars_without_a_cap_is_refused_at_a_terminal_in_one_line(
     try:
         args = ["run", "-t", "acme", "--providers", "acme.toml", "--prices", "prices.toml"]
         args += ["-n", "4", "--max-tokens", str(MAX_TOKENS), "--no-progress"]
-        code, out, err = done(costcli(*args, cwd=dear_mock.folder, stdin=follower))
+        code, _, err = done(costcli(*args, cwd=dear_mock.folder, stdin=follower))
     finally:
         os.close(follower)
         os.close(leader)
