@@ -4,11 +4,13 @@ from initdb/pg_ctl where installed; skipped with the reason where not)."""
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,6 +159,35 @@ def test_ten_runs_added_from_two_processes_at_once_are_all_kept(db: str, tmp_pat
     assert sorted(r.metrics["mock:mock-model"]["ttft_p95_ms"] for r in stored) == [
         100.0 + n for n in range(10)
     ]
+
+
+def _open_new_store(path: str, barrier: Any, answers: Any) -> None:
+    barrier.wait()  # every process opens the file no one has made yet at the same moment
+    try:
+        open_store(path).close()
+        answers.put("ok")
+    except BadInputError as exc:
+        answers.put(str(exc))
+
+
+def test_three_processes_making_one_new_sqlite_store_at_once_all_open_it(
+    tmp_path: Path,
+) -> None:
+    """Switching a new file to WAL answers "locked" at once to the losers of the race
+    (SQLite's busy handler is not called there): each must wait, not fail."""
+    context = multiprocessing.get_context("spawn")
+    for attempt in range(15):
+        path = str(tmp_path / f"h{attempt}.sqlite")
+        barrier, answers = context.Barrier(3), context.Queue()
+        workers = [
+            context.Process(target=_open_new_store, args=(path, barrier, answers)) for _ in range(3)
+        ]
+        for worker in workers:
+            worker.start()
+        got = [answers.get(timeout=120) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=60)
+        assert got == ["ok"] * 3, (attempt, got)
 
 
 def _set_version(db: str, version: int) -> None:

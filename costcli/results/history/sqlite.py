@@ -5,6 +5,7 @@ not a SQLite database (or is damaged) is refused in one line naming it and the f
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,21 @@ from typing import Any
 from costcli.files.errors import BadInputError
 
 BUSY_TIMEOUT_S = 60.0
+
+
+def _wal(conn: sqlite3.Connection) -> None:
+    """WAL mode. Two processes making a new file at once: the change of journal mode can
+    answer "locked" at once, without waiting for the busy timeout (SQLite does not call the
+    busy handler there), so it is tried again until the timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class SqliteBackend:
@@ -28,7 +44,7 @@ class SqliteBackend:
             self.conn = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            _wal(self.conn)
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         except sqlite3.DatabaseError as exc:
