@@ -526,6 +526,7 @@ class Answer:
     cheapest_within_slo: Projection | None
     crossings: tuple[BreakEven, ...]  # the break-evens that exist, lowest volume first
     never: tuple[str, ...]  # APIs self-hosting never undercuts (up to the search ceiling)
+    measured: bool = True  # some row is an option this run measured (judged on the SLO)
 
 
 def answer(report: ProjectionReport) -> Answer:
@@ -539,6 +540,7 @@ def answer(report: ProjectionReport) -> Answer:
         requests_per_month=report.scenario.requests_per_month,
         cheapest=by_cost[0] if by_cost else None,
         cheapest_within_slo=next((p for p in by_cost if p.meets_slo), None),
+        measured=any(p.meets_slo is not None for p in by_cost),
         crossings=tuple(crossings),
         never=never,
     )

@@ -294,8 +294,12 @@ def answer_lines(a: Answer, slo: str | None) -> list[str]:
         lines.append(f"{at} the cheapest option is {_row(a.cheapest)}{unmeasured}.")
     if slo and a.cheapest_within_slo is not None:
         lines.append(f"Cheapest measured within the SLO ({slo}): {_row(a.cheapest_within_slo)}.")
-    elif slo:
+    elif slo and a.measured:
         lines.append(f"Nothing measured in this run met the SLO ({slo}).")
+    elif slo:  # what it measured has no price: it is not among the rows at all
+        lines.append(
+            "Nothing this run measured is priced, so none of the rows is judged on its SLO."
+        )
     for b in a.crossings[:SHOWN_CROSSINGS]:
         lines.append(
             f"{b.hardware} becomes cheaper than {b.api} from "

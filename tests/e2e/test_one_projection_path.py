@@ -12,6 +12,7 @@ from costcli.cli import app
 from costcli.cli.run import projection_after_run
 from costcli.plan import RunPlan
 from costcli.results.document import read_result
+from costcli.results.metrics import SLO
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RESULTS = FIXTURES / "providers.json"  # a run with API targets and a self-hosted box
@@ -95,3 +96,13 @@ def test_a_projection_that_cannot_be_made_is_a_line_not_a_failed_run(tmp_path: P
     text = projection_after_run(read_result(odd), RunPlan(), None, float(VOLUME))
     assert text.startswith("no projection after this run: ")
     assert "no-such-box" in text
+
+
+def test_a_run_of_only_unpriced_targets_does_not_say_nothing_met_its_slo() -> None:
+    """The mock is not in prices.toml: no row is a measured option, so none was judged on
+    the SLO, and the answer must not claim the measured target missed it."""
+    result = read_result(FIXTURES / "baseline.json")
+    plan = RunPlan(slo=SLO(ttft_ms=500.0))
+    text = projection_after_run(result, plan, None, float(VOLUME))
+    assert "Nothing measured in this run met the SLO" not in text
+    assert "Nothing this run measured is priced" in text
