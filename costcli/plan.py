@@ -9,10 +9,18 @@ import the plan.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from costcli.adapters.catalog import load_catalog
 from costcli.files.errors import BadInputError
@@ -20,6 +28,7 @@ from costcli.load import replay
 from costcli.load.repeat import Rounds
 from costcli.load.runner import RunSetup
 from costcli.load.schedule import WHOLE, LoadSettings, Shard
+from costcli.load.search import SearchSpec
 from costcli.load.spend import check_cap
 from costcli.load.sweep import SweepSpec
 from costcli.pricing.prices import load_prices
@@ -57,6 +66,11 @@ class RunPlan(BaseModel):
     load: LoadSettings = Field(default_factory=LoadSettings)
     slo: SLO | None = None
     sweep: SweepSpec | None = None
+    # the highest load within the SLO, found step by step (load/search.py)
+    search: SearchSpec | None = None
+    # the server's Prometheus endpoint, read every second of a measured phase
+    # (load/scrape.py); the managed llama-server's own is read without it
+    server_metrics: str | None = None
     # run the plan this many times, the targets interleaved in each round; each target's
     # figures pool the runs and carry a 95% interval over them (load/repeat.py)
     repeat: int = Field(1, ge=1)
@@ -180,6 +194,51 @@ class RunPlan(BaseModel):
             )
         return self
 
+    @field_validator("server_metrics")
+    @classmethod
+    def _a_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.fullmatch(r"https?://[^\s/]+\S*", url):
+            raise ValueError(
+                f"{url!r} is not an http:// or https:// URL; give the endpoint whole, e.g. "
+                "http://127.0.0.1:8080/metrics"
+            )
+        return url
+
+    @model_validator(mode="after")
+    def _search_fits(self) -> RunPlan:
+        if self.search is None:
+            if self.server_metrics is not None and self.split:
+                raise ValueError(
+                    "--server-metrics cannot be split into shards yet (each part would scrape "
+                    "the one server); run it in one process"
+                )
+            return self
+        problems = (
+            (
+                self.sweep is not None,
+                "--search and --sweep: give one (a search picks its own load points)",
+            ),
+            (
+                self.slo is None,
+                "--search needs --slo (ttft=MS, tpot=MS, e2e=MS, or ttft_p95=MS "
+                "...): the highest load within what?",
+            ),
+            (
+                self.split,
+                "--search cannot be split into shards yet (each step's verdict "
+                "needs every part's records); run it in one process",
+            ),
+            (
+                self.repeat > 1,
+                "--search and --repeat: give one (a repeated search would "
+                "pick different steps each round)",
+            ),
+        )
+        for clash, why in problems:
+            if clash:
+                raise ValueError(why)
+        return self
+
     @model_validator(mode="after")
     def _repeat_fits(self) -> RunPlan:
         if self.split and self.repeat > 1:
@@ -263,6 +322,11 @@ def check_workload_options(plan: RunPlan, workload: Workload) -> None:
             f"--sessions {plan.load.sessions}: workload '{workload.name}' has no conversations; "
             "use --requests, or a workload with sessions (conversation, sharegpt:FILE)"
         )
+    if workload.sessions and plan.search is not None:
+        raise BadInputError(
+            f"--search with workload '{workload.name}': a search's steps are plain requests "
+            "(a conversation's turns wait for each other); use a workload without sessions"
+        )
     if workload.sessions and plan.split:
         raise BadInputError(
             f"workload '{workload.name}' holds conversations, which cannot be split across "
@@ -299,6 +363,8 @@ def resolve(plan: RunPlan, *, keys_here: bool = True) -> RunSetup:
         workload=workload,
         load=replay.fixed_load(plan.load, workload),
         sweep=plan.sweep,
+        search=plan.search,
+        server_metrics=plan.server_metrics,
         slo=plan.slo,
         # a shard's records are its result: inline, unless its journal holds them
         with_records=plan.records or (plan.shard is not None and plan.journal is None),

@@ -410,6 +410,12 @@ class LlamaCppAdapter(OpenAIAdapter):
     def describe(self) -> dict[str, Any]:
         return {**self._info, "stale_connection_retries": self.stale_connection_retries}
 
+    @property
+    def metrics_url(self) -> str | None:
+        """The managed server's /metrics (started with --metrics), read every second of
+        each measured phase (load/scrape.py); an attached server's only when asked."""
+        return self.root + "/metrics" if self.managed and self.server is not None else None
+
     # --- one request ---------------------------------------------------------------------------
 
     def request_body(self, spec: RequestSpec) -> dict[str, Any]:

@@ -124,6 +124,11 @@ def run_plan(
         if name in options:
             values[name] = options[name]
             sources[name] = f"command line ({flag_of(opts, flag)})"
+    if getattr(opts, "search_steps", None) is not None:  # a field of the plan's search
+        from costcli.load.search import with_steps
+
+        values["search"] = with_steps(values.get("search"), opts.search_steps)
+        sources["search"] = "command line (--search-steps)"
     return build(RunPlan, values, bench.where), bench, sources
 
 

@@ -81,6 +81,19 @@ class MockOptions:
         help="Append each chat request body as a JSON line.",
         rich_help_panel="Logs",
     )
+    slots: int = typer.Option(
+        0,
+        "--slots",
+        min=0,
+        help="Decode slots: more requests wait for one (0: no limit).",
+        rich_help_panel="Timing and tokens",
+    )
+    metrics_dialect: str = typer.Option(
+        "llamacpp",
+        "--metrics-dialect",
+        help="GET /metrics names: llamacpp, vllm or sglang.",
+        rich_help_panel="Timing and tokens",
+    )
 
 
 LOGS = ("send_log", "request_log")  # paths, kept as text in the config
@@ -97,6 +110,10 @@ def mock_server_run(opts: MockOptions) -> None:
     if opts.reasoning_field not in ("reasoning_content", "reasoning"):
         raise BadInputError(
             f"--reasoning-field {opts.reasoning_field}: use reasoning_content or reasoning"
+        )
+    if opts.metrics_dialect not in ("llamacpp", "vllm", "sglang"):
+        raise BadInputError(
+            f"--metrics-dialect {opts.metrics_dialect}: use llamacpp, vllm or sglang"
         )
     given = dataclasses.asdict(opts)
     for name in LOGS:

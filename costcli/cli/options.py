@@ -27,25 +27,44 @@ SLO_KEYS = {"ttft": "ttft_ms", "tpot": "tpot_ms", "e2e": "e2e_ms"}
 
 
 def parse_slo(values: list[str]) -> SLO | None:
-    """`--slo ttft=500 --slo tpot=50,e2e=4000` (milliseconds) -> SLO."""
+    """`--slo ttft=500 --slo tpot=50,e2e=4000` (milliseconds) -> SLO; `ttft_p95=500,
+    tpot_p95=50` bounds that percentile of each figure instead (one percentile for all)."""
     from costcli.results.metrics import SLO
 
     if not values:
         return None
     found: dict[str, float] = {}
+    quantiles: set[int] = set()
+    plain = False  # a limit without a percentile
     for value in values:
         for part in filter(None, value.split(",")):
             key, sep, num = part.partition("=")
             key = key.strip().removesuffix("_ms")
+            key, _, q = key.partition("_p")
+            if q:
+                if q not in ("50", "90", "95", "99"):
+                    raise BadInputError(
+                        f"--slo {part}: the percentile is p50, p90, p95 or p99 (ttft_p95=500)"
+                    )
+                quantiles.add(int(q))
+            else:
+                plain = True
             if not sep or key not in SLO_KEYS:
-                raise BadInputError(f"--slo {part}: use ttft=MS, tpot=MS or e2e=MS")
+                raise BadInputError(
+                    f"--slo {part}: use ttft=MS, tpot=MS or e2e=MS (or ttft_p95=MS ...)"
+                )
             try:
                 found[SLO_KEYS[key]] = float(num.removesuffix("ms"))
             except ValueError:
                 raise BadInputError(
                     f"--slo {part}: '{num}' is not a number of milliseconds"
                 ) from None
-    return SLO(**found)
+    if len(quantiles) > 1 or (quantiles and plain):
+        raise BadInputError(
+            f"--slo {','.join(values)}: give one percentile for every limit "
+            "(ttft_p95=500,tpot_p95=50) or none (ttft=500,tpot=50)"
+        )
+    return SLO(**found, percentile=quantiles.pop() if quantiles else None)
 
 
 def live_display_allowed(no_progress: bool) -> bool:

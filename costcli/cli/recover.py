@@ -47,7 +47,12 @@ def recover_command(
     if output is not None:
         write_or_refuse(output, dumps(result), "--output")
     echo(renderer(fmt)(result))
-    requests = sum(t.summary.requests.total for t in result.targets)
+    requests = sum(
+        sum(p.summary.requests.total for p in t.sweep or t.search or [])
+        if t.sweep or t.search
+        else t.summary.requests.total
+        for t in result.targets
+    )
     stderr_console().print(
         f"costcli: recovered {requests} requests from {len(journals)} journal(s)"
         + (f"; results written to {output}" if output else ""),

@@ -185,6 +185,26 @@ class RunOptions:
         help="concurrency=1,2,4 or rate=0.5,1,2: capacity within the SLO.",
         rich_help_panel="SLO and sweep",
     )
+    search: str | None = typer.Option(
+        None,
+        "--search",
+        help="concurrency or rate[=START[..LIMIT]]: find the highest load within --slo (bracket by doubling, then bisect to 10%).",
+        rich_help_panel="SLO and sweep",
+    )
+    search_steps: int | None = typer.Option(
+        None,
+        "--search-steps",
+        min=2,
+        max=64,
+        help="At most N steps in a --search (default 12).",
+        rich_help_panel="SLO and sweep",
+    )
+    server_metrics: str | None = typer.Option(
+        None,
+        "--server-metrics",
+        help="The server's Prometheus endpoint (http://host:port/metrics), read every second of the measured phase; the managed llama-server's is read without it.",
+        rich_help_panel="SLO and sweep",
+    )
     repeat: int = typer.Option(
         1,
         "--repeat",
@@ -376,9 +396,14 @@ class RunOptions:
             self.concurrency,
             self.sweep,
             self.sessions,
+            self.search,
         )
+        if self.search_steps is not None:
+            from costcli.load.search import with_steps
+
+            plan["search"] = with_steps(plan.get("search"), self.search_steps)
         trace = self.workload.startswith("mooncake:")  # its own schedule, not the sweep
-        return plan if self.target or trace or given != (None,) * 6 else embedded_default(plan)
+        return plan if self.target or trace or given != (None,) * 7 else embedded_default(plan)
 
 
 # flags spelled otherwise than their plan field; how a flag's text becomes the field's value
@@ -392,6 +417,7 @@ PRESENTATION = frozenset(
     {"output", "fmt", "no_progress", "quiet", "hardware", "requests_per_month", "resume"}
     | {"name", "config", "history", "db", "label"}  # the benchmark file and history
     | {"yes"}  # the spend preflight's answer, not the plan's
+    | {"search_steps"}  # into the plan's search (search.with_steps)
 )
 
 
@@ -399,6 +425,12 @@ def _parse_sweep(text: str | None) -> Any:
     from costcli.load.sweep import parse_sweep
 
     return parse_sweep(text) if text else None
+
+
+def _parse_search(text: str | None) -> Any:
+    from costcli.load.search import parse_search
+
+    return parse_search(text) if text else None
 
 
 def _parse_shard(text: str | None) -> Any:
@@ -412,6 +444,7 @@ PARSE: dict[str, Callable[[Any], Any]] = {
     "concurrency": lambda given: given or 1,
     "slo": parse_slo,
     "sweep": _parse_sweep,
+    "search": _parse_search,
     "shard": _parse_shard,
     "providers": tuple,
 }

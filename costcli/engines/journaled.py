@@ -34,6 +34,7 @@ from costcli.results.journal import (
     read_header,
 )
 from costcli.results.metrics import RequestRecord
+from costcli.results.server_metrics import Scrapes
 
 # what differs between a journal's plan and the one that resumes it without changing it
 NOT_THE_PLAN = {"journal", "resume", "records"}
@@ -149,9 +150,10 @@ def turns_of(setup: RunSetup) -> dict[str, int]:
 
 
 def shape_of(setup: RunSetup) -> tuple[int, int]:
-    """The plan's number of slots (targets, times --repeat) and of load points: what a
-    journal line may name."""
-    return len(setup.slots), len(setup.points)
+    """The plan's number of slots (targets, times --repeat) and of load points (a search's
+    most steps): what a journal line may name."""
+    points = setup.search.steps if setup.search is not None else len(setup.points)
+    return len(setup.slots), points
 
 
 @contextlib.contextmanager
@@ -272,7 +274,7 @@ def _replay(
     numbers are slots (--repeat: a target a round)."""
     t = event.target
     slots = setup.slots
-    if event.kind in ("target", "info", "point", "r", "stop", "done", "restart"):
+    if event.kind in ("target", "info", "point", "r", "stop", "done", "restart", "scrape"):
         if t >= len(slots):
             raise IndexError(t)
         if event.kind == "target":
@@ -280,27 +282,49 @@ def _replay(
         elif event.kind == "info":
             progress.setdefault(t, TargetProgress(slots[t])).info.update(dict(event.data["info"]))
         else:
+            label = str(event.data["load"]) if event.kind == "point" else None
             run = _point_run(
-                setup, progress.setdefault(t, TargetProgress(slots[t])), t, event.point
+                setup, progress.setdefault(t, TargetProgress(slots[t])), t, event.point, label
             )
             if record is not None:
                 run.add(record)
             elif event.kind == "stop":
                 run.stopped = str(event.data.get("why"))
+            elif event.kind == "done" and isinstance(event.data.get("ended"), str):
+                run.ended = event.data["ended"]
+            elif event.kind == "scrape":
+                _scrape(run, event.data)
             elif event.kind == "restart":
                 _drop_session(run, str(event.data["session"]), setup)
     return event.kind == "end"
 
 
-def _point_run(setup: RunSetup, progress: TargetProgress, slot: int, p: int) -> TargetRun:
-    if p >= len(setup.points):
+def _point_run(
+    setup: RunSetup, progress: TargetProgress, slot: int, p: int, label: str | None = None
+) -> TargetRun:
+    """Point p's run; a search's point is known by its `point` line's label."""
+    if p >= shape_of(setup)[1] or (setup.search is not None and p > len(progress.runs)):
         raise IndexError(p)
     while len(progress.runs) <= p:
-        point = setup.points[len(progress.runs)]
+        if setup.search is not None and label is None:
+            raise IndexError(p)  # a search step's records before its `point` line
+        point = setup.point_of(len(progress.runs), label or "")
         # a conversational point keeps its records: a restart line takes some back out
         keep = setup.with_records or bool(setup.workload.sessions)
         progress.runs.append((point, setup.point_run(slot, len(progress.runs), point, keep)))
     return progress.runs[p][1]
+
+
+def _scrape(run: TargetRun, data: dict[str, Any]) -> None:
+    """A `scrape` line (the server's metrics, load/scrape.py) into the point's view."""
+    values = data["v"]
+    if not isinstance(values, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values.values()
+    ):
+        raise TypeError("v")
+    if run.server is None:
+        run.server = Scrapes(str(data["url"]))
+    run.server.add(float(data["at"]), {str(k): float(v) for k, v in values.items()})
 
 
 def _drop_session(run: TargetRun, name: str, setup: RunSetup) -> None:

@@ -8,11 +8,12 @@ import contextlib
 import gc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from costcli.load.measure import Measurement
 from costcli.load.schedule import LoadSettings
 from costcli.results.metrics import SLO, Digest, RequestRecord
+from costcli.results.server_metrics import Scrapes
 
 MIN_REQUESTS_FOR_ERROR_STOP = 10
 
@@ -52,6 +53,14 @@ class TargetRun:
     # every record as it is folded in, journaled or fed back from a journal alike (the
     # pooled figures of a repeated target: load/repeat.py)
     tap: Callable[[RequestRecord], None] | None = None
+    # a capacity search's step: reads each record, says why the step may end early
+    # (load/search.py StepWatch); `ended` keeps that reason (the step, not the target)
+    watch: Callable[[RequestRecord], str | None] | None = None
+    ended: str | None = None
+    # --server-metrics: the server's own figures while the phase ran (load/scrape.py),
+    # each sample also handed to `scrape_sink` (the journal)
+    server: Scrapes | None = None
+    scrape_sink: Callable[[dict[str, Any]], None] | None = None
     records: list[RequestRecord] = field(default_factory=list)
     digest: Digest = field(init=False)
 
@@ -120,6 +129,11 @@ def recorder(
         ):
             phase.stop = True
             run.stopped = "max_error_rate"
+        if run.watch is not None and not phase.stop:
+            why = run.watch(record)
+            if why is not None:
+                phase.stop = True  # the step's verdict is known: it sends no more
+                run.ended = why
 
     return on_record
 

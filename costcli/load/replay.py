@@ -71,13 +71,16 @@ def trace_plan_problem(plan: Any) -> str | None:
             f"--concurrency with workload '{workload}': a trace is sent on its own times, not "
             "by a number of workers; drop it (--max-concurrency caps requests in flight)"
         )
-    return _second_schedule(workload, plan.load, plan.sweep)
+    return _second_schedule(workload, plan.load, plan.sweep, plan.search)
 
 
-def _second_schedule(workload: str, load: LoadSettings, sweep: object) -> str | None:
+def _second_schedule(
+    workload: str, load: LoadSettings, sweep: object, search: object = None
+) -> str | None:
     clash = [
         ("--rate", load.rate is not None),
         ("--sweep", sweep is not None),
+        ("--search", search is not None),
         ("--warmup", load.warmup > 0),
         ("--sessions", load.sessions is not None),
         ("--arrival", load.arrival != "constant"),
@@ -136,7 +139,7 @@ def check_fixed_schedule(plan: Any, workload: Workload) -> None:
                 )
         return
     if not is_trace(plan.workload):
-        problem = _second_schedule(workload.name, plan.load, plan.sweep)
+        problem = _second_schedule(workload.name, plan.load, plan.sweep, plan.search)
         if problem:
             raise BadInputError(problem)
 

@@ -79,7 +79,10 @@ def _session_states(
         elif event.kind == "stop":  # a point that stopped early is not run again
             points.setdefault(key, PointDone()).stopped = str(event.data.get("why"))
         elif event.kind == "done":  # nor one that ran to its end
-            points.setdefault(key, PointDone()).finished = True
+            done = points.setdefault(key, PointDone())
+            done.finished = True
+            ended = event.data.get("ended")
+            done.ended = ended if isinstance(ended, str) else None
         elif event.kind == "restart":
             name = str(event.data["session"])
             points.setdefault(key, PointDone()).restarted_at[name] = event.line

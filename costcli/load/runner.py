@@ -29,19 +29,22 @@ from costcli.load.phase import ProgressObserver, TargetRun
 from costcli.load.repeat import PooledRun, Rounds
 from costcli.load.resume import Resume
 from costcli.load.schedule import WHOLE, LoadSettings, PointDone, PointJob, Shard, StartGate
-from costcli.load.spend import SpendBudget
+from costcli.load.search import Search, SearchSpec, StepWatch
+from costcli.load.spend import SpendBudget, SpendMeter
 from costcli.load.sweep import LoadPoint, SweepSpec, capacity_index, load_points
 from costcli.load.target import run_target
 from costcli.results.document import (
     ClientHealth,
     Meta,
     RunResult,
+    SearchStep,
     SweepPoint,
     TargetResult,
     WorkloadInfo,
 )
 from costcli.results.journal import JournalWriter
-from costcli.results.metrics import SLO, Digest, RequestRecord, meets, percentiles
+from costcli.results.metrics import SLO, Digest, RequestRecord, Summary, meets, percentiles
+from costcli.results.server_metrics import Scrapes
 from costcli.workloads.spec import Workload
 
 if TYPE_CHECKING:
@@ -98,10 +101,26 @@ class RunSetup:
     # the whole run's --max-spend-usd; each of the shard's `count` parts holds cap / count
     max_spend_usd: float | None = None
     rounds: Rounds | None = None  # --repeat N (load/repeat.py)
+    search: SearchSpec | None = None  # --search (load/search.py): points found as it runs
+    server_metrics: str | None = None  # --server-metrics URL (else the managed server's)
 
     @property
     def points(self) -> tuple[LoadPoint, ...]:
+        """The load points, known before the run (a search's come as it runs)."""
         return load_points(self.load, self.sweep)
+
+    def next_point(self, p: int, search: Search | None) -> LoadPoint | None:
+        """Load point p, or None past the last (a search's: the next step it asks)."""
+        if search is None:
+            return self.points[p] if p < len(self.points) else None
+        go, value = search.next_value()
+        return search.spec.point(self.load, value) if go else None
+
+    def point_of(self, p: int, label: str) -> LoadPoint:
+        """Load point p as a journal's `point` line names it (a search's by its label)."""
+        if self.search is None:
+            return self.points[p]
+        return self.search.point(self.load, self.search.value_of(label))
 
     @property
     def slots(self) -> tuple[Target, ...]:
@@ -249,46 +268,126 @@ async def measure_target(
     if journal is not None:
         journal.event({"k": "target", "t": t, "label": target.label}, sync=True)
     meter = budget.meter(target, setup.prices) if budget is not None else None
-    adapter = create_adapter(target, _widest(setup.points), setup.workload, setup.shard)
+    served = _Served(setup, target, progress)
+    ended = False
     try:
-        await start(adapter, target)
-        await adapter.refresh_facts()
-        progress.info.update(adapter.describe())
-        for p, point in enumerate(setup.points):
-            run = setup.point_run(t, p, point, setup.with_records)
-            progress.runs.append((point, run))
-            resumed = _open_point(setup, run, t, p, point.label or "")
-            label = f"{target.label} @ {point.label}" if point.label else target.label
-            if setup.rounds is not None:
-                label = setup.rounds.label(t, label)
-            job = PointJob(
-                setup.workload,
-                point.settings,
-                label,
-                setup.shard,
-                setup.start_gate,
-                resumed=resumed,
-                spend=meter,
-            )
-            if resumed is not None and resumed.stopped:
-                run.stopped = resumed.stopped  # it stopped before the kill: not run again
-                break
-            if resumed is not None and resumed.finished:
-                continue  # it ran to its end before the kill: nothing of it is sent again
-            try:
-                await run_target(adapter, job, observer, run)
-                if setup.journal is not None and not run.stopped:
-                    setup.journal.event({"k": "done", "t": t, "p": p})
-            finally:
-                _close_point(setup, run, t, p)
+        adapter = await served.fit(_widest(setup.points))
+        search = Search(setup.search) if setup.search is not None else None
+        p = 0
+        while (point := setup.next_point(p, search)) is not None:
+            if search is not None:  # a step past the pools' size gets an adapter its size
+                adapter = await served.fit(point.settings)
+            run = await _run_point(setup, adapter, (observer, progress), point, (t, p), meter)
+            p += 1
             if run.stopped:
                 break
-        await adapter.refresh_facts()
-        progress.info.update(adapter.describe())
+            if search is not None:
+                summary = run.digest.summary()
+                passed = meets(summary, setup.slo) and run.ended is None
+                value = search.spec.value_of(point.label or "")
+                search.add(value, passed, summary.throughput.requests_per_s)
+        ended = True
     finally:
+        await served.close(refresh=ended)
         if journal is not None:
             journal.event({"k": "info", "t": t, "info": progress.info})
-        await adapter.close()
+
+
+async def _run_point(
+    setup: RunSetup,
+    adapter: Adapter,
+    seen: tuple[ProgressObserver, TargetProgress],
+    point: LoadPoint,
+    where: tuple[int, int],
+    meter: SpendMeter | None,
+) -> TargetRun:
+    """One load point of a target (slot t, point p): journaled, resumed, measured."""
+    observer, progress = seen
+    t, p = where
+    run = setup.point_run(t, p, point, setup.with_records)
+    progress.runs.append((point, run))
+    resumed = _open_point(setup, run, t, p, point.label or "")
+    _watch(setup, run, point, setup.server_metrics or getattr(adapter, "metrics_url", None), t, p)
+    label = f"{progress.target.label} @ {point.label}" if point.label else progress.target.label
+    if setup.rounds is not None:
+        label = setup.rounds.label(t, label)
+    job = PointJob(
+        setup.workload,
+        point.settings,
+        label,
+        setup.shard,
+        setup.start_gate,
+        resumed=resumed,
+        spend=meter,
+    )
+    if resumed is not None and resumed.stopped:
+        run.stopped = resumed.stopped  # it stopped before the kill: not run again
+        return run
+    if resumed is not None and resumed.finished:
+        run.ended = resumed.ended
+        return run  # it ran to its end before the kill: nothing of it is sent again
+    try:
+        await run_target(adapter, job, observer, run)
+        if setup.journal is not None and not run.stopped:
+            why = {"ended": run.ended} if run.ended else {}
+            setup.journal.event({"k": "done", "t": t, "p": p, **why})
+    finally:
+        _close_point(setup, run, t, p)
+    return run
+
+
+@dataclass
+class _Served:
+    """A target's adapter, sized for the load (its widest point); a search's is made anew,
+    its size, when a step needs more streams than it has."""
+
+    setup: RunSetup
+    target: Target
+    progress: TargetProgress
+    adapter: Adapter | None = None
+    streams: int = 0
+
+    async def fit(self, settings: LoadSettings) -> Adapter:
+        need = transport_for(settings, self.setup.shard).concurrency
+        if self.adapter is not None and need <= self.streams:
+            return self.adapter
+        await self.close(refresh=True)
+        self.adapter = create_adapter(self.target, settings, self.setup.workload, self.setup.shard)
+        self.streams = need
+        await start(self.adapter, self.target)
+        await self.adapter.refresh_facts()
+        self.progress.info.update(self.adapter.describe())
+        return self.adapter
+
+    async def close(self, *, refresh: bool) -> None:
+        """Close the adapter (after a last read of its facts, unless the run broke off)."""
+        adapter, self.adapter = self.adapter, None
+        if adapter is None:
+            return
+        try:
+            if refresh:
+                await adapter.refresh_facts()
+                self.progress.info.update(adapter.describe())
+        finally:
+            await adapter.close()
+
+
+def _watch(
+    setup: RunSetup, run: TargetRun, point: LoadPoint, url: str | None, t: int, p: int
+) -> None:
+    """A search step's early end, and the server's metrics read while the point runs."""
+    if url is not None:
+        run.server = Scrapes(url)
+        if setup.journal is not None:
+            event = setup.journal.event
+            shown = redact_url(url)
+            run.scrape_sink = lambda sample: event(
+                {"k": "scrape", "t": t, "p": p, "url": shown, **sample}
+            )
+    if setup.search is not None and setup.slo is not None:
+        planned = point.settings.requests if point.settings.duration_s is None else None
+        queue = run.server.waiting if run.server is not None else None
+        run.watch = StepWatch(setup.slo, planned, queue)
 
 
 def _open_point(setup: RunSetup, run: TargetRun, t: int, p: int, load: str) -> PointDone | None:
@@ -348,10 +447,17 @@ def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: boo
     runs = [(p, r) for p, r in progress.runs if r.measured]
     summaries = [r.digest.summary() for _, r in runs]
     points = [
-        SweepPoint(load=p.label or "", summary=s, meets_slo=meets(s, setup.slo))
-        for (p, _), s in zip(runs, summaries, strict=True)
+        SweepPoint(
+            load=p.label or "",
+            summary=s,
+            meets_slo=meets(s, setup.slo) and r.ended is None,
+            server_metrics=_server_view(r),
+        )
+        for (p, r), s in zip(runs, summaries, strict=True)
     ]
-    best = capacity_index([p.meets_slo for p in points]) if setup.sweep else None
+    # a search step a kill or Ctrl-C cut short has no verdict, and is not the capacity
+    cut = len(points) - 1 if interrupted and setup.search is not None else None
+    best = _capacity(setup, points[:cut])
     chosen = best if best is not None else len(runs) - 1
     run = runs[chosen][1] if runs else TargetRun(slo=setup.slo)
     summary = summaries[chosen] if runs else run.digest.summary()
@@ -374,11 +480,55 @@ def target_result(setup: RunSetup, progress: TargetProgress, *, interrupted: boo
         capacity_rps=points[best].summary.throughput.requests_per_s if best is not None else None,
         capacity_load=points[best].load if best is not None else None,
         sweep=points if setup.sweep else None,
+        search=[
+            _step(p, r, cut=i == cut)
+            for i, (p, (_, r)) in enumerate(zip(points, runs, strict=True))
+        ]
+        if setup.search
+        else None,
+        server_metrics=points[chosen].server_metrics if runs else None,
         stopped=stopped or ("interrupted" if interrupted else None),
         client=client_health(run.digest, run.capped, runs[chosen][0].settings.max_concurrency)
         if runs
         else None,
         records=_records(run.records, setup.with_records, redact),
+    )
+
+
+def _capacity(setup: RunSetup, points: Sequence[SweepPoint]) -> int | None:
+    """The capacity point: a sweep's highest passing point, a search's highest passing
+    step by load (its steps are not in order; a probe is not a step of its kind)."""
+    if setup.sweep is not None:
+        return capacity_index([p.meets_slo for p in points])
+    if setup.search is None:
+        return None
+    spec = setup.search
+    tried = [(spec.value_of(p.load), i) for i, p in enumerate(points) if p.meets_slo]
+    return max(((v, i) for v, i in tried if v is not None), default=(None, None))[1]
+
+
+def _server_view(run: TargetRun) -> Any:
+    if run.server is None:
+        return None
+    view = run.server.summary()
+    return view.model_copy(update={"url": redact_url(view.url)})
+
+
+def _step(point: SweepPoint, run: TargetRun, *, cut: bool) -> SearchStep:
+    s: Summary = point.summary
+    probe = point.load.endswith("(probe)")
+    waiting = point.server_metrics.requests_waiting_max if point.server_metrics else None
+    return SearchStep(
+        load=point.load,
+        requests=s.requests.total,
+        slo_attainment=s.goodput.attainment if s.goodput is not None else None,
+        error_rate=s.error_rate,
+        ttft_p95_ms=s.ttft_ms.p95 if s.ttft_ms is not None else None,
+        meets_slo=point.meets_slo,
+        verdict="cut" if cut else "probe" if probe else "pass" if point.meets_slo else "fail",
+        ended=run.ended,
+        requests_waiting_max=waiting,
+        summary=s,
     )
 
 
@@ -431,6 +581,8 @@ def build_result(setup: RunSetup, state: RunState, *, complete: bool) -> RunResu
     load = setup.load.describe()
     if setup.sweep is not None:
         load["sweep"] = setup.sweep.describe()
+    if setup.search is not None:
+        load["search"] = setup.search.describe()
     workload = setup.workload
     meta = Meta(
         costcli_version=__version__,

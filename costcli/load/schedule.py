@@ -168,6 +168,7 @@ class PointDone:
     restarted_at: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None
     finished: bool = False  # it ran to its end (a `done` line): not run again
+    ended: str | None = None  # a search step's early end, as its `done` line says
     end_ms: float = 0.0  # the last completion, as the point's records count time
 
 

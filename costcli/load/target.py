@@ -9,6 +9,7 @@ from costcli.load import clock
 from costcli.load.phase import ProgressObserver, TargetRun, note_error_stop, quiet_gc, recorder
 from costcli.load.requests import RequestPhase
 from costcli.load.schedule import OPEN_LOOP_LEAD_NS, UNCAPPED, PointJob, SpendGuard
+from costcli.load.scrape import scraping
 from costcli.load.sessions import run_conversations
 
 
@@ -18,8 +19,14 @@ async def run_target(
     """Warm up, then measure. Records land in `run` as they complete."""
     settings, label = job.settings, job.label
     spend = job.spend or UNCAPPED
+    began = clock.perf_ns()
+
+    def epoch() -> int:  # the phase's start, once it is set (a sample's time counts from it)
+        return run.epoch_ns or began
+
     if job.workload.sessions:  # conversations: costcli/sessions.py drives the turns
-        await run_conversations(adapter, job, observer, run)
+        async with scraping(run.server, epoch, run.scrape_sink):
+            await run_conversations(adapter, job, observer, run)
         return note_spend_stop(run, spend)
     left = (
         job.resumed is None
@@ -41,7 +48,8 @@ async def run_target(
             start_ns = await job.start_gate() if job.start_gate is not None else None
             lead = OPEN_LOOP_LEAD_NS if settings.rate else 0
             run.epoch_ns = start_ns if start_ns is not None else clock.perf_ns() + lead
-            await phase.run(run.epoch_ns)
+            async with scraping(run.server, epoch, run.scrape_sink):
+                await phase.run(run.epoch_ns)
     finally:
         run.capped += phase.capped
         observer.target_finished(label)

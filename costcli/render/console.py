@@ -19,6 +19,7 @@ from costcli.render.rows import (
 from costcli.render.text import rich_text
 from costcli.results.document import RunResult, TargetResult
 from costcli.results.metrics import ProviderBill, RunCost, ServerTelemetry
+from costcli.results.server_metrics import ServerMetrics
 
 
 def render(result: RunResult, width: int | None = None) -> str:
@@ -80,8 +81,7 @@ def target_lines(t: TargetResult) -> list[str]:
             f"{t.label}: goodput {s.goodput.requests_per_s:.2f} req/s "
             f"({s.goodput.attainment:.0%} of requests met the SLO)"
         )
-    if t.sweep:
-        lines += sweep_lines(t)
+    lines += load_lines(t)
     if t.stopped:
         lines.append(f"{t.label}: stopped early ({t.stopped})")
     return lines
@@ -98,6 +98,57 @@ def server_line(label: str, server: ServerTelemetry) -> str:
         if p is not None
     ]
     return f"{label}: server reports " + ", ".join(parts)
+
+
+def load_lines(t: TargetResult) -> list[str]:
+    """What the load points found: a sweep's or a search's, and the server's own view."""
+    lines = sweep_lines(t) if t.sweep else []
+    lines += search_lines(t) if t.search else []
+    if t.server_metrics:
+        lines.append(server_metrics_line(t.label, t.server_metrics))
+    return lines
+
+
+def search_lines(t: TargetResult) -> list[str]:
+    """A capacity search's steps in the order they ran, then its answer."""
+    lines = []
+    for n, step in enumerate(t.search or [], 1):
+        share = f"{step.slo_attainment:.0%} met the SLO" if step.slo_attainment is not None else ""
+        ttft = f"TTFT p95 {step.ttft_p95_ms:.0f} ms" if step.ttft_p95_ms is not None else ""
+        queue = (
+            f"server queue max {step.requests_waiting_max:g}"
+            if step.requests_waiting_max is not None
+            else ""
+        )
+        figures = ", ".join(x for x in (f"{step.requests} requests", share, ttft, queue) if x)
+        ended = f" ({step.ended})" if step.ended else ""
+        lines.append(f"{t.label} search {n} @ {step.load}: {figures} · {step.verdict}{ended}")
+    if t.capacity_rps is not None:
+        lines.append(
+            f"{t.label}: capacity {t.capacity_rps:.2f} req/s at {t.capacity_load} "
+            f"(the highest load found within the SLO in {len(t.search or [])} steps)"
+        )
+    else:
+        lines.append(f"{t.label}: no load the search tried met the SLO")
+    return lines
+
+
+def server_metrics_line(label: str, m: ServerMetrics) -> str:
+    """What the server's own metrics said while the summary's point ran."""
+    figures = [
+        f"{name} {value:{form}}"
+        for name, value, form in (
+            ("running max", m.requests_running_max, "g"),
+            ("waiting max", m.requests_waiting_max, "g"),
+            ("KV cache max", m.kv_cache_usage_max, ".0%"),
+            ("prefix cache hits", m.prefix_cache_hit_share, ".0%"),
+            ("generated tok/s", m.generation_tokens_per_s, ".1f"),
+        )
+        if value is not None
+    ]
+    failed = f"; {m.failed} scrapes failed ({m.error})" if m.failed else ""
+    said = ", ".join(figures) if figures else "no metric costcli reads"
+    return f"{label}: server metrics ({m.samples} scrapes of {m.url}): {said}{failed}"
 
 
 def sweep_lines(t: TargetResult) -> list[str]:

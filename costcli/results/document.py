@@ -2,7 +2,8 @@
 
 Shape (schema_version 1), which scripts and CI rely on:
   {schema_version, complete, meta{...}, targets[{provider, model, adapter, base_url,
-   self_hosted, summary{...}, server_info{...}, capacity_rps?, sweep?, records?}]}
+   self_hosted, summary{...}, server_info{...}, capacity_rps?, sweep?, search?,
+   server_metrics?, records?}]}
 A JSON Schema generated from these models ships as costcli/schema/results.schema.json.
 """
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from costcli.files.errors import BadInputError
 from costcli.files.readers import capped, parse_json, read_text, validate
 from costcli.results.metrics import RequestRecord, RunCost, Summary, Unreported
+from costcli.results.server_metrics import ServerMetrics
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).parent / "schema" / "results.schema.json"
@@ -75,10 +77,26 @@ class Meta(Unreported):
     repeat: int | None = None  # --repeat N: the plan ran N times, its targets interleaved
 
 
-class SweepPoint(_Model):
+class SweepPoint(Unreported):
     load: str  # "concurrency=4" or "rate=2.0"
     summary: Summary
     meets_slo: bool
+    server_metrics: ServerMetrics | None = None  # --server-metrics: the server's view
+
+
+class SearchStep(Unreported):
+    """One step of a capacity search (load/search.py), in the order it ran."""
+
+    load: str  # "concurrency=4", "rate=36", "concurrency=1 (probe)"
+    requests: int
+    slo_attainment: float | None  # the share that met the SLO (None without goodput)
+    error_rate: float
+    ttft_p95_ms: float | None
+    meets_slo: bool
+    verdict: Literal["pass", "fail", "probe", "cut"]  # cut: interrupted, no verdict
+    ended: str | None = None  # why it ended early: its verdict known, or saturation
+    requests_waiting_max: float | None = None  # the server's queue, where it was read
+    summary: Summary
 
 
 class ClientHealth(_Model):
@@ -110,6 +128,8 @@ class TargetResult(Unreported):
     capacity_rps: float | None = None
     capacity_load: str | None = None
     sweep: list[SweepPoint] | None = None
+    search: list[SearchStep] | None = None  # --search: each step; capacity_* its answer
+    server_metrics: ServerMetrics | None = None  # the server's view at the summary's point
     stopped: str | None = None
     client: ClientHealth | None = None
     records: list[RequestRecord] | None = None
@@ -264,6 +284,11 @@ def impossible_figures(result: RunResult, where: str) -> list[str]:
         (f"targets.{i}.sweep.{j}.summary", p.summary)
         for i, t in enumerate(result.targets)
         for j, p in enumerate(t.sweep or [])
+    ]
+    summaries += [
+        (f"targets.{i}.search.{j}.summary", p.summary)
+        for i, t in enumerate(result.targets)
+        for j, p in enumerate(t.search or [])
     ]
     for key, summary in summaries:
         n = summary.requests

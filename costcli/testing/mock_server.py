@@ -70,6 +70,41 @@ class MockConfig:
     # append '<request_id> <ns>': how late the server itself sent each first chunk (its
     # own share of a TTFT error when the server shares the cores with the client)
     late_log: str | None = None
+    # decode slots: a request past them waits for one (its wait is in its TTFT); 0: no limit
+    slots: int = 0
+    # the metric names GET /metrics speaks (requests running and waiting, KV usage, tokens)
+    metrics_dialect: Literal["llamacpp", "vllm", "sglang"] = "llamacpp"
+
+
+FACTS = ("/health", "/stats", "/metrics")  # every dialect's routes about the server itself
+# running, waiting, KV-cache usage (0..1), prompt tokens, generated tokens: as each server
+# names them (results/server_metrics.py reads the same names), after each one's labels
+METRIC_NAMES: dict[str, tuple[str, ...]] = {
+    "llamacpp": (
+        "",
+        "llamacpp:requests_processing",
+        "llamacpp:requests_deferred",
+        "llamacpp:kv_cache_usage_ratio",
+        "llamacpp:prompt_tokens_total",
+        "llamacpp:tokens_predicted_total",
+    ),
+    "vllm": (
+        '{engine="0",model_name="mock-model"}',
+        "vllm:num_requests_running",
+        "vllm:num_requests_waiting",
+        "vllm:kv_cache_usage_perc",
+        "vllm:prompt_tokens_total",
+        "vllm:generation_tokens_total",
+    ),
+    "sglang": (
+        '{model_name="mock-model"}',
+        "sglang:num_running_reqs",
+        "sglang:num_queue_reqs",
+        "sglang:token_usage",
+        "sglang:prompt_tokens_total",
+        "sglang:generation_tokens_total",
+    ),
+}
 
 
 @dataclass
@@ -228,6 +263,9 @@ class MockServer:
         self.late_lines: list[str] = []
         self.tool_calls = 0
         self.served = Served()
+        self.running = 0  # requests holding a slot (or streaming, without slots)
+        self.waiting = 0  # requests waiting for a slot
+        self.slot_gate = asyncio.Semaphore(config.slots) if config.slots else None
 
     # --- HTTP/1.1 -------------------------------------------------------------------
 
@@ -292,12 +330,11 @@ class MockServer:
         return keep_alive
 
     async def _dispatch(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
-        routes = {"/v1/chat/completions": "POST", "/v1/models": "GET", "/health": "GET"}
-        routes["/stats"] = "GET"
+        routes = {"/v1/chat/completions": "POST", "/v1/models": "GET"} | dict.fromkeys(FACTS, "GET")
         if self.config.dialect == "responses":
             routes["/v1/responses"] = "POST"
         path = request.path.rstrip("/")
-        if self.config.dialect in DIALECT_ROOMS and path not in ("/health", "/stats"):
+        if self.config.dialect in DIALECT_ROOMS and path not in FACTS:
             return bool(await _room(DIALECT_ROOMS[self.config.dialect])(self, request, writer))
         keep = request.keep_alive
         if path not in routes:
@@ -306,10 +343,8 @@ class MockServer:
         if request.method != routes[path]:
             body = _error_body(f"{request.method} not allowed", "invalid_request_error")
             return await self._respond(writer, 405, body, keep_alive=keep)
-        if path == "/health":
-            return await self._respond(writer, 200, b'{"status":"ok"}', keep_alive=keep)
-        if path == "/stats":
-            return await self._respond(writer, 200, self.served.body(), keep_alive=keep)
+        if path in FACTS:
+            return await self._facts(path, writer, keep)
         key = self.config.require_key
         if key is not None and request.headers.get("authorization") != f"Bearer {key}":
             body = _error_body("Incorrect API key provided.", "invalid_request_error")
@@ -349,6 +384,64 @@ class MockServer:
             error = _error_body("The server had an error (mock).", "server_error", 500)
             return await self._respond(writer, 500, error, keep_alive=keep)
 
+        if self.slot_gate is not None:  # the wait for a slot is part of the TTFT
+            self.waiting += 1
+            try:
+                await self.slot_gate.acquire()
+            finally:
+                self.waiting -= 1
+            arrived = time.monotonic_ns()
+        self.running += 1
+        try:
+            return await self._answer(request, writer, body, number, arrived, rng)
+        finally:
+            self.running -= 1
+            if self.slot_gate is not None:
+                self.slot_gate.release()
+
+    async def _facts(self, path: str, writer: asyncio.StreamWriter, keep: bool) -> bool:
+        """/health; what the server served as JSON (/stats) or Prometheus text (/metrics)."""
+        if path == "/metrics":
+            return await self._metrics(writer, keep)
+        body = b'{"status":"ok"}' if path == "/health" else self.served.body()
+        return await self._respond(writer, 200, body, keep_alive=keep)
+
+    async def _metrics(self, writer: asyncio.StreamWriter, keep: bool) -> bool:
+        """Prometheus text in the server's names (MockConfig.metrics_dialect)."""
+        served, slots = self.served, self.config.slots
+        usage = self.running / slots if slots else 0.0
+        labels, *names = METRIC_NAMES[self.config.metrics_dialect]
+        figures = (
+            self.running,
+            self.waiting,
+            usage,
+            served.prompt_tokens,
+            served.completion_tokens,
+        )
+        lines = []
+        for name, value in zip(names, figures, strict=True):
+            kind = "counter" if name.endswith("_total") else "gauge"
+            lines += [f"# TYPE {name} {kind}", f"{name}{labels} {value}"]
+        body = ("\n".join(lines) + "\n").encode()
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n"
+        )
+        writer.write(head.encode() + body)
+        await writer.drain()
+        return keep
+
+    async def _answer(
+        self,
+        request: _Request,
+        writer: asyncio.StreamWriter,
+        body: dict[str, Any],
+        number: int,
+        arrived: int,
+        rng: random.Random,
+    ) -> bool:
+        cfg, keep = self.config, request.keep_alive
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         n_tokens = min(cfg.output_tokens, limit) if isinstance(limit, int) else cfg.output_tokens
         n_tokens = max(n_tokens, 1)
@@ -681,6 +774,8 @@ def parse_args(argv: list[str] | None = None) -> MockConfig:
     add("--tag-answers", action="store_true", help="each answer starts with answer-N")
     add("--request-log", default=None, help="append each chat request body as a JSON line")
     add("--late-log", default=None, help="append '<request_id> <ns>': each first chunk's lateness")
+    add("--slots", type=int, default=0, help="decode slots; more requests wait (0: no limit)")
+    add("--metrics-dialect", choices=["llamacpp", "vllm", "sglang"], default="llamacpp")
     args = vars(parser.parse_args(argv))
     return MockConfig(**{f.name: args[f.name] for f in fields(MockConfig)})
 

@@ -298,6 +298,33 @@ def test_default_run_measures_the_local_server_and_reports_decode_speed() -> Non
     info = target["server_info"]
     assert info["model_file"]["sha256_prefix"]
     assert gone(info["server"]["pid"])
+    # the managed server's own /metrics, read without --server-metrics
+    view = target["server_metrics"]
+    assert view["url"] == info["server"]["base_url"] + "/metrics"
+    assert view["samples"] >= 1
+    assert view["failed"] == 0
+    assert "llamacpp:requests_processing" in view["read"]
+
+
+def test_the_embedded_default_run_reads_the_servers_metrics_at_each_sweep_point() -> None:
+    done = run_cli("run", "--format", "json", "--no-progress")  # no load option: the default
+    assert done.returncode == 0, done.stderr
+    (target,) = json.loads(done.stdout)["targets"]
+    points = target["sweep"]
+    assert [p["load"] for p in points] == ["concurrency=1", "concurrency=2", "concurrency=4"]
+    for point, streams in zip(points, (1, 2, 4), strict=True):
+        view = point["server_metrics"]
+        assert view["failed"] == 0
+        assert view["samples"] >= 1
+        assert {"llamacpp:requests_processing", "llamacpp:tokens_predicted_total"} <= set(
+            view["read"]
+        )
+        # the server never ran more requests than the point sent at once; one at least
+        assert 1 <= view["requests_running_max"] <= streams
+        assert view["requests_waiting_max"] == 0  # the managed server has a slot a stream
+    # the target's view is its summary's point's: the capacity's (else the last point's)
+    chosen = [p for p in points if p["load"] == target["capacity_load"]] or points[-1:]
+    assert target["server_metrics"] == chosen[0]["server_metrics"]
 
 
 def test_ctrl_c_during_a_run_stops_the_server() -> None:
