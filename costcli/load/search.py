@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from costcli.files.errors import BadInputError
 from costcli.load.schedule import LoadSettings
@@ -111,10 +111,12 @@ def parse_search(text: str, steps: int | None = None) -> SearchSpec:
             limit=float(limit) if limit.strip() else None,
             steps=DEFAULT_STEPS if steps is None else steps,
         )
-    except ValueError as exc:
-        reason = str(exc).splitlines()[-1].removeprefix("  Value error, ")
+    except ValidationError as exc:
+        reason = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise BadInputError(f"--search {text}: {reason}; e.g. --search concurrency=1..64") from None
+    except ValueError:
         raise BadInputError(
-            f"--search {text}: {reason.split(' [')[0]}; e.g. --search concurrency=1..64"
+            f"--search {text}: START and LIMIT are numbers; e.g. --search concurrency=1..64"
         ) from None
 
 
