@@ -36,6 +36,7 @@ import asyncio
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -253,7 +254,8 @@ async def client_aiohttp(url: str, case: dict[str, Any]) -> dict[str, Any]:
 CLIENTS = {"costcli": client_costcli, "costcli-uvloop": client_costcli,
            "costcli-httpx": client_costcli,
            "costcli-aiohttp-transport": client_costcli, "costcli-stdjson": client_costcli,
-           "baseline": client_costcli, "raw": client_raw, "aiohttp": client_aiohttp}  # fmt: skip
+           "baseline": client_costcli, "raw": client_raw, "raw-uvloop": client_raw,
+           "aiohttp": client_aiohttp}  # fmt: skip
 
 
 def client_main(kind: str, url: str, case_json: str, out: str) -> None:
@@ -261,7 +263,7 @@ def client_main(kind: str, url: str, case_json: str, out: str) -> None:
         sys.modules["orjson"] = None  # type: ignore[assignment]
     case = json.loads(case_json)
     coro = CLIENTS[kind](url, case)
-    if kind == "costcli-uvloop":
+    if kind.endswith("-uvloop"):
         import uvloop
 
         result = uvloop.run(coro)
@@ -318,7 +320,7 @@ def make_case(name: str) -> dict[str, Any]:
     if kind == "closed":
         streams = int(n)
         return {"name": name, "ttft_ms": 200, "itl_ms": 20, "tokens": 50,
-                "load": {"concurrency": streams, "requests": max(3 * streams, 30)}}  # fmt: skip
+                "load": {"concurrency": streams, "requests": max(10 * streams, 30)}}  # fmt: skip
     if kind == "open":
         rate = float(n)
         return {"name": name, "ttft_ms": 1000, "itl_ms": 20, "tokens": 50, "warm": int(rate * 2),
@@ -329,23 +331,49 @@ def make_case(name: str) -> dict[str, Any]:
     raise SystemExit(f"unknown case {name}")
 
 
-def run_case(name: str, clients: list[str], baseline: str | None) -> list[dict[str, Any]]:
+def run_case(
+    name: str, clients: list[str], baseline: str | None, repeat: int = 1
+) -> list[dict[str, Any]]:
+    """Every client on the case, `repeat` times in turn (interleaved, so a busy spell of
+    the machine falls on all of them); one row a client, each figure the runs' median."""
     case = make_case(name)
+    runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in clients}
+    failed: dict[str, str] = {}
+    for _ in range(repeat):
+        for kind in clients:
+            with tempfile.TemporaryDirectory() as tmp:
+                log = Path(tmp) / "send.log"
+                with Server(case["ttft_ms"], case["itl_ms"], case["tokens"], log) as server:
+                    load1 = os.getloadavg()[0]
+                    try:
+                        result = run_client(kind, server.url, case, baseline)
+                    except subprocess.CalledProcessError as exc:
+                        failed[kind] = str(exc)
+                        continue
+                sent = server.send_times()
+            runs[kind].append({"load1": load1, **figures(result, sent, case)})
+            if repeat > 1:
+                print(f"  run {len(runs[kind])}/{repeat}: " + _row({"case": name, "client": kind,
+                      **runs[kind][-1]}), flush=True)  # fmt: skip
     rows = []
     for kind in clients:
-        with tempfile.TemporaryDirectory() as tmp:
-            log = Path(tmp) / "send.log"
-            with Server(case["ttft_ms"], case["itl_ms"], case["tokens"], log) as server:
-                load1 = os.getloadavg()[0]
-                try:
-                    result = run_client(kind, server.url, case, baseline)
-                except subprocess.CalledProcessError as exc:
-                    rows.append({"case": name, "client": kind, "failed": str(exc)})
-                    continue
-            sent = server.send_times()
-        rows.append({"case": name, "client": kind, "load1": load1, **figures(result, sent, case)})
+        if not runs[kind]:
+            rows.append({"case": name, "client": kind, "failed": failed.get(kind, "no run")})
+        else:
+            rows.append({"case": name, "client": kind, "runs": len(runs[kind]),
+                         **_medians(runs[kind])})  # fmt: skip
         print(_row(rows[-1]), flush=True)
     return rows
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in runs[0]:
+        values = [r[key] for r in runs if isinstance(r.get(key), int | float)]
+        middle = statistics.median(values) if values else None
+        whole = values and all(isinstance(v, int) for v in values)
+        out[key] = round(middle) if whole and middle is not None else middle
+    return out
 
 
 def processes_case(streams: int, procs: int) -> dict[str, Any]:
@@ -388,31 +416,83 @@ def _row(row: dict[str, Any]) -> str:
     return "| " + " | ".join(_cell(row.get(k), k) for k, _ in COLUMNS) + " |"
 
 
+SUMMARY_CASES = {"closed:64": "closed 64 streams", "closed:256": "closed 256",
+                 "open:1000": "open loop 1,000 req/s", "zero:4000": "zero delay (throughput)"}  # fmt: skip
+
+
+def summary(rows: list[dict[str, Any]], others: list[str]) -> str:
+    """The issue's table: CPU per request against the raw reader's, TTFT - truth, peak RSS."""
+    by = {(r["case"], r["client"]): r for r in rows if "failed" not in r}
+    head = ["case", "costcli CPU ms/request", "raw", "ratio", *(f"{o} CPU ms/req" for o in others),
+            "TTFT - truth p50 / p99, costcli", "raw", *others,
+            "peak RSS MB costcli", "raw", *others]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def pair(r: dict[str, Any] | None) -> str:
+        if r is None or r.get("cfg_p50") is None:
+            return "-"
+        return f"{r['cfg_p50']:+.1f} / {r['cfg_p99']:+.1f}"
+
+    for case in dict.fromkeys(r["case"] for r in rows):
+        ours, raw = by.get((case, "costcli")), by.get((case, "raw"))
+        if ours is None or raw is None or "cpu_ms_per_req" not in ours:
+            continue
+        rest = [by.get((case, o)) for o in others]
+        ratio = ours["cpu_ms_per_req"] / raw["cpu_ms_per_req"] if raw["cpu_ms_per_req"] else 0
+        cells = [SUMMARY_CASES.get(case, case), f"{ours['cpu_ms_per_req']:.2f}",
+                 f"{raw['cpu_ms_per_req']:.2f}", f"{ratio:.2f}x",
+                 *(f"{o['cpu_ms_per_req']:.2f}" if o else "-" for o in rest),
+                 pair(ours), pair(raw), *(pair(o) for o in rest),
+                 f"{ours['maxrss_mb']:.0f}", f"{raw['maxrss_mb']:.0f}",
+                 *(f"{o['maxrss_mb']:.0f}" if o else "-" for o in rest)]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def previous_tree(ref: str) -> str:
+    """`git archive REF` of this repository, unpacked in a temporary folder (kept)."""
+    folder = tempfile.mkdtemp(prefix="costcli-previous-")
+    archive = subprocess.run(["git", "archive", ref], cwd=REPO, check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
+    return folder
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_client":
         client_main(*sys.argv[2:6])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default_cases = [f"closed:{n}" for n in CLOSED] + [f"open:{r}" for r in OPEN] + ["zero:2000"]
+    default_cases = [f"closed:{n}" for n in CLOSED] + [f"open:{r}" for r in OPEN] + ["zero:4000"]
     parser.add_argument("--cases", default=",".join(default_cases))
     parser.add_argument("--clients", default="costcli,raw")
     parser.add_argument("--baseline", default=None, help="source tree of today's costcli")
+    parser.add_argument(
+        "--previous",
+        default=None,
+        help="a git ref (the previous release): archived, run as 'baseline'",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each case (medians)")
     parser.add_argument(
         "--processes", default="256", help="streams for the --processes 1/2 rows ('' to skip)"
     )
     parser.add_argument("--json", default=None, help="also write every figure here")
     args = parser.parse_args()
+    if args.previous:
+        args.baseline = previous_tree(args.previous)
+        print(f"previous release: git archive {args.previous} -> {args.baseline}")
     clients = args.clients.split(",") + (["baseline"] if args.baseline else [])
     print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load1 {os.getloadavg()[0]:.2f}")
     print("| " + " | ".join(t for _, t in COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))
     rows = []
     for name in args.cases.split(","):
-        rows += run_case(name, clients, args.baseline)
+        rows += run_case(name, clients, args.baseline, args.repeat)
     for streams in filter(None, args.processes.split(",")):
         for procs in (1, 2):
             rows.append(processes_case(int(streams), procs))
             print(_row(rows[-1]), flush=True)
+    others = [c for c in clients if c not in ("costcli", "raw")]
+    print("\n" + summary(rows, others))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

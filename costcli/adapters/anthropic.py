@@ -273,6 +273,7 @@ class AnthropicAdapter(OpenAIAdapter):
     dialect = "Anthropic Messages"
     path = "/messages"
     terminator = "message_stop"
+    wake_on = (b"message_stop", b'"error"')
 
     def __init__(self, target: Any, transport: Any) -> None:
         super().__init__(target, transport)

@@ -16,7 +16,7 @@ measured phase, the place for any I/O behind `describe()`, which must not block.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -90,6 +90,16 @@ def error_for_status(
     return ClientError(message, status=status)
 
 
+def stale_or_cut(
+    exc: BaseException, got_byte: bool, url: str, redact: Callable[[str], str]
+) -> ProviderError:
+    """A connection that closed under a request: the stream was cut once a byte of the
+    body had come (stream_aborted), else the connection failed (a transport's words)."""
+    if got_byte:
+        return StreamAbortedError(redact(f"the stream was cut: {exc}"))
+    return ConnectError(redact(f"connection to {url} failed: {exc}"))
+
+
 # --- events ------------------------------------------------------------------------------
 
 
@@ -117,6 +127,19 @@ class TextDelta:
     t_ns: int
     text: str
     reasoning: bool = False
+
+
+@dataclass(slots=True)
+class TextRun:
+    """Answer text (never reasoning) of consecutive chunks, `texts[i]` arrived at `t_ns[i]`:
+    what the built-in body reader yields for the text chunks of one wake-up, in place of a
+    TextDelta each (no event, no generator step a chunk). Its figures are those deltas'."""
+
+    t_ns: list[int]
+    texts: list[str]
+
+    def deltas(self) -> list[TextDelta]:
+        return [TextDelta(t, text) for t, text in zip(self.t_ns, self.texts, strict=True)]
 
 
 @dataclass(slots=True)
@@ -169,7 +192,16 @@ class Finish:
     reason: str | None = None
 
 
-StreamEvent = Sent | FirstByte | TextDelta | ToolCallDelta | Usage | Telemetry | Finish
+StreamEvent = Sent | FirstByte | TextDelta | TextRun | ToolCallDelta | Usage | Telemetry | Finish
+
+
+def one_delta_a_chunk(events: Iterable[StreamEvent]) -> list[StreamEvent]:
+    """The events with each TextRun as its TextDeltas, one a chunk (for whoever reads
+    `stream()` event by event)."""
+    out: list[StreamEvent] = []
+    for event in events:
+        out.extend(event.deltas() if isinstance(event, TextRun) else (event,))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

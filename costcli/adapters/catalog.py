@@ -48,13 +48,18 @@ def check_base_url(url: str) -> str:
         raise ValueError(f"has no host; {form}")
     if port == 0:
         raise ValueError(f"port 0 cannot be connected to; {form}")
-    import httpx
+    if PLAIN_URL.fullmatch(url):
+        return url  # printable ASCII of URL characters only: nothing httpx would refuse
+    import httpx  # 20 MB: only for a URL that needs its judgement
 
     try:
         httpx.URL(url)
     except (httpx.InvalidURL, ValueError) as exc:
         raise ValueError(f"is not a URL httpx can use ({exc}); {form}") from None
     return url
+
+
+PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 
 
 def check_headers(headers: dict[str, str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from costcli.adapters.base import StreamEvent, Telemetry
-from costcli.adapters.openai import OpenAIAdapter, usage_event
+from costcli.adapters.openai import OpenAIAdapter, top_level_extras, usage_event
 
 
 class GroqAdapter(OpenAIAdapter):
@@ -18,6 +18,7 @@ class GroqAdapter(OpenAIAdapter):
     name = "groq"
     dialect = "chat completions + x_groq"
 
+    @top_level_extras
     def chunk_events(self, chunk: dict[str, Any], t_ns: int) -> list[StreamEvent]:
         events = super().chunk_events(chunk, t_ns)
         x_groq = chunk.get("x_groq") or {}

@@ -41,7 +41,7 @@ from costcli.adapters.local_model import (
     find_model,
     model_fingerprint,
 )
-from costcli.adapters.openai import OpenAIAdapter
+from costcli.adapters.openai import OpenAIAdapter, top_level_extras
 from costcli.files.errors import BadInputError, UnreachableError
 from costcli.workloads.spec import RequestSpec, Workload
 
@@ -426,6 +426,7 @@ class LlamaCppAdapter(OpenAIAdapter):
             body["ignore_eos"] = True
         return body
 
+    @top_level_extras
     def chunk_events(self, chunk: dict[str, Any], t_ns: int) -> list[StreamEvent]:
         events = super().chunk_events(chunk, t_ns)
         timings = chunk.get("timings")

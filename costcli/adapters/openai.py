@@ -35,6 +35,7 @@ from costcli.adapters.base import (
     StreamEvent,
     Telemetry,
     TextDelta,
+    TextRun,
     ToolCallDelta,
     TransportOptions,
     Usage,
@@ -62,7 +63,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 perf_ns = time.perf_counter_ns
 DRAIN_TIMEOUT_S = 0.5
 # Connections opened before the first scheduled request: one per expected stream, capped.
-MAX_WARM_CONNECTIONS = 512
+MAX_WARM_CONNECTIONS = 4096
 # Response encodings decoded here; the request asks for none (`Accept-Encoding: identity`),
 # since a compressing proxy would hold chunks back to fill its blocks and shift every TTFT.
 DECODED_ENCODINGS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
@@ -110,7 +111,7 @@ def error_message(body: bytes, redact: Callable[[str], str] = str) -> str:
     return redact(body[:EXCERPT_WINDOW].decode("utf-8", "replace")).strip()[:200]
 
 
-async def _drain(reads: AsyncIterator[bytes]) -> None:
+async def _drain(reads: AsyncIterator[Any]) -> None:
     """Read what follows `[DONE]` (the chunked-encoding terminator, normally in the same read).
 
     httpcore returns a connection to its pool only when the response was read to its end;
@@ -128,6 +129,16 @@ async def _drain(reads: AsyncIterator[bytes]) -> None:
                 await read_rest()
         else:  # pragma: no cover - Python 3.10
             await asyncio.wait_for(read_rest(), DRAIN_TIMEOUT_S)
+
+
+async def _rest(resp: Response, reads: AsyncIterator[Any]) -> None:
+    """What follows the terminal event: read at once where the body's end came with it
+    (nothing to wait for, no timeout to arm), else drained (`_drain`)."""
+    if resp.ended():
+        async for _ in reads:
+            pass
+    else:
+        await _drain(reads)
 
 
 def in_stream_status(err: Any) -> int:
@@ -334,6 +345,54 @@ def chunk_shape_problem(chunk: Any) -> str | None:
     return _usage_problem(chunk.get("usage"))
 
 
+# --- the commonest chunk, read at once ------------------------------------------------
+# Nearly every chunk of an answer is one choice whose delta carries a piece of text and
+# nothing else. `plain_text` reads that chunk without the general reader's checks and
+# events, with the same result; any other chunk (more keys, more choices, a finish, usage,
+# reasoning, tool calls, parts) returns None and goes the general way.
+
+CHUNK_KEYS = frozenset(
+    (
+        "id",
+        "object",
+        "created",
+        "model",
+        "choices",
+        "system_fingerprint",
+        "service_tier",
+        "obfuscation",
+        "usage",
+    )
+)  # fmt: skip  ("usage": null on every chunk but the last, as OpenAI sends it)
+CHOICE_KEYS = frozenset(("index", "delta", "finish_reason", "logprobs"))
+DELTA_KEYS = frozenset(("content", "role", "refusal"))
+
+
+def plain_text(chunk: Any) -> str | None:
+    """The text of a chunk that is one choice's content delta and nothing else; else None."""
+    if type(chunk) is not dict or not chunk.keys() <= CHUNK_KEYS or chunk.get("usage"):
+        return None
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or not choice.keys() <= CHOICE_KEYS:
+        return None
+    delta = choice.get("delta")
+    if choice.get("finish_reason") is not None or type(delta) is not dict:
+        return None
+    content = delta.get("content")
+    return content if type(content) is str and delta.keys() <= DELTA_KEYS else None
+
+
+def top_level_extras(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks a `chunk_events` override that reads only top-level fields outside CHUNK_KEYS
+    (Groq's `x_groq`, llama.cpp's `timings`): `plain_text` stays on for it. An override
+    without it gets every chunk through `chunk_events`."""
+    method.top_level_extras = True  # type: ignore[attr-defined]
+    return method
+
+
 class StreamDone:
     """A dialect's terminal event (chat completions: `[DONE]`; Anthropic: `message_stop`;
     Responses: `response.completed`), returned by `events_of` among a payload's events: the
@@ -356,6 +415,9 @@ class OpenAIAdapter(AdapterBase):
     dialect = "chat completions"
     path = "/chat/completions"  # appended to base_url
     terminator = "[DONE]"  # named in the error when a stream ends without it
+    # bytes of a body piece that may end the stream: the httptools transport wakes the
+    # reader for them at once (lean.py); any other piece waits for the body's end
+    wake_on: tuple[bytes, ...] = (b"[DONE]", b'"error"')
 
     def __init__(self, target: Target, transport: TransportOptions) -> None:
         if not target.base_url:
@@ -372,7 +434,9 @@ class OpenAIAdapter(AdapterBase):
         settings = target.settings
         self.max_tokens_param = settings.max_tokens_param if settings else "max_tokens"
         self.fixed_length = bool(settings and settings.fixed_length_params)
-        self._wire: Transport = create_transport()
+        self._wire: Transport = create_transport(self.wake_on, target.headers)
+        reader = type(self).chunk_events
+        self._plain = reader is OpenAIAdapter.chunk_events or hasattr(reader, "top_level_extras")
         self.stale_connection_retries = 0
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -513,6 +577,8 @@ class OpenAIAdapter(AdapterBase):
         Whatever a payload is (JSON of another shape, nested past any depth, a chunk a
         dialect's reader trips on), the request ends as stream_aborted with the reason."""
         chunk = self.decoded(data)
+        if self._plain and (text := plain_text(chunk)) is not None:
+            return [TextDelta(t_ns, text)] if text else []
         problem = chunk_shape_problem(chunk)
         if problem is not None:
             raise StreamAbortedError(self.redact(f"not a chat.completion.chunk: {problem}"))
@@ -569,9 +635,13 @@ class OpenAIAdapter(AdapterBase):
 
 class _Body:
     """One response body -> events: raw reads (decoded where the server compressed them)
-    through the SSE parser; a stream that ends without output is not a success."""
+    through the SSE parser; a stream that ends without output is not a success.
 
-    __slots__ = ("adapter", "events_of", "finished", "got_byte", "output")
+    The transport hands over the reads of each wake-up at once (the httptools transport
+    wakes the reader seldom: lean.py); their answer text comes out as one TextRun, each
+    piece with its own read's arrival time, and every other event in its place."""
+
+    __slots__ = ("adapter", "events_of", "finished", "got_byte", "output", "t_ns")
 
     def __init__(self, adapter: OpenAIAdapter) -> None:
         self.adapter = adapter
@@ -579,6 +649,7 @@ class _Body:
         self.got_byte = False
         self.output = False  # any event that carries output (not usage, telemetry, finish)
         self.finished: str | None = None
+        self.t_ns = 0  # the arrival of the last read looked at
 
     def _events(self, data: bytes, t_ns: int) -> list[StreamEvent | StreamDone]:
         events = [STREAM_DONE] if data == b"[DONE]" else self.events_of(data, t_ns)
@@ -594,6 +665,34 @@ class _Body:
                 kept.append(event)
         return kept
 
+    def _batch(
+        self, parser: SSEParser, reads: list[tuple[int, bytes]]
+    ) -> list[StreamEvent | StreamDone]:
+        """One wake-up's reads -> events, consecutive answer text as one TextRun; up to the
+        terminal event, if one came."""
+        out: list[StreamEvent | StreamDone] = []
+        times: list[int] | None = None
+        texts: list[str] = []
+        for t_ns, raw in reads:
+            self.t_ns = t_ns
+            if not self.got_byte:
+                self.got_byte = True
+                out.append(FirstByte(t_ns))
+            for data in parser.feed(raw):
+                for event in self._events(data, t_ns):
+                    if type(event) is TextDelta and not event.reasoning:
+                        if times is None:
+                            times, texts = [], []
+                            out.append(TextRun(times, texts))
+                        times.append(event.t_ns)
+                        texts.append(event.text)
+                        continue
+                    times = None
+                    out.append(event)
+                    if isinstance(event, StreamDone):
+                        return out
+        return out
+
     def _end(self, t_ns: int, done: bool) -> Finish:
         terminator = self.adapter.terminator
         if not self.output:
@@ -605,20 +704,16 @@ class _Body:
         return Finish(t_ns, self.finished)
 
     async def read(self, resp: Response) -> AsyncGenerator[StreamEvent, None]:
+        """Each read's events carry that read's arrival time (the transport stamps it)."""
         parser = SSEParser()
         reads = _decoded(resp)
-        async for raw in reads:
-            t_ns = perf_ns()
-            if not self.got_byte:
-                self.got_byte = True
-                yield FirstByte(t_ns)
-            for data in parser.feed(raw):
-                for event in self._events(data, t_ns):
-                    if isinstance(event, StreamDone):
-                        yield self._end(t_ns, done=True)
-                        await _drain(reads)
-                        return
-                    yield event
+        async for batch in reads:
+            for event in self._batch(parser, batch):
+                if isinstance(event, StreamDone):
+                    yield self._end(self.t_ns, done=True)
+                    await _rest(resp, reads)
+                    return
+                yield event
         t_ns, done = perf_ns(), False
         for data in parser.close():  # a last event the stream ended before its blank line
             for event in self._events(data, t_ns):
@@ -643,23 +738,28 @@ def _inflater(encoding: str, first: bytes) -> Any:
     return zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
 
 
-async def _decoded(resp: Response) -> AsyncIterator[bytes]:
-    """The body's bytes as they arrive; gzip or deflate undone where the server sent it
-    although the request asked for identity. Another encoding is refused."""
+def _decoded(resp: Response) -> AsyncIterator[list[tuple[int, bytes]]]:
+    """The body's reads with their arrival times (see `_inflated`)."""
+    encoding = resp.header("content-encoding")
+    if encoding is None or encoding.strip().lower() in ("", "identity"):
+        return resp.reads()  # as they came: no generator of its own between
+    return _inflated(resp)
+
+
+async def _inflated(resp: Response) -> AsyncIterator[list[tuple[int, bytes]]]:
+    """The body's bytes with their arrival times; gzip or deflate undone where the server
+    sent it although the request asked for identity. Another encoding is refused."""
     encoding = (resp.header("content-encoding") or "identity").strip().lower()
-    if encoding in ("", "identity"):
-        async for raw in resp.raw():
-            yield raw
-        return
     if encoding not in DECODED_ENCODINGS:
         raise StreamAbortedError(f"the response is {encoding}-encoded, which costcli cannot read")
     inflate = None
     try:
-        async for raw in resp.raw():
-            inflate = inflate or _inflater(DECODED_ENCODINGS[encoding], raw)
-            if out := inflate.decompress(raw):
-                yield out
+        async for batch in resp.reads():
+            for t_ns, raw in batch:
+                inflate = inflate or _inflater(DECODED_ENCODINGS[encoding], raw)
+                if out := inflate.decompress(raw):
+                    yield [(t_ns, out)]
         if inflate is not None and (tail := inflate.flush()):
-            yield tail
+            yield [(perf_ns(), tail)]
     except zlib.error as exc:
         raise StreamAbortedError(f"the {encoding}-encoded response is corrupt: {exc}") from None

@@ -178,6 +178,7 @@ class OpenAIResponsesAdapter(OpenAIAdapter):
     dialect = "OpenAI Responses"
     path = "/responses"
     terminator = "response.completed"
+    wake_on = (b"response.completed", b"response.incomplete", b"response.failed", b'"error"')
 
     def __init__(self, target: Target, transport: TransportOptions) -> None:
         super().__init__(target, transport)

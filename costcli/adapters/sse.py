@@ -24,6 +24,16 @@ class SSEParser:
         self._skip_lf = False
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        if (  # the commonest read: one whole `data: ...` event and nothing else
+            not self._buf
+            and not self._data
+            and chunk.startswith(b"data: ")
+            and chunk.find(b"\n") == len(chunk) - 2
+            and chunk.endswith(b"\n\n")
+            and b"\r" not in chunk
+        ):
+            self._skip_lf = False
+            return [chunk[6:-2]]
         if self._skip_lf and chunk[:1] == b"\n":
             chunk = chunk[1:]
         self._skip_lf = False

@@ -2,15 +2,19 @@
 compatible endpoint): keep-alive pools sized from the load, connections opened before the
 first request, the moment each request's bytes reach a connection, raw body reads.
 
-Two backends behind one interface, chosen once per adapter:
+Three backends behind one interface, chosen once per adapter:
 
+- `httptools` (the `fast` extra; costcli/adapters/lean.py): HTTP/1.1 on asyncio protocols,
+  llhttp's parser, each read stamped in the loop's own callback and the request's task
+  woken only when it has something to decide: CPU per request near a raw socket reader's
+  (docs/performance.md). Not where a proxy is configured, nor for `Expect: 100-continue`.
 - `aiohttp` (the `fast` extra): one connector, llhttp's C parser; about a third of httpx's
   CPU per request and per chunk on this project's benchmark (docs/performance.md), which
   is what keeps TTFT honest at 64+ synchronized streams and at hundreds of requests/s.
 - `httpx` (always installed): connections sharded over several small pools (one per
   `streams_per_pool` streams): one pool serving hundreds spends its CPU scanning them.
 
-`COSTCLI_TRANSPORT=httpx` (or `aiohttp`) forces one. Library errors are translated here
+`COSTCLI_TRANSPORT=httpx` (or `aiohttp`, `httptools`) forces one. Library errors are translated here
 into the error classes of DESIGN.md; nothing above this module sees an httpx or aiohttp
 exception.
 """
@@ -20,22 +24,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import math
 import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol, cast
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from costcli.adapters.base import (
     ConnectError,
     ProviderError,
     RequestTimeoutError,
-    StreamAbortedError,
     TransportOptions,
+    stale_or_cut,
 )
+
+if TYPE_CHECKING:
+    import httpx  # imported where the httpx backend (or a TLS context) is used: 20 MB
 
 perf_ns = time.perf_counter_ns
 Redact = Callable[[str], str]
@@ -49,6 +55,9 @@ class Response(Protocol):
 
     def header(self, name: str) -> str | None: ...
     def raw(self) -> AsyncIterator[bytes]: ...
+    # the body as it comes: each wake-up's reads, [(arrival ns, bytes), ...]
+    def reads(self) -> AsyncIterator[list[tuple[int, bytes]]]: ...
+    def ended(self) -> bool: ...  # the body's end has come (nothing left to drain)
     async def read(self, limit: int) -> bytes: ...  # at most `limit` bytes of the body
 
 
@@ -67,11 +76,15 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
-HTTPX_STALE: tuple[type[BaseException], ...] = (
-    httpx.RemoteProtocolError,
-    httpx.ReadError,
-    httpx.WriteError,
-)
+def httpx_stale(httpx: Any) -> tuple[type[BaseException], ...]:
+    return (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+def ssl_context() -> Any:
+    """The TLS context of every backend: certifi's roots, as httpx builds it."""
+    import httpx
+
+    return httpx.create_ssl_context()
 
 
 def _aiohttp_stale(aiohttp: Any) -> tuple[type[BaseException], ...]:
@@ -90,8 +103,12 @@ def closed_unanswered(exc: BaseException | None) -> bool:
     aiohttp's ServerDisconnectedError carries the part of a response head that did come (its
     `message` is then that head, not a string). httpx cannot tell: it says "Server
     disconnected without sending a response." after part of a status line too."""
-    if isinstance(exc, HTTPX_STALE):
+    httpx = sys.modules.get("httpx")  # an httpx error exists only once httpx is used
+    if httpx is not None and isinstance(exc, httpx_stale(httpx)):
         return True
+    lean = sys.modules.get("costcli.adapters.lean")  # its error exists only once it is used
+    if lean is not None and isinstance(exc, lean.ClosedError):
+        return not exc.partial  # httptools: `partial` once any byte of a head came
     try:
         import aiohttp
     except ImportError:
@@ -103,29 +120,47 @@ def closed_unanswered(exc: BaseException | None) -> bool:
     return isinstance(exc, _aiohttp_stale(aiohttp))
 
 
-def create_transport() -> Transport:
-    """aiohttp where installed (unless COSTCLI_TRANSPORT=httpx), else httpx."""
-    wanted = os.environ.get("COSTCLI_TRANSPORT", "").strip().lower()
-    if wanted != "httpx":
-        try:
-            import aiohttp  # noqa: F401
-        except ImportError:
-            if wanted == "aiohttp":
-                from costcli.files.errors import BadInputError
+TRANSPORTS = ("httptools", "aiohttp", "httpx")
 
-                raise BadInputError(
-                    "COSTCLI_TRANSPORT=aiohttp: aiohttp is not installed; "
-                    "pip install 'costcli[fast]' or unset it"
-                ) from None
-        else:
-            return AiohttpTransport()
+
+def create_transport(
+    wake_on: tuple[bytes, ...] = (), headers: dict[str, str] | None = None
+) -> Transport:
+    """httptools where installed, else aiohttp where installed, else httpx;
+    COSTCLI_TRANSPORT names one. httptools is passed over where a proxy is configured or
+    a header asks for `Expect: 100-continue` (aiohttp handles both). `wake_on`: bytes of a
+    body piece that may end the stream (httptools wakes the reader for them)."""
+    wanted = os.environ.get("COSTCLI_TRANSPORT", "").strip().lower()
+    if wanted and wanted not in TRANSPORTS:
+        _refuse(f"COSTCLI_TRANSPORT={wanted}: not a transport; use one of "
+                f"{', '.join(TRANSPORTS)} or unset it")  # fmt: skip
+    expects = any(k.lower() == "expect" for k in headers or {})
+    lean = wanted == "httptools" or (not wanted and not expects and not _proxy_in_env())
+    if lean and _installed("httptools", wanted == "httptools"):
+        from costcli.adapters.lean import LeanTransport
+
+        return LeanTransport(wake_on)
+    if wanted != "httpx" and _installed("aiohttp", wanted == "aiohttp"):
+        return AiohttpTransport()
     return HttpxTransport()
 
 
-def _stale_or_cut(exc: BaseException, got_byte: bool, url: str, redact: Redact) -> ProviderError:
-    if got_byte:
-        return StreamAbortedError(redact(f"the stream was cut: {exc}"))
-    return ConnectError(redact(f"connection to {url} failed: {exc}"))
+def _installed(module: str, named: bool) -> bool:
+    """Whether `module` imports; one named by COSTCLI_TRANSPORT must."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        if named:
+            _refuse(f"COSTCLI_TRANSPORT={module}: {module} is not installed; "
+                    "pip install 'costcli[fast]' or unset it")  # fmt: skip
+        return False
+    return True
+
+
+def _refuse(message: str) -> None:
+    from costcli.files.errors import BadInputError
+
+    raise BadInputError(message)
 
 
 async def _first(reads: AsyncIterator[bytes], limit: int) -> bytes:
@@ -155,29 +190,40 @@ class _HttpxResponse:
     def raw(self) -> AsyncIterator[bytes]:
         return self._resp.aiter_raw()
 
+    async def reads(self) -> AsyncIterator[list[tuple[int, bytes]]]:
+        async for data in self._resp.aiter_raw():
+            yield [(perf_ns(), data)]
+
+    def ended(self) -> bool:
+        return False  # httpcore pools a connection only once its body is read to the end
+
     async def read(self, limit: int) -> bytes:
         return await _first(self._resp.aiter_bytes(), limit)
 
 
 class HttpxTransport:
     name = "httpx"
-    stale = HTTPX_STALE
 
     def __init__(self) -> None:
+        import httpx
+
+        self.stale = httpx_stale(httpx)
         self._pools: list[httpx.AsyncClient] = []
         self._in_flight: list[int] = []
         self._fresh: httpx.AsyncClient | None = None  # keeps no connection: each one is new
 
     async def start(self, options: TransportOptions, headers: dict[str, str]) -> None:
+        import httpx
+
         per_pool = max(1, options.streams_per_pool)
         n_pools = max(1, math.ceil(options.concurrency / per_pool))
         ceiling = max(per_pool, math.ceil((options.max_streams or 0) / n_pools))
         limits = httpx.Limits(max_connections=ceiling, max_keepalive_connections=ceiling)
         timeout = httpx.Timeout(options.timeout_s, connect=min(10.0, options.timeout_s))
         # One SSL context for every pool: building one costs ~20 ms (certificate store).
-        ssl_context = httpx.create_ssl_context()
+        tls = ssl_context()
         self._pools = [
-            httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers, verify=ssl_context)
+            httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers, verify=tls)
             for _ in range(n_pools)
         ]
         self._in_flight = [0] * n_pools
@@ -185,7 +231,7 @@ class HttpxTransport:
             limits=httpx.Limits(max_keepalive_connections=0),
             timeout=timeout,
             headers=headers,
-            verify=ssl_context,
+            verify=tls,
         )
 
     async def warm(self, url: str, n: int) -> None:
@@ -224,6 +270,8 @@ class HttpxTransport:
     def error(
         self, exc: BaseException, got_byte: bool, url: str, redact: Redact
     ) -> ProviderError | None:
+        import httpx
+
         if not isinstance(exc, httpx.HTTPError):
             return None
         if isinstance(exc, httpx.TimeoutException):
@@ -231,7 +279,7 @@ class HttpxTransport:
         if isinstance(exc, httpx.ConnectError):
             return ConnectError(redact(f"cannot connect to {url}: {exc}"))
         if isinstance(exc, self.stale):
-            return _stale_or_cut(exc, got_byte, url, redact)
+            return stale_or_cut(exc, got_byte, url, redact)
         # redirects, protocol errors, bad header values...
         return ConnectError(redact(f"request to {url} failed: {exc}"))
 
@@ -266,6 +314,13 @@ class _AiohttpResponse:
 
     def raw(self) -> AsyncIterator[bytes]:
         return cast("AsyncIterator[bytes]", self._resp.content.iter_any())
+
+    async def reads(self) -> AsyncIterator[list[tuple[int, bytes]]]:
+        async for data in self._resp.content.iter_any():
+            yield [(perf_ns(), data)]
+
+    def ended(self) -> bool:
+        return bool(self._resp.content.is_eof())
 
     async def read(self, limit: int) -> bytes:
         return await _first(self.raw(), limit)
@@ -357,9 +412,9 @@ class AiohttpTransport:
         trace = aiohttp.TraceConfig()
         trace.on_request_headers_sent.append(_headers_sent)
         limit = options.max_streams or options.concurrency
-        ssl_context = httpx.create_ssl_context()
+        tls = ssl_context()
         connector = aiohttp.TCPConnector(
-            limit=limit, limit_per_host=0, ssl=ssl_context, keepalive_timeout=30
+            limit=limit, limit_per_host=0, ssl=tls, keepalive_timeout=30
         )
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=min(10.0, options.timeout_s), sock_read=options.timeout_s
@@ -375,9 +430,7 @@ class AiohttpTransport:
             request_class=_eager_request(aiohttp) if EAGER_BODY else aiohttp.ClientRequest,
         )
         self._session = session(connector=connector)
-        self._fresh = session(
-            connector=aiohttp.TCPConnector(limit=0, ssl=ssl_context, force_close=True)
-        )
+        self._fresh = session(connector=aiohttp.TCPConnector(limit=0, ssl=tls, force_close=True))
 
     def _url(self, url: str) -> Any:
         """The URL as aiohttp takes it: `user:pass@` dropped where an Authorization header
@@ -427,7 +480,7 @@ class AiohttpTransport:
         if isinstance(exc, aiohttp.ClientConnectorError):
             return ConnectError(redact(f"cannot connect to {url}: {exc}"))
         if isinstance(exc, self.stale):
-            return _stale_or_cut(exc, got_byte, url, redact)
+            return stale_or_cut(exc, got_byte, url, redact)
         if isinstance(exc, aiohttp.ClientError | ValueError):  # bad URL, bad header value...
             return ConnectError(redact(f"request to {url} failed: {type(exc).__name__}: {exc}"))
         return None

@@ -8,6 +8,7 @@ run from the request's planned time, so a stalled client cannot hide its own del
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import sys
 from collections.abc import Coroutine
@@ -25,6 +26,7 @@ from costcli.adapters.base import (
     StreamEvent,
     Telemetry,
     TextDelta,
+    TextRun,
     ToolCallDelta,
     Usage,
 )
@@ -101,7 +103,7 @@ class Measurement:
             decode_tokens_per_s=(out - 1) / (span_ms / 1000.0)
             if decoding and out and span_ms > 0
             else None,
-            itl_ms=[round((c[i] - c[i - 1]) / NS_PER_MS, 4) for i in range(1, len(c))],
+            itl_ms=[round((b - a) / NS_PER_MS, 4) for a, b in itertools.pairwise(c)],
             input_tokens=self.input_tokens,
             output_tokens=out,
             tokens_estimated=self.tokens_estimated,
@@ -180,7 +182,16 @@ async def _consume(adapter: Adapter, spec: RequestSpec, rec: Measurement) -> str
     parts: list[str] = []
     text_chunks = 0
     async for event in adapter.stream(spec):
-        if isinstance(event, TextDelta):
+        if type(event) is TextRun:  # answer text of several chunks (no reasoning)
+            times = event.t_ns
+            if rec.first_output_ns is None:
+                rec.first_token_ns = rec.first_token_ns or times[0]
+                rec.first_output_ns = times[0]
+            rec.chunk_ns.extend(times)
+            text_chunks += len(times)
+            if keep_text:
+                parts.extend(event.texts)
+        elif isinstance(event, TextDelta):
             if rec.first_output_ns is None:
                 _first_text(rec, event)
             rec.chunk_ns.append(event.t_ns)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx  # imported where a run scrapes: 20 MB a run without it does not hold
 
 from costcli.load import clock
 from costcli.results.server_metrics import OURS, Scrapes, parse
@@ -34,6 +35,8 @@ def wanted_lines(text: str) -> str:
 
 
 async def scrape_once(client: httpx.AsyncClient, url: str) -> tuple[dict[str, float], set[str]]:
+    import httpx
+
     """One scrape; a ValueError says why it read nothing."""
     try:
         response = await client.get(url)
@@ -51,6 +54,8 @@ async def scrape_once(client: httpx.AsyncClient, url: str) -> tuple[dict[str, fl
 async def _scrape(
     scrapes: Scrapes, epoch_ns: Callable[[], int], note: Callable[[dict[str, Any]], None] | None
 ) -> None:
+    import httpx
+
     interval = scrapes.interval_s
     async with httpx.AsyncClient(timeout=interval, trust_env=False) as client:
         tick = clock.perf_ns()

@@ -51,7 +51,9 @@ MODES = ("ok", *NOT_A_CHUNK, *NO_OUTPUT, UNTERMINATED, *DEEP, *ENCODED, *RETRIED
 REQUESTS = 2
 
 
-TRANSPORTS = ["httpx"] + (["aiohttp"] if importlib.util.find_spec("aiohttp") else [])
+TRANSPORTS = ["httpx"] + [
+    name for name in ("aiohttp", "httptools") if importlib.util.find_spec(name) is not None
+]
 
 
 @pytest.fixture(scope="module", params=TRANSPORTS)

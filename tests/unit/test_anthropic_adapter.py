@@ -30,6 +30,7 @@ from costcli.adapters.base import (
     ToolCallDelta,
     TransportOptions,
     Usage,
+    one_delta_a_chunk,
 )
 from costcli.adapters.catalog import ProviderFile, Target
 from costcli.adapters.openai import _Body
@@ -122,17 +123,20 @@ class Reads:
     sent_ns = 0
 
     def __init__(self, reads: list[bytes]) -> None:
-        self.reads = reads
+        self.parts = reads
 
     def header(self, name: str) -> str | None:
         return None
 
-    async def raw(self) -> AsyncIterator[bytes]:
-        for read in self.reads:
-            yield read
+    def ended(self) -> bool:
+        return False  # as httpx says: what follows the terminal event is drained
+
+    async def reads(self) -> AsyncIterator[list[tuple[int, bytes]]]:
+        for read in self.parts:
+            yield [(openai_module.perf_ns(), read)]  # the clock below: read k at k ms
 
     async def read(self, limit: int) -> bytes:
-        return b"".join(self.reads)[:limit]
+        return b"".join(self.parts)[:limit]
 
 
 @pytest.fixture(autouse=True)
@@ -145,7 +149,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def events_of(reads: list[bytes], a: AnthropicAdapter | None = None) -> list[StreamEvent]:
     async def collect() -> list[StreamEvent]:
-        return [e async for e in _Body(a or adapter()).read(Reads(reads))]  # type: ignore[arg-type]
+        body = _Body(a or adapter()).read(Reads(reads))  # type: ignore[arg-type]
+        return one_delta_a_chunk([e async for e in body])
 
     return asyncio.run(collect())
 

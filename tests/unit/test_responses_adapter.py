@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from costcli.adapters.base import (
     ToolCallDelta,
     TransportOptions,
     Usage,
+    one_delta_a_chunk,
 )
 from costcli.adapters.catalog import ProviderFile, Target
 from costcli.adapters.openai import _Body
@@ -70,16 +72,19 @@ class FakeResponse:
     sent_ns = 0
 
     def __init__(self, reads: list[bytes], gap_s: float = 0.0) -> None:
-        self.reads, self.gap_s = reads, gap_s
+        self.parts, self.gap_s = reads, gap_s
 
     def header(self, name: str) -> str | None:
         return None
 
-    async def raw(self) -> AsyncIterator[bytes]:
-        for n, data in enumerate(self.reads):
+    def ended(self) -> bool:
+        return False  # as httpx says: what follows the terminal event is drained
+
+    async def reads(self) -> AsyncIterator[list[tuple[int, bytes]]]:
+        for n, data in enumerate(self.parts):
             if n and self.gap_s:
                 await asyncio.sleep(self.gap_s)
-            yield data
+            yield [(time.perf_counter_ns(), data)]
 
     async def read(self, limit: int) -> bytes:
         return b""
@@ -88,7 +93,7 @@ class FakeResponse:
 def events(reads: list[bytes], a: OpenAIResponsesAdapter | None = None) -> list[StreamEvent]:
     async def collect() -> list[StreamEvent]:
         body = _Body(a or adapter())
-        return [e async for e in body.read(FakeResponse(reads))]  # type: ignore[arg-type]
+        return one_delta_a_chunk([e async for e in body.read(FakeResponse(reads))])  # type: ignore[arg-type]
 
     return asyncio.run(collect())
 

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from costcli.adapters import lean as lean_module
 from costcli.adapters import openai as openai_adapter
+from costcli.adapters import transport as transport_module
 from costcli.adapters.base import (
     ClientError,
     Finish,
@@ -27,6 +29,7 @@ from costcli.adapters.base import (
     TextDelta,
     TransportOptions,
     Usage,
+    one_delta_a_chunk,
 )
 from costcli.adapters.catalog import Target
 from costcli.adapters.groq import GroqAdapter
@@ -276,7 +279,7 @@ class CannedServer:
         events: list = []
         try:
             async for event in adapter.stream(spec):
-                events.append(event)
+                events.extend(one_delta_a_chunk([event]))
         finally:
             await adapter.close()
             server.close()
@@ -289,7 +292,7 @@ def run_stream(server: CannedServer, **kw: Any) -> list:
 
 
 class ReadCounter:
-    """Stands in for the adapter's clock, which it reads once per network read: counts the
+    """Stands in for the transport's clock, which it reads once per network read: counts the
     reads and gives strictly increasing times."""
 
     def __init__(self) -> None:
@@ -305,7 +308,8 @@ def test_a_whole_stream_gives_first_byte_text_usage_and_finish(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     reads = ReadCounter()
-    monkeypatch.setattr(openai_adapter, "perf_ns", reads)
+    for module in (openai_adapter, transport_module, lean_module):  # whichever stamps reads
+        monkeypatch.setattr(module, "perf_ns", reads)
     # the second event is split mid-JSON and a CRLF-terminated event follows
     hello_a, hello_b = HELLO[:20], HELLO[20:]
     writes = [ROLE + hello_a, hello_b, WORLD.replace(b"\n", b"\r\n"), STOP + USAGE, DONE]
