@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 import ssl as ssl_module
 import time
 from collections.abc import AsyncIterator
@@ -35,14 +36,18 @@ from costcli.adapters.base import (
     ConnectError,
     ProviderError,
     RequestTimeoutError,
+    StreamAbortedError,
     TransportOptions,
     stale_or_cut,
 )
 
 perf_ns = time.perf_counter_ns
 WAKE_BYTES = 64 * 1024  # body bytes waiting that wake the reader (memory stays bounded)
+FLUSH_S = 0.5  # the longest a piece waits unread: a stream that stalls is still read
 PAUSE_BYTES = 1 << 20  # body bytes waiting at which the socket is no longer read
 KEEPALIVE_S = 30.0  # an idle connection older than this is closed, not reused
+MARKER_TAIL = 31  # bytes of a piece kept to find a wake-up marker split across two
+FRAMING = ("host", "content-length", "transfer-encoding", "connection")  # this module's own
 
 
 class ClosedError(ConnectionError):
@@ -64,13 +69,13 @@ class _Endpoint:
 
     __slots__ = ("head", "host", "idle", "port", "tls")
 
-    def __init__(self, parts: SplitResult, headers: bytes) -> None:
+    def __init__(self, parts: SplitResult, headers: bytes, host: str | None) -> None:
         self.tls = parts.scheme == "https"
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.tls else 80)
         name = f"[{self.host}]" if ":" in self.host else self.host
         default = 443 if self.tls else 80
-        authority = name if self.port == default else f"{name}:{self.port}"
+        authority = host or (name if self.port == default else f"{name}:{self.port}")
         self.head = f"Host: {authority}\r\n".encode("latin-1") + headers
         self.idle: list[_Connection] = []  # LIFO: the warmest connection first
 
@@ -91,12 +96,16 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
+    def _unasked(self) -> None:
+        """Bytes nobody asked for (while idle, after the answer's end): never reused."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
     def data_received(self, data: bytes) -> None:
         response = self.response
-        if response is None:  # bytes while idle: nothing asked for them; never reused
-            self.closed = True
-            if self.transport is not None:
-                self.transport.close()
+        if response is None or response.complete:
+            self._unasked()
             return
         self.t_ns = perf_ns()
         response.begun = True  # a byte of the answer came: a cut is no longer a stale line
@@ -119,16 +128,20 @@ class _Connection(asyncio.Protocol):
         if response is not None and not response.complete:
             response.lost(exc)
 
-    # --- llhttp's callbacks ----------------------------------------------------------------
+    # --- llhttp's callbacks (nothing after the answer's end is its) -------------------------
+
+    def on_message_begin(self) -> None:
+        if self.response is not None and self.response.complete:
+            self._unasked()  # a second answer in the same read
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.response is not None:
-            key = name.decode("latin-1").lower()
-            self.response.headers[key] = value.decode("latin-1")
+        response = self.response
+        if response is not None and not response.complete:
+            response.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         response = self.response
-        if response is None:
+        if response is None or response.complete:
             return
         status = self.parser.get_status_code()
         if 100 <= status < 200:  # an informational answer: the real one follows
@@ -143,7 +156,7 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         response = self.response
-        if response is None or response.informational:
+        if response is None or response.informational or response.complete:
             return
         response.pieces.append((self.t_ns, body))
         response.waiting += len(body)
@@ -152,15 +165,20 @@ class _Connection(asyncio.Protocol):
             if response.waiting >= PAUSE_BYTES and self.transport is not None:
                 self.transport.pause_reading()
                 response.paused = True
-        else:
-            for marker in response.wake_on:
-                if marker in body:
-                    response.wake = True
-                    break
+            return
+        tail = response.tail
+        seen = tail + body if tail else body  # a marker split across two pieces counts
+        for marker in response.wake_on:
+            if marker in seen:
+                response.wake = response.every_piece = True  # what follows it, too
+                return
+        response.tail = body[-MARKER_TAIL:]
+        if response.timer is None:
+            response.timer = asyncio.get_running_loop().call_later(FLUSH_S, response.flush)
 
     def on_message_complete(self) -> None:
         response = self.response
-        if response is None:
+        if response is None or response.complete:
             return
         if response.informational:
             response.informational = False
@@ -188,6 +206,8 @@ class LeanResponse:
         "pieces",
         "sent_ns",
         "status",
+        "tail",
+        "timer",
         "waiting",
         "wake",
         "wake_on",
@@ -205,6 +225,8 @@ class LeanResponse:
         self.begun = self.has_head = self.complete = self.keep_alive = False
         self.informational = self.every_piece = self.wake = self.paused = False
         self.error: BaseException | None = None
+        self.tail = b""  # the last piece's end (a marker split across pieces)
+        self.timer: asyncio.TimerHandle | None = None  # FLUSH_S after a piece came unread
 
     # --- from the connection ---------------------------------------------------------------
 
@@ -212,6 +234,17 @@ class LeanResponse:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def flush(self) -> None:
+        """FLUSH_S passed with pieces unread: the reader reads them (a stalled stream)."""
+        self.timer = None
+        if self.pieces:
+            self.notify()
+
+    def _unarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     def fail(self, exc: BaseException) -> None:
         if self.error is None:
@@ -221,9 +254,11 @@ class LeanResponse:
             self._conn.transport.close()
 
     def lost(self, exc: Exception | None) -> None:
+        self._unarm()
         if self.error is None:
             partial = self.begun
-            if self.has_head and not self.complete and self._close_delimited():
+            ended = exc is None and self.has_head and not self.complete
+            if ended and self._close_delimited():
                 self.complete = True  # a body without a length ends with its connection
             else:
                 reason = f": {exc}" if exc is not None else ""
@@ -269,12 +304,14 @@ class LeanResponse:
             pieces = self.pieces
             if pieces:
                 self.pieces, self.waiting = [], 0
+                self._unarm()
                 if self.paused and self._conn.transport is not None:
                     self.paused = False
                     self._conn.transport.resume_reading()
                 yield pieces
                 continue
             if self.complete:
+                self._unarm()
                 return
             await self._wait()
 
@@ -305,9 +342,8 @@ class LeanTransport:
         self._headers = b""
         self._authorized = False
         self._ssl: ssl_module.SSLContext | None = None
-        self._limit = 1
-        self._in_use = 0
-        self._queue: list[asyncio.Future[None]] = []  # requests waiting for a connection
+        self._slots: asyncio.Semaphore | None = None  # max_streams in use at once
+        self._host: str | None = None  # a provider file's own Host header
         self._connect_s = 10.0
         self._timeout_s = 120.0
         self._open: set[_Connection] = set()
@@ -316,12 +352,13 @@ class LeanTransport:
 
     async def start(self, options: TransportOptions, headers: dict[str, str]) -> None:
         merged = {"User-Agent": f"costcli/{__version__}", **headers}
+        self._host = next((v for k, v in merged.items() if k.lower() == "host"), None)
         try:
             self._headers = _header_block(merged)
         except ValueError as exc:  # each request fails with it, as with the other backends
             self._bad = exc
         self._authorized = any(k.lower() == "authorization" for k in merged)
-        self._limit = max(1, options.max_streams or options.concurrency)
+        self._slots = asyncio.Semaphore(max(1, options.max_streams or options.concurrency))
         self._connect_s = min(10.0, options.timeout_s)
         self._timeout_s = options.timeout_s
         self._started = True
@@ -341,7 +378,8 @@ class LeanTransport:
                     pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
                     token = base64.b64encode(pair.encode()).decode()
                     extra = _header_block({"Authorization": f"Basic {token}"})
-                endpoint = self._endpoints[origin] = _Endpoint(parts, self._headers + extra)
+                head = self._headers + extra
+                endpoint = self._endpoints[origin] = _Endpoint(parts, head, self._host)
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             found = self._urls[url] = (endpoint, target.encode("latin-1"))
         return found
@@ -379,25 +417,6 @@ class LeanTransport:
             self._drop(conn)
         return None
 
-    async def _slot(self) -> None:
-        """One of `max_streams`: at once if free, else when a request ends."""
-        while self._in_use >= self._limit:
-            waiter = asyncio.get_running_loop().create_future()
-            self._queue.append(waiter)
-            try:
-                await waiter
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._queue.remove(waiter)
-        self._in_use += 1
-
-    def _free(self) -> None:
-        self._in_use -= 1
-        for waiter in self._queue:
-            if not waiter.done():
-                waiter.set_result(None)
-                break
-
     def _drop(self, conn: _Connection) -> None:
         conn.closed = True
         self._open.discard(conn)
@@ -413,6 +432,8 @@ class LeanTransport:
             and response.complete
             and response.keep_alive
             and response.error is None
+            and not response.paused
+            and not response.pieces  # the reader left before the end: not its to reuse
             and not conn.closed
         )
         if reusable:
@@ -422,7 +443,10 @@ class LeanTransport:
             self._drop(conn)
 
     async def warm(self, url: str, n: int) -> None:
-        endpoint, target = self._endpoint(url)
+        try:
+            endpoint, target = self._endpoint(url)
+        except ValueError:
+            return  # the requests report it, each as its own
 
         async def one() -> _Connection | None:
             try:
@@ -478,10 +502,11 @@ class LeanTransport:
         if not self._started:
             raise ConnectError("adapter used before start()")
         if self._bad is not None:
-            raise self._bad
+            raise ValueError(str(self._bad))
+        if self._slots is None:
+            raise ConnectError("adapter used before start()")
         endpoint, target = self._endpoint(url)
-        await self._slot()
-        try:
+        async with self._slots:  # one of max_streams; a wait is the request's client_delay
             conn = None if fresh else self._idle(endpoint)
             if conn is None:
                 conn = await self._connect(endpoint)
@@ -491,8 +516,6 @@ class LeanTransport:
                 yield response
             finally:
                 self._release(endpoint, conn, fresh)
-        finally:
-            self._free()
 
     def error(
         self, exc: BaseException, got_byte: bool, url: str, redact: Any
@@ -503,6 +526,8 @@ class LeanTransport:
             return ConnectError(redact(f"cannot connect to {url}: {exc}"))
         if isinstance(exc, ClosedError):
             return stale_or_cut(exc, got_byte, url, redact)
+        if isinstance(exc, BadResponseError) and got_byte:
+            return StreamAbortedError(redact(f"the stream was cut: {exc}"))
         if isinstance(exc, BadResponseError | ValueError | UnicodeError):
             return ConnectError(redact(f"request to {url} failed: {type(exc).__name__}: {exc}"))
         return None
@@ -512,9 +537,6 @@ class LeanTransport:
             self._drop(conn)
         for endpoint in self._endpoints.values():
             endpoint.idle.clear()
-        for waiter in self._queue:
-            if not waiter.done():
-                waiter.cancel()
         self._started = False
 
 
@@ -522,13 +544,18 @@ class _ConnectFailedError(Exception):
     """No connection could be made (refused, unresolvable, TLS failed, timed out)."""
 
 
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+
+
 def _header_block(headers: dict[str, str]) -> bytes:
-    """`Name: value\\r\\n` lines; a name or value that would break the head is refused."""
+    """`Name: value\\r\\n` lines; a name that is not a token or a value with a line break is
+    refused. Host and the framing headers are this module's own (a given Host wins)."""
     lines = []
     for name, value in headers.items():
-        if "\r" in name or "\n" in name or ":" in name or "\r" in value or "\n" in value:
-            raise ValueError(f"header {name!r} has a line break or colon where none may be")
-        lines.append(f"{name}: {value}\r\n")
+        if not HEADER_NAME.fullmatch(name) or "\r" in value or "\n" in value:
+            raise ValueError(f"header {name!r} has a line break or a name that is not a token")
+        if name.lower() not in FRAMING:
+            lines.append(f"{name}: {value}\r\n")
     try:
         return "".join(lines).encode("latin-1")
     except UnicodeEncodeError:

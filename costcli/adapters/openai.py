@@ -370,7 +370,7 @@ DELTA_KEYS = frozenset(("content", "role", "refusal"))
 
 def plain_text(chunk: Any) -> str | None:
     """The text of a chunk that is one choice's content delta and nothing else; else None."""
-    if type(chunk) is not dict or not chunk.keys() <= CHUNK_KEYS or chunk.get("usage"):
+    if type(chunk) is not dict or not chunk.keys() <= CHUNK_KEYS or chunk.get("usage") is not None:
         return None
     choices = chunk.get("choices")
     if type(choices) is not list or len(choices) != 1:
@@ -434,7 +434,7 @@ class OpenAIAdapter(AdapterBase):
         settings = target.settings
         self.max_tokens_param = settings.max_tokens_param if settings else "max_tokens"
         self.fixed_length = bool(settings and settings.fixed_length_params)
-        self._wire: Transport = create_transport(self.wake_on, target.headers)
+        self._wire: Transport = create_transport(self.wake_on, target.headers, self.base_url)
         reader = type(self).chunk_events
         self._plain = reader is OpenAIAdapter.chunk_events or hasattr(reader, "top_level_extras")
         self.stale_connection_retries = 0
@@ -667,10 +667,20 @@ class _Body:
 
     def _batch(
         self, parser: SSEParser, reads: list[tuple[int, bytes]]
-    ) -> list[StreamEvent | StreamDone]:
+    ) -> tuple[list[StreamEvent | StreamDone], ProviderError | None]:
         """One wake-up's reads -> events, consecutive answer text as one TextRun; up to the
-        terminal event, if one came."""
+        terminal event, if one came. A payload that ends the request (an in-stream error,
+        a chunk that is none) ends the list: the events before it are kept, then it."""
         out: list[StreamEvent | StreamDone] = []
+        try:
+            self._fill(parser, reads, out)
+        except ProviderError as exc:
+            return out, exc
+        return out, None
+
+    def _fill(
+        self, parser: SSEParser, reads: list[tuple[int, bytes]], out: list[StreamEvent | StreamDone]
+    ) -> None:
         times: list[int] | None = None
         texts: list[str] = []
         for t_ns, raw in reads:
@@ -690,8 +700,7 @@ class _Body:
                     times = None
                     out.append(event)
                     if isinstance(event, StreamDone):
-                        return out
-        return out
+                        return
 
     def _end(self, t_ns: int, done: bool) -> Finish:
         terminator = self.adapter.terminator
@@ -708,13 +717,17 @@ class _Body:
         parser = SSEParser()
         reads = _decoded(resp)
         async for batch in reads:
-            for event in self._batch(parser, batch):
+            events, error = self._batch(parser, batch)
+            for event in events:
                 if isinstance(event, StreamDone):
                     yield self._end(self.t_ns, done=True)
                     await _rest(resp, reads)
                     return
                 yield event
-        t_ns, done = perf_ns(), False
+            if error is not None:
+                raise error
+        # the body ended (at its last read) without a terminal event
+        t_ns, done = (self.t_ns if self.got_byte else perf_ns()), False
         for data in parser.close():  # a last event the stream ended before its blank line
             for event in self._events(data, t_ns):
                 if isinstance(event, StreamDone):

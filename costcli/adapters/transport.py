@@ -124,18 +124,21 @@ TRANSPORTS = ("httptools", "aiohttp", "httpx")
 
 
 def create_transport(
-    wake_on: tuple[bytes, ...] = (), headers: dict[str, str] | None = None
+    wake_on: tuple[bytes, ...] = (), headers: dict[str, str] | None = None, url: str = ""
 ) -> Transport:
     """httptools where installed, else aiohttp where installed, else httpx;
-    COSTCLI_TRANSPORT names one. httptools is passed over where a proxy is configured or
-    a header asks for `Expect: 100-continue` (aiohttp handles both). `wake_on`: bytes of a
-    body piece that may end the stream (httptools wakes the reader for them)."""
+    COSTCLI_TRANSPORT names one. httptools is passed over where a proxy is configured, a
+    header asks for `Expect: 100-continue` or the URL is more than plain ASCII (an IDN host,
+    a non-ASCII path): aiohttp handles those. `wake_on`: bytes of a body piece that may end
+    the stream (httptools wakes the reader for them)."""
     wanted = os.environ.get("COSTCLI_TRANSPORT", "").strip().lower()
     if wanted and wanted not in TRANSPORTS:
         _refuse(f"COSTCLI_TRANSPORT={wanted}: not a transport; use one of "
                 f"{', '.join(TRANSPORTS)} or unset it")  # fmt: skip
-    expects = any(k.lower() == "expect" for k in headers or {})
-    lean = wanted == "httptools" or (not wanted and not expects and not _proxy_in_env())
+    from costcli.adapters.catalog import PLAIN_URL
+
+    plain = not any(k.lower() == "expect" for k in headers or {}) and PLAIN_URL.fullmatch(url)
+    lean = wanted == "httptools" or (not wanted and plain and not _proxy_in_env())
     if lean and _installed("httptools", wanted == "httptools"):
         from costcli.adapters.lean import LeanTransport
 

@@ -9,7 +9,9 @@ import asyncio
 import base64
 import itertools
 import json
+import socket
 import ssl
+import struct
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -277,16 +279,18 @@ def test_a_header_with_a_line_break_is_refused_per_request_not_sent() -> None:
     assert server.posts == 0
 
 
-def test_a_proxy_in_the_environment_or_expect_continue_passes_it_over(
+def test_a_proxy_expect_continue_or_a_non_ascii_url_passes_it_over(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from costcli.adapters.transport import create_transport
 
     monkeypatch.delenv("COSTCLI_TRANSPORT")
-    assert create_transport().name == "httptools"
-    assert create_transport(headers={"Expect": "100-continue"}).name == "aiohttp"
+    url = "https://api.example.com/v1"
+    assert create_transport(url=url).name == "httptools"
+    assert create_transport(headers={"Expect": "100-continue"}, url=url).name == "aiohttp"
+    assert create_transport(url="https://bücher.example/v1").name == "aiohttp"  # an IDN host
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
-    assert create_transport().name == "aiohttp"
+    assert create_transport(url=url).name == "aiohttp"
 
 
 def test_https_is_spoken_with_the_same_trust_as_the_other_backends(
@@ -328,3 +332,138 @@ def test_https_is_spoken_with_the_same_trust_as_the_other_backends(
     assert texts == ["secure"]
     assert refused.error == "connection"
     assert "certificate" in refused.error_message.lower()
+
+
+def test_done_split_across_two_pieces_of_a_body_kept_open_still_ends_the_request() -> None:
+    async def answer(writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+        for piece in (text("hi"), STOP, b"data: [DO", b"NE]\n\n"):
+            writer.write(chunked(piece))
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(3600)  # never ends the body
+        return True
+
+    rec, took_s = asyncio.run(_measured(answer, timeout_s=10))
+    assert rec.error is None
+    assert took_s < 3  # `[DONE]` was found across the pieces, not the 10 s timeout
+
+
+def test_a_stream_that_stalls_after_a_bad_payload_is_read_within_the_flush_time() -> None:
+    """No wake-up marker in it: the flush timer has the reader read it (stream_aborted)."""
+
+    async def answer(writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+        writer.write(chunked(text("hi")) + chunked(b"data: {not json\n\n"))
+        await writer.drain()
+        await asyncio.sleep(3600)
+        return True
+
+    rec, took_s = asyncio.run(_measured(answer, timeout_s=10))
+    assert rec.error == "stream_aborted"
+    assert "not valid JSON" in rec.error_message
+    assert took_s < 3
+    assert rec.first_token_ns is not None  # the text before it is measured
+
+
+def test_an_error_read_with_the_text_before_it_keeps_that_text_measured() -> None:
+    error = sse({"error": {"message": "overloaded", "code": 503}})
+    rec, _ = asyncio.run(_measured(streaming([text("a"), text("b"), error]), timeout_s=5))
+    assert rec.error == "server"
+    assert rec.first_token_ns is not None
+    assert len(rec.chunk_ns) == 2
+
+
+def test_bytes_after_the_answer_are_nobodys_and_the_connection_is_not_reused() -> None:
+    async def answer(writer: asyncio.StreamWriter) -> bool:
+        body = text("x") + STOP + DONE
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra")  # never asked for
+        await writer.drain()
+        return True
+
+    server = Server(answer)
+
+    async def main() -> list[Any]:
+        async with server as url:
+            a = adapter(url)
+            await a.start()
+            try:
+                return [await measure(a, SPEC, 0, LoadSettings(timeout_s=5)) for _ in range(2)]
+            finally:
+                await a.close()
+
+    recs = asyncio.run(main())
+    assert [r.error for r in recs] == [None, None]
+    assert server.connections == 2  # the first was dropped, not handed the extra answer
+
+
+def test_a_reset_is_not_the_end_of_a_body_without_a_length() -> None:
+    async def answer(writer: asyncio.StreamWriter) -> bool:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+        writer.write(head + text("x") + STOP)  # a finish_reason: a close would end it well
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # RST, not FIN
+        return False
+
+    rec, _ = asyncio.run(_measured(answer, timeout_s=5))
+    assert rec.error == "stream_aborted"
+
+
+def test_a_waiter_cancelled_in_the_queue_leaves_its_place_to_the_next() -> None:
+    """max_streams 1: B waits behind A and is cancelled; C, behind it, gets A's slot."""
+
+    async def main() -> float:
+        async with Server(streaming([text("x"), STOP, DONE], gap_s=0.2)) as url:
+            a = adapter(url, streams=1)
+            await a.start()
+            try:
+                settings = LoadSettings(timeout_s=10)
+                first = asyncio.create_task(measure(a, SPEC, 0, settings))
+                await asyncio.sleep(0.05)
+                waiting = asyncio.create_task(measure(a, SPEC, 0, settings))
+                behind = asyncio.create_task(measure(a, SPEC, 0, settings))
+                await asyncio.sleep(0.05)
+                waiting.cancel()
+                await first
+                loop = asyncio.get_running_loop()
+                t0 = loop.time()
+                rec = await behind
+                assert rec.error is None
+                return loop.time() - t0
+            finally:
+                await a.close()
+
+    assert asyncio.run(main()) < 3  # its own answer (~0.6 s), not a wait to the timeout
+
+
+def test_a_provider_files_host_header_is_the_one_host_sent() -> None:
+    server = Server(streaming([text("x"), STOP, DONE]))
+
+    async def main() -> None:
+        async with server as url:
+            await events(url, headers={"Host": "api.example", "Content-Length": "9"})
+
+    asyncio.run(main())
+    post = next(h for h in server.heads if h.startswith(b"POST "))
+    assert post.count(b"Host: ") == 1
+    assert b"Host: api.example\r\n" in post
+    assert post.count(b"Content-Length: ") == 1
+
+
+async def _measured(answer: Any, timeout_s: float) -> tuple[Any, float]:
+    async with Server(answer) as url:
+        a = adapter(url)
+        await a.start()
+        try:
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            rec = await measure(a, SPEC, 0, LoadSettings(timeout_s=timeout_s))
+            return rec, loop.time() - t0
+        finally:
+            await a.close()

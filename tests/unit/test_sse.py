@@ -379,3 +379,38 @@ def test_a_401_is_a_client_error() -> None:
         run_stream(server)
     assert info.value.status == 401
     assert info.value.error_class == "client"
+
+
+PLAIN_OR_NOT = [
+    chunk({"content": "hi"}),
+    chunk({"content": "hi"}, usage=None, id="c1", model="m", created=1, obfuscation="x"),
+    chunk({"role": "assistant", "content": "", "refusal": None}),
+    chunk({"content": "hi", "reasoning_content": "hm"}),
+    chunk({"content": "hi"}, finish="stop"),
+    chunk({"content": ["not", "parts"]}),
+    chunk({"content": 7}),
+    chunk({"content": "hi"}, usage={"prompt_tokens": 1, "completion_tokens": 1}),
+    *(chunk({"content": "hi"}, usage=bad) for bad in (0, "", [], False, {})),
+    chunk({"content": "hi"}, x_groq={"id": "q"}),
+    {"choices": [{"delta": {"content": "a"}}, {"delta": {"content": "b"}}]},
+    {"choices": [{"delta": {"content": "a"}, "logprobs": None, "extra": 1}]},
+    {"choices": [None]},
+    {"choices": [{"delta": None}]},
+]
+
+
+@pytest.mark.parametrize("payload", PLAIN_OR_NOT, ids=range(len(PLAIN_OR_NOT)))
+def test_the_plain_text_path_reads_a_chunk_as_the_general_reader_does(payload: dict) -> None:
+    """openai.plain_text takes only what the shape check and chunk_events would give the
+    same events for; every other chunk goes their way."""
+    data = json.dumps(payload).encode()
+
+    def read(fast: bool) -> object:
+        a = openai()
+        a._plain = fast
+        try:
+            return a.events_of(data, 5)
+        except StreamAbortedError as exc:
+            return f"aborted: {exc}"
+
+    assert read(True) == read(False)
