@@ -44,7 +44,10 @@ from costcli.adapters.base import (
 perf_ns = time.perf_counter_ns
 WAKE_BYTES = 64 * 1024  # body bytes waiting that wake the reader (memory stays bounded)
 FLUSH_S = 0.5  # the longest a piece waits unread: a stream that stalls is still read
-PAUSE_BYTES = 1 << 20  # body bytes waiting at which the socket is no longer read
+PAUSE_BYTES = 1 << 20
+READ_BYTES = (
+    64 * 1024
+)  # the most one read takes from a socket  # body bytes waiting at which the socket is no longer read
 KEEPALIVE_S = 30.0  # an idle connection older than this is closed, not reused
 MARKER_TAIL = 31  # bytes of a piece kept to find a wake-up marker split across two
 FRAMING = ("host", "content-length", "transfer-encoding", "connection")  # this module's own
@@ -80,10 +83,18 @@ class _Endpoint:
         self.idle: list[_Connection] = []  # LIFO: the warmest connection first
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; `response` is the answer being read on it."""
+class _Connection(asyncio.BufferedProtocol):
+    """One keep-alive connection; `response` is the answer being read on it.
 
-    def __init__(self) -> None:
+    A buffered protocol: the socket is read into the transport's one buffer (`recv_into`),
+    parsed, and the buffer is free again. A plain protocol gets each read as a new bytes
+    object of the loop's read size (256 KiB), which glibc maps and unmaps at every read
+    (mmap, mremap, munmap: three system calls a chunk, most of a stream's CPU here)."""
+
+    def __init__(self, buffer: memoryview, sweep: _Sweep) -> None:
+        self.buffer = buffer
+        self.sweep = sweep
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.response: LeanResponse | None = None
@@ -102,7 +113,13 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self.buffer[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
         response = self.response
         if response is None or response.complete:
             self._unasked()
@@ -173,8 +190,8 @@ class _Connection(asyncio.Protocol):
                 response.wake = response.every_piece = True  # what follows it, too
                 return
         response.tail = body[-MARKER_TAIL:]
-        if response.timer is None:
-            response.timer = asyncio.get_running_loop().call_later(FLUSH_S, response.flush)
+        if not response.listed:
+            self.sweep.add(response)
 
     def on_message_complete(self) -> None:
         response = self.response
@@ -186,6 +203,52 @@ class _Connection(asyncio.Protocol):
         response.complete = True
         response.keep_alive = self.parser.should_keep_alive()
         response.wake = True
+
+
+class _Sweep:
+    """Every FLUSH_S, the readers of streams that stalled with pieces unread (none came for
+    FLUSH_S) are woken: such a stream is still read, and ends as it should. A stream still
+    flowing is left alone (waking every one at once would stall the loop for them all).
+    One timer for every response of the transport, armed only while one is listed."""
+
+    __slots__ = ("handle", "listed", "loop")
+
+    def __init__(self) -> None:
+        self.listed: list[LeanResponse] = []
+        self.handle: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, response: LeanResponse) -> None:
+        response.listed = True
+        self.listed.append(response)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self.handle is None:
+            self.loop = self.loop or asyncio.get_running_loop()
+            self.handle = self.loop.call_later(FLUSH_S, self.run)
+
+    def run(self) -> None:
+        self.handle = None
+        stalled_before = perf_ns() - int(FLUSH_S * 1e9)
+        kept = []
+        for response in self.listed:
+            pieces = response.pieces
+            if pieces and pieces[-1][0] > stalled_before:
+                kept.append(response)  # still flowing
+                continue
+            response.listed = False
+            if pieces:
+                response.notify()
+        self.listed = kept
+        if kept:
+            self._arm()
+
+    def stop(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        self.listed = []
 
 
 class LeanResponse:
@@ -202,12 +265,12 @@ class LeanResponse:
         "headers",
         "informational",
         "keep_alive",
+        "listed",
         "paused",
         "pieces",
         "sent_ns",
         "status",
         "tail",
-        "timer",
         "waiting",
         "wake",
         "wake_on",
@@ -226,7 +289,7 @@ class LeanResponse:
         self.informational = self.every_piece = self.wake = self.paused = False
         self.error: BaseException | None = None
         self.tail = b""  # the last piece's end (a marker split across pieces)
-        self.timer: asyncio.TimerHandle | None = None  # FLUSH_S after a piece came unread
+        self.listed = False  # in the sweep's list: a piece came that woke nobody
 
     # --- from the connection ---------------------------------------------------------------
 
@@ -234,17 +297,6 @@ class LeanResponse:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-
-    def flush(self) -> None:
-        """FLUSH_S passed with pieces unread: the reader reads them (a stalled stream)."""
-        self.timer = None
-        if self.pieces:
-            self.notify()
-
-    def _unarm(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
 
     def fail(self, exc: BaseException) -> None:
         if self.error is None:
@@ -254,7 +306,6 @@ class LeanResponse:
             self._conn.transport.close()
 
     def lost(self, exc: Exception | None) -> None:
-        self._unarm()
         if self.error is None:
             partial = self.begun
             ended = exc is None and self.has_head and not self.complete
@@ -280,7 +331,7 @@ class LeanResponse:
     async def _wait(self) -> None:
         if self.error is not None:
             raise self.error
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = self._conn.loop.create_future()
         try:
             await self._waiter
         finally:
@@ -304,14 +355,12 @@ class LeanResponse:
             pieces = self.pieces
             if pieces:
                 self.pieces, self.waiting = [], 0
-                self._unarm()
                 if self.paused and self._conn.transport is not None:
                     self.paused = False
                     self._conn.transport.resume_reading()
                 yield pieces
                 continue
             if self.complete:
-                self._unarm()
                 return
             await self._wait()
 
@@ -347,6 +396,9 @@ class LeanTransport:
         self._connect_s = 10.0
         self._timeout_s = 120.0
         self._open: set[_Connection] = set()
+        # every connection reads into this, one at a time (each read is parsed at once)
+        self._buffer = memoryview(bytearray(READ_BYTES))
+        self._sweep = _Sweep()
         self._started = False
         self._bad: ValueError | None = None  # headers that cannot be sent
 
@@ -395,7 +447,7 @@ class LeanTransport:
         loop = asyncio.get_running_loop()
         tls = self._context() if endpoint.tls else None
         connecting = loop.create_connection(
-            _Connection, endpoint.host, endpoint.port, ssl=tls,
+            lambda: _Connection(self._buffer, self._sweep), endpoint.host, endpoint.port, ssl=tls,
             server_hostname=endpoint.host if tls else None,
         )  # fmt: skip
         try:
@@ -537,6 +589,7 @@ class LeanTransport:
             self._drop(conn)
         for endpoint in self._endpoints.values():
             endpoint.idle.clear()
+        self._sweep.stop()
         self._started = False
 
 

@@ -436,7 +436,9 @@ class OpenAIAdapter(AdapterBase):
         self.fixed_length = bool(settings and settings.fixed_length_params)
         self._wire: Transport = create_transport(self.wake_on, target.headers, self.base_url)
         reader = type(self).chunk_events
-        self._plain = reader is OpenAIAdapter.chunk_events or hasattr(reader, "top_level_extras")
+        self._plain = type(self).events_of is OpenAIAdapter.events_of and (
+            reader is OpenAIAdapter.chunk_events or hasattr(reader, "top_level_extras")
+        )
         self.stale_connection_retries = 0
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -588,6 +590,16 @@ class OpenAIAdapter(AdapterBase):
             reason = f"a chunk the {self.name} dialect cannot read: {type(exc).__name__}: {exc}"
             raise StreamAbortedError(self.redact(reason)) from None
 
+    def quick_text(self, data: bytes) -> str | None:
+        """The text of a payload that is the commonest chunk (`plain_text`); None for any
+        other, which `events_of` then reads (and judges)."""
+        if data == b"[DONE]":
+            return None
+        try:
+            return plain_text(json_loads(data))
+        except (ValueError, RecursionError):
+            return None
+
     def reader(self) -> Callable[[bytes, int], list[StreamEvent | StreamDone]]:
         """What reads one stream's payloads: `events_of`, or a fresh per-stream reader in a
         dialect whose events refer to earlier ones (Anthropic's content-block indices)."""
@@ -641,11 +653,13 @@ class _Body:
     wakes the reader seldom: lean.py); their answer text comes out as one TextRun, each
     piece with its own read's arrival time, and every other event in its place."""
 
-    __slots__ = ("adapter", "events_of", "finished", "got_byte", "output", "t_ns")
+    __slots__ = ("adapter", "events_of", "finished", "got_byte", "output", "quick", "t_ns")
 
     def __init__(self, adapter: OpenAIAdapter) -> None:
         self.adapter = adapter
         self.events_of = adapter.reader()
+        # the commonest chunk's text, read without events (chat completions only)
+        self.quick = adapter.quick_text if adapter._plain else None
         self.got_byte = False
         self.output = False  # any event that carries output (not usage, telemetry, finish)
         self.finished: str | None = None
@@ -681,24 +695,24 @@ class _Body:
     def _fill(
         self, parser: SSEParser, reads: list[tuple[int, bytes]], out: list[StreamEvent | StreamDone]
     ) -> None:
-        times: list[int] | None = None
-        texts: list[str] = []
+        texts = _Texts(out)
+        quick = self.quick
         for t_ns, raw in reads:
             self.t_ns = t_ns
             if not self.got_byte:
                 self.got_byte = True
                 out.append(FirstByte(t_ns))
             for data in parser.feed(raw):
+                if quick is not None and (text := quick(data)) is not None:
+                    if text:  # a role-only chunk ("") is no output
+                        self.output = True
+                        texts.add(t_ns, text)
+                    continue
                 for event in self._events(data, t_ns):
                     if type(event) is TextDelta and not event.reasoning:
-                        if times is None:
-                            times, texts = [], []
-                            out.append(TextRun(times, texts))
-                        times.append(event.t_ns)
-                        texts.append(event.text)
+                        texts.add(event.t_ns, event.text)
                         continue
-                    times = None
-                    out.append(event)
+                    texts.other(event)
                     if isinstance(event, StreamDone):
                         return
 
@@ -737,6 +751,28 @@ class _Body:
             if done:
                 break
         yield self._end(t_ns, done=done)
+
+
+class _Texts:
+    """One wake-up's events: consecutive answer text as one TextRun, in its place."""
+
+    __slots__ = ("out", "run")
+
+    def __init__(self, out: list[StreamEvent | StreamDone]) -> None:
+        self.out = out
+        self.run: TextRun | None = None
+
+    def add(self, t_ns: int, text: str) -> None:
+        run = self.run
+        if run is None:
+            run = self.run = TextRun([], [])
+            self.out.append(run)
+        run.t_ns.append(t_ns)
+        run.texts.append(text)
+
+    def other(self, event: StreamEvent | StreamDone) -> None:
+        self.run = None
+        self.out.append(event)
 
 
 _NOT_OUTPUT = (FirstByte, Sent, Usage, Telemetry, Finish)

@@ -162,22 +162,43 @@ def list_command(
 
     cutoff = parse_since(since)
     with open_db(resolve_db(db, config)[0]) as store:
+        if target is not None:  # a provider's name will do, as in a benchmark file
+            target = stored_target([t for t, _ in store.targets()], target) or target
         runs = store.runs(target=target, since=cutoff, limit=limit)
         typer.echo(render_runs(runs, store.name), nl=False)
 
 
+def stored_target(stored: list[str], name: str) -> str | None:
+    """The stored PROVIDER:MODEL that `name` means: itself, or the one target of the
+    provider `name` (a benchmark file's `targets` name providers); None if none is."""
+    if name in stored:
+        return name
+    of_provider = [t for t in stored if t.partition(":")[0] == name]
+    if len(of_provider) > 1:
+        raise BadInputError(
+            f"--target {name}: the store holds {len(of_provider)} targets of that provider "
+            f"({', '.join(of_provider)}); name one as PROVIDER:MODEL"
+        )
+    return of_provider[0] if of_provider else None
+
+
 def default_target(store: HistoryStore, target: str | None, bench: Benchmark | None) -> str:
-    """--target, else the benchmark's only target, else the store's only one."""
-    if target is not None:
-        return target
+    """--target (a provider's name will do), else the benchmark's only target, else the
+    store's only one."""
     stored = [t for t, _ in store.targets()]
-    wanted = [t for t in (bench.plan.get("targets") or []) if t in stored] if bench else []
-    for choice in (wanted, stored):
+    held = ", ".join(stored) or "no runs"
+    if target is not None:
+        found = stored_target(stored, target)
+        if found is None:
+            raise BadInputError(f"--target {target}: no stored run measured it (the store "
+                                f"holds: {held}); name one of those")  # fmt: skip
+        return found
+    named = (bench.plan.get("targets") or []) if bench else []
+    wanted = {found for t in named if (found := stored_target(stored, t)) is not None}
+    for choice in (sorted(wanted), stored):
         if len(choice) == 1:
             return choice[0]
-    raise BadInputError(
-        f"history show: name --target (the store holds: {', '.join(stored) or 'no runs'})"
-    )
+    raise BadInputError(f"history show: name --target (the store holds: {held})")
 
 
 @app.command("show")

@@ -103,7 +103,8 @@ class Measurement:
             decode_tokens_per_s=(out - 1) / (span_ms / 1000.0)
             if decoding and out and span_ms > 0
             else None,
-            itl_ms=[round((b - a) / NS_PER_MS, 4) for a, b in itertools.pairwise(c)],
+            # to 0.1 us (4 decimals of a ms), in integers: round() a chunk is 5% of the CPU
+            itl_ms=[(b - a + 50) // 100 / 10_000 for a, b in itertools.pairwise(c)],
             input_tokens=self.input_tokens,
             output_tokens=out,
             tokens_estimated=self.tokens_estimated,

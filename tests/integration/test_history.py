@@ -319,3 +319,27 @@ def test_report_history_charts_every_stored_run_offline(
     assert "<script src=" not in html  # offline: plotly inlined, nothing fetched
     refused = cli("report", "--history", "--db", db, str(tmp_path / "x.json"))
     assert refused.exit_code == 2  # type: ignore[attr-defined]
+
+
+def test_history_show_and_list_take_a_providers_name_as_a_benchmark_file_names_it(
+    db: str,
+) -> None:
+    from typer.testing import CliRunner
+
+    from costcli.cli import app
+
+    with open_store(db) as store:
+        for n in (1, 2):
+            store.add(known_run(100.0 + n, _day(n)), {"n": str(n)})
+    runner = CliRunner()
+    shown = runner.invoke(app, ["history", "show", "--target", "mock", "--db", db])
+    listed = runner.invoke(app, ["history", "list", "--target", "mock", "--db", db])
+    unknown = runner.invoke(app, ["history", "show", "--target", "groq", "--db", db])
+    assert shown.exit_code == 0, shown.output
+    assert "mock:mock-model ttft_p95_ms: 2 run(s)" in shown.output
+    assert listed.exit_code == 0
+    assert listed.output.count("mock:mock-model") == 2
+    assert unknown.exit_code == 2
+    assert "--target groq: no stored run measured it (the store holds: mock:mock-model)" in (
+        unknown.output
+    )

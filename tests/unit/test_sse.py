@@ -414,3 +414,6 @@ def test_the_plain_text_path_reads_a_chunk_as_the_general_reader_does(payload: d
             return f"aborted: {exc}"
 
     assert read(True) == read(False)
+    quick = openai().quick_text(data)  # the body reader's own shortcut: the same events
+    if quick is not None:
+        assert read(False) == ([TextDelta(5, quick)] if quick else [])
