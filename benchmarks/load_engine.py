@@ -3,6 +3,7 @@
     python benchmarks/load_engine.py                       # every case below
     python benchmarks/load_engine.py --cases closed:64 --clients costcli,raw
     python benchmarks/load_engine.py --baseline /tmp/costcli-main   # also "today's" code
+    python benchmarks/load_engine.py --previous 7bbad6f --repeat 3  # a git ref, medians of 3
 
 Server: `costcli.testing.mock_server` in its own process with `--send-log` (when it wrote each
 chunk, CLOCK_MONOTONIC, the clock the clients read too). Each client runs in its own
@@ -10,8 +11,9 @@ process; CPU and peak memory are that process's own, over the measured phase.
 
 Cases: closed loop at 1, 16, 64 and 256 streams (server TTFT 200 ms, ITL 20 ms, 50
 tokens), open loop at 50, 200 and 1,000 requests/s against a server TTFT of 1,000 ms,
-a zero-delay run (50 chunks as fast as the server can, 64 streams) for CPU per 1,000
-chunks, and costcli --processes 1 vs 2 at 256 streams through the CLI.
+a zero-delay run (50 chunks as fast as the server can, 64 streams, 4,000 requests) for CPU
+per 1,000 chunks, and costcli --processes 1 vs 2 at 256 streams through the CLI. At the end,
+the summary: CPU per request against the raw reader's, TTFT - truth, peak RSS.
 
 Clients:
   costcli        the real scheduler + OpenAIAdapter, as shipped (aiohttp where installed)
@@ -21,7 +23,8 @@ Clients:
   costcli-stdjson            the same without orjson (stdlib json)
   aiohttp        a minimal aiohttp streaming client (prebuilt body, SSE counted)
   raw            one keep-alive socket per stream, prebuilt request bytes, no HTTP library
-  baseline       costcli from --baseline (a source tree of "today's" code), as shipped there
+  raw-uvloop     the same on uvloop's event loop
+  baseline       costcli from --baseline (a source tree) or --previous (a git ref), as there
 
 Figures: TTFT error vs the send log (client's first-chunk read - server's send of it),
 TTFT - configured (the client's own TTFT from its scheduled time - the server's TTFT),
