@@ -100,6 +100,17 @@ def stale_or_cut(
     return ConnectError(redact(f"connection to {url} failed: {exc}"))
 
 
+async def first_bytes(reads: AsyncIterator[bytes], limit: int) -> bytes:
+    """The first `limit` bytes of a body; the rest is never read (a hostile server's
+    endless error body costs `limit` bytes, and the connection is dropped, not reused)."""
+    body = bytearray()
+    async for data in reads:
+        body += data
+        if len(body) >= limit:
+            break
+    return bytes(body[:limit])
+
+
 # --- events ------------------------------------------------------------------------------
 
 

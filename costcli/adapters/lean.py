@@ -38,6 +38,7 @@ from costcli.adapters.base import (
     RequestTimeoutError,
     StreamAbortedError,
     TransportOptions,
+    first_bytes,
     stale_or_cut,
 )
 
@@ -68,7 +69,7 @@ class BadResponseError(Exception):
 
 class _Endpoint:
     """One origin (scheme, host, port): its idle connections and the header bytes every
-    request to it carries; `path` is the request target of the URL it was looked up by."""
+    request to it carries (Host first)."""
 
     __slots__ = ("head", "host", "idle", "port", "tls")
 
@@ -370,12 +371,7 @@ class LeanResponse:
                 yield data
 
     async def read(self, limit: int) -> bytes:
-        body = bytearray()
-        async for data in self.raw():
-            body += data
-            if len(body) >= limit:
-                break
-        return bytes(body[:limit])
+        return await first_bytes(self.raw(), limit)
 
 
 class LeanTransport:

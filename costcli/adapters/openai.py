@@ -579,8 +579,6 @@ class OpenAIAdapter(AdapterBase):
         Whatever a payload is (JSON of another shape, nested past any depth, a chunk a
         dialect's reader trips on), the request ends as stream_aborted with the reason."""
         chunk = self.decoded(data)
-        if self._plain and (text := plain_text(chunk)) is not None:
-            return [TextDelta(t_ns, text)] if text else []
         problem = chunk_shape_problem(chunk)
         if problem is not None:
             raise StreamAbortedError(self.redact(f"not a chat.completion.chunk: {problem}"))

@@ -30,13 +30,14 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
 from costcli.adapters.base import (
     ConnectError,
     ProviderError,
     RequestTimeoutError,
     TransportOptions,
+    first_bytes,
     stale_or_cut,
 )
 
@@ -160,21 +161,10 @@ def _installed(module: str, named: bool) -> bool:
     return True
 
 
-def _refuse(message: str) -> None:
+def _refuse(message: str) -> NoReturn:
     from costcli.files.errors import BadInputError
 
     raise BadInputError(message)
-
-
-async def _first(reads: AsyncIterator[bytes], limit: int) -> bytes:
-    """The first `limit` bytes of a body; the rest is never read (a hostile server's
-    endless error body costs `limit` bytes, and the connection is dropped, not reused)."""
-    body = bytearray()
-    async for data in reads:
-        body += data
-        if len(body) >= limit:
-            break
-    return bytes(body[:limit])
 
 
 # --- httpx -----------------------------------------------------------------------------
@@ -201,7 +191,7 @@ class _HttpxResponse:
         return False  # httpcore pools a connection only once its body is read to the end
 
     async def read(self, limit: int) -> bytes:
-        return await _first(self._resp.aiter_bytes(), limit)
+        return await first_bytes(self._resp.aiter_bytes(), limit)
 
 
 class HttpxTransport:
@@ -326,7 +316,7 @@ class _AiohttpResponse:
         return bool(self._resp.content.is_eof())
 
     async def read(self, limit: int) -> bytes:
-        return await _first(self.raw(), limit)
+        return await first_bytes(self.raw(), limit)
 
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")

@@ -35,9 +35,9 @@ def wanted_lines(text: str) -> str:
 
 
 async def scrape_once(client: httpx.AsyncClient, url: str) -> tuple[dict[str, float], set[str]]:
+    """One scrape; a ValueError says why it read nothing."""
     import httpx
 
-    """One scrape; a ValueError says why it read nothing."""
     try:
         response = await client.get(url)
     except httpx.HTTPError as exc:

@@ -169,20 +169,8 @@ def test_twenty_chunks_wake_the_reader_thrice_at_most_and_each_keeps_its_own_tim
 
 
 def test_a_body_kept_open_after_done_ends_the_request_at_done() -> None:
-    async def main() -> tuple[Any, float]:
-        async with Server(streaming([text("hi"), STOP, DONE], end=False)) as url:
-            a = adapter(url)
-            await a.start()
-            try:
-                settings = LoadSettings(timeout_s=10)
-                loop = asyncio.get_running_loop()
-                t0 = loop.time()
-                rec = await measure(a, SPEC, 0, settings)
-                return rec, loop.time() - t0
-            finally:
-                await a.close()
-
-    rec, took_s = asyncio.run(main())
+    answer = streaming([text("hi"), STOP, DONE], end=False)
+    rec, took_s = asyncio.run(_measured(answer, timeout_s=10))
     assert rec.error is None
     assert rec.finish_reason == "stop"
     assert took_s < 3  # at `[DONE]` and the drain's half second, not the 10 s timeout
@@ -190,17 +178,7 @@ def test_a_body_kept_open_after_done_ends_the_request_at_done() -> None:
 
 def test_an_in_stream_error_kept_open_ends_the_request_at_once() -> None:
     error = sse({"error": {"message": "overloaded", "code": 503}})
-
-    async def main() -> Any:
-        async with Server(streaming([text("hi"), error], end=False)) as url:
-            a = adapter(url)
-            await a.start()
-            try:
-                return await measure(a, SPEC, 0, LoadSettings(timeout_s=5))
-            finally:
-                await a.close()
-
-    rec = asyncio.run(main())
+    rec, _ = asyncio.run(_measured(streaming([text("hi"), error], end=False), timeout_s=5))
     assert rec.error == "server"
     assert "overloaded" in rec.error_message
 
@@ -263,17 +241,8 @@ def test_credentials_in_the_url_become_basic_auth_unless_a_key_is_sent() -> None
 
 def test_a_header_with_a_line_break_is_refused_per_request_not_sent() -> None:
     server = Server(streaming([text("x"), STOP, DONE]))
-
-    async def main() -> Any:
-        async with server as url:
-            a = adapter(url, headers={"X-Team": "a\r\nX-Evil: 1"})
-            await a.start()
-            try:
-                return await measure(a, SPEC, 0, LoadSettings(timeout_s=5))
-            finally:
-                await a.close()
-
-    rec = asyncio.run(main())
+    headers = {"X-Team": "a\r\nX-Evil: 1"}
+    rec, _ = asyncio.run(_measured(server, timeout_s=5, headers=headers))
     assert rec.error == "connection"
     assert "line break" in rec.error_message
     assert server.posts == 0
@@ -456,9 +425,11 @@ def test_a_provider_files_host_header_is_the_one_host_sent() -> None:
     assert post.count(b"Content-Length: ") == 1
 
 
-async def _measured(answer: Any, timeout_s: float) -> tuple[Any, float]:
-    async with Server(answer) as url:
-        a = adapter(url)
+async def _measured(answer: Any, timeout_s: float, **target: Any) -> tuple[Any, float]:
+    """One request measured against `answer` (a Server, or what a Server answers with),
+    and how long it took."""
+    async with answer if isinstance(answer, Server) else Server(answer) as url:
+        a = adapter(url, **target)
         await a.start()
         try:
             loop = asyncio.get_running_loop()
